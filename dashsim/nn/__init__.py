@@ -1,0 +1,1 @@
+"""DASH and the warm-starting baselines in torch (imported separately: ``import dashsim.nn``)."""
