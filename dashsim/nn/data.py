@@ -1,0 +1,392 @@
+"""Image data sets held as tensors, loaded offline from their standard file formats.
+
+Every loader returns an :class:`ImageDataset` whose images are ``uint8`` tensors of shape
+``(N, C, H, W)`` (exactly as stored on disk, so nothing is lost before the user picks a
+normalization) and whose labels are ``int64``. :meth:`ImageDataset.as_float` turns images into the
+float tensors a model trains on, optionally normalized by the training set's channel mean/std.
+
+Nothing here downloads: a missing data set is a :class:`FileNotFoundError` naming the expected
+path and how to obtain the files.
+
+References
+----------
+Shin et al., "DASH: Warm-Starting Neural Network Training in Stationary Settings without Loss of
+Plasticity", NeurIPS 2024, Section 5 (data sets; normalization by channel mean/std, none for the MLP).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import pickle
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+__all__ = [
+    "ImageDataset",
+    "DATASETS",
+    "load_dataset",
+    "load_fashion_mnist",
+    "load_digits",
+    "load_cifar10",
+    "load_cifar100",
+    "load_svhn",
+    "load_tiny_imagenet",
+    "FASHION_MNIST_ROOT",
+]
+
+FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """A labelled image classification data set held in memory as tensors.
+
+    Parameters
+    ----------
+    name : str
+        Data set name as used by :func:`load_dataset`.
+    x_train, x_test : torch.Tensor
+        ``uint8`` images of shape ``(N, C, H, W)``.
+    y_train, y_test : torch.Tensor
+        ``int64`` class labels in ``[0, num_classes)``.
+    num_classes : int
+        Number of classes.
+    mean, std : tuple of float
+        Per-channel mean and standard deviation of ``x_train / 255``, used for normalization.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.dtype != torch.uint8 or x.dim() != 4:
+                raise TypeError(f"x_{split} must be a uint8 tensor of shape (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
+            if y.dtype != torch.int64 or y.shape != (x.shape[0],):
+                raise TypeError(f"y_{split} must be an int64 tensor of shape ({x.shape[0]},), got {y.dtype} {tuple(y.shape)}")
+            if y.numel() and not (0 <= int(y.min()) and int(y.max()) < self.num_classes):
+                raise ValueError(f"y_{split} must lie in [0, num_classes={self.num_classes}), got [{int(y.min())}, {int(y.max())}]")
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ValueError(f"mean and std need one value per channel ({self.channels})")
+
+    @property
+    def channels(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x_train.shape[2])
+
+    def as_float(self, split: str, *, normalize: bool = True, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """Images of ``split`` as float32, scaled to [0, 1] and optionally standardized per channel.
+
+        ``x_hat[n, c] = (x[n, c] / 255 - mean[c]) / std[c]`` if ``normalize`` else ``x[n, c] / 255``.
+
+        Parameters
+        ----------
+        split : {"train", "test"}
+            Which split.
+        normalize : bool
+            Standardize by the training set's channel ``mean``/``std`` (the authors did for the
+            convolutional nets, not for the MLP).
+        device : str or torch.device
+            Where the returned tensors live (the training loop keeps the whole set there).
+
+        Returns
+        -------
+        (x, y) : tuple of torch.Tensor
+            ``float32`` images ``(N, C, H, W)`` and ``int64`` labels ``(N,)``.
+        """
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        x = getattr(self, f"x_{split}").to(device).float().div_(255.0)
+        if normalize:
+            mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+            std = torch.tensor(self.std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+            x = x.sub_(mean).div_(std)
+        return x, getattr(self, f"y_{split}").to(device)
+
+
+def _make(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, num_classes: int) -> ImageDataset:
+    """Build an :class:`ImageDataset` from NCHW uint8 arrays, computing the channel statistics."""
+    xt = torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.uint8))
+    scaled = xt.double().div(255.0)
+    mean = tuple(float(v) for v in scaled.mean(dim=(0, 2, 3)))
+    # A constant channel would divide by zero; 1.0 leaves it unscaled.
+    std = tuple(float(v) if v > 0 else 1.0 for v in scaled.std(dim=(0, 2, 3), unbiased=False))
+    return ImageDataset(
+        name=name,
+        x_train=xt,
+        y_train=torch.from_numpy(np.asarray(y_train, dtype=np.int64)),
+        x_test=torch.from_numpy(np.ascontiguousarray(x_test, dtype=np.uint8)),
+        y_test=torch.from_numpy(np.asarray(y_test, dtype=np.int64)),
+        num_classes=num_classes,
+        mean=mean,
+        std=std,
+    )
+
+
+def _require(path: Path, what: str, how: str) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: expected {path}. {how}")
+    return path
+
+
+# --- Fashion-MNIST (IDX) ---------------------------------------------------------------------
+
+_IDX_DTYPES = {0x08: np.uint8}
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read a (gzipped) IDX file: magic ``00 00 <dtype> <ndim>``, ``ndim`` big-endian uint32 sizes, data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not a uint8 IDX file (bad magic {raw[:4]!r})")
+    ndim = raw[3]
+    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    data = np.frombuffer(raw, dtype=_IDX_DTYPES[raw[2]], offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: header says shape {shape} but holds {data.size} values")
+    return data.reshape(shape).copy()  # frombuffer is read-only; torch wants writable memory
+
+
+def load_fashion_mnist(root: str | Path | None = None) -> ImageDataset:
+    """Fashion-MNIST (60,000 train + 10,000 test 28x28 grey images, 10 classes) from its IDX files.
+
+    Parameters
+    ----------
+    root : str or Path, optional
+        Folder holding ``{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz``; defaults to where the
+        Debian package ``dataset-fashion-mnist`` installs them (``/usr/share/datasets/fashion-mnist``).
+
+    Returns
+    -------
+    ImageDataset
+        Images of shape ``(N, 1, 28, 28)``.
+
+    References
+    ----------
+    Xiao, Rasul and Vollgraf, "Fashion-MNIST" (2017), arXiv:1708.07747.
+    """
+    root = Path(root) if root is not None else FASHION_MNIST_ROOT
+    how = "Install it with `apt-get update && apt-get install -y dataset-fashion-mnist`, or pass root= to a folder with the four IDX .gz files."
+    arrays = {}
+    for split in ("train", "t10k"):
+        for kind in ("images-idx3", "labels-idx1"):
+            arrays[split, kind] = _read_idx(_require(root / f"{split}-{kind}-ubyte.gz", "Fashion-MNIST", how))
+    return _make(
+        "fashion-mnist",
+        arrays["train", "images-idx3"][:, None],
+        arrays["train", "labels-idx1"],
+        arrays["t10k", "images-idx3"][:, None],
+        arrays["t10k", "labels-idx1"],
+        10,
+    )
+
+
+# --- scikit-learn digits ---------------------------------------------------------------------
+
+
+def load_digits(root: str | Path | None = None, *, test_fraction: float = 0.2, seed: int = 0) -> ImageDataset:
+    """scikit-learn's 8x8 digits (1,797 images, 10 classes): a tiny real data set for tests.
+
+    The 0..16 grey levels are rescaled to uint8 by ``round(v * 255 / 16)``; a seeded permutation
+    puts ``round(test_fraction * 1797)`` images in the test split.
+
+    Parameters
+    ----------
+    root : ignored
+        Accepted for a uniform loader signature; the data ship with scikit-learn.
+    test_fraction : float
+        Share of images held out for testing, in (0, 1).
+    seed : int
+        Seed of the train/test split.
+
+    Returns
+    -------
+    ImageDataset
+        Images of shape ``(N, 1, 8, 8)``.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    from sklearn.datasets import load_digits as _sk_load_digits
+
+    bunch = _sk_load_digits()
+    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    order = np.random.default_rng(seed).permutation(len(images))
+    n_test = int(round(test_fraction * len(images)))
+    test, train = order[:n_test], order[n_test:]
+    return _make("digits", images[train], bunch.target[train], images[test], bunch.target[test], 10)
+
+
+# --- CIFAR-10 / CIFAR-100 (python pickles) ---------------------------------------------------
+
+_CIFAR_HOW = "Download the 'CIFAR-{n} python version' from https://www.cs.toronto.edu/~kriz/cifar.html on a machine with internet, extract it and pass root= to the extracted folder."
+
+
+def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    return data, np.asarray(batch[label_key], dtype=np.int64)
+
+
+def load_cifar10(root: str | Path) -> ImageDataset:
+    """CIFAR-10 from its python pickles (``data_batch_1..5``, ``test_batch``; keys ``b'data'``, ``b'labels'``).
+
+    Parameters
+    ----------
+    root : str or Path
+        The extracted ``cifar-10-batches-py`` folder.
+
+    Returns
+    -------
+    ImageDataset
+        Images of shape ``(N, 3, 32, 32)``, 10 classes.
+    """
+    root = Path(root)
+    how = _CIFAR_HOW.format(n=10)
+    parts = [_read_cifar_batch(_require(root / f"data_batch_{i}", "CIFAR-10", how), b"labels") for i in range(1, 6)]
+    x_test, y_test = _read_cifar_batch(_require(root / "test_batch", "CIFAR-10", how), b"labels")
+    x_train = np.concatenate([p[0] for p in parts])
+    y_train = np.concatenate([p[1] for p in parts])
+    return _make("cifar10", x_train, y_train, x_test, y_test, 10)
+
+
+def load_cifar100(root: str | Path) -> ImageDataset:
+    """CIFAR-100 from its python pickles (``train``, ``test``; keys ``b'data'``, ``b'fine_labels'``).
+
+    Parameters
+    ----------
+    root : str or Path
+        The extracted ``cifar-100-python`` folder.
+
+    Returns
+    -------
+    ImageDataset
+        Images of shape ``(N, 3, 32, 32)``, 100 (fine) classes.
+    """
+    root = Path(root)
+    how = _CIFAR_HOW.format(n=100)
+    x_train, y_train = _read_cifar_batch(_require(root / "train", "CIFAR-100", how), b"fine_labels")
+    x_test, y_test = _read_cifar_batch(_require(root / "test", "CIFAR-100", how), b"fine_labels")
+    return _make("cifar100", x_train, y_train, x_test, y_test, 100)
+
+
+# --- SVHN (.mat) -----------------------------------------------------------------------------
+
+
+def _read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import scipy.io
+
+    mat = scipy.io.loadmat(path)
+    x = np.asarray(mat["X"], dtype=np.uint8).transpose(3, 2, 0, 1)  # stored (H, W, C, N)
+    y = np.asarray(mat["y"], dtype=np.int64).reshape(-1)
+    # SVHN's format numbers the digit 0 as class 10.
+    return x, np.where(y == 10, 0, y)
+
+
+def load_svhn(root: str | Path) -> ImageDataset:
+    """SVHN (cropped digits) from ``train_32x32.mat`` and ``test_32x32.mat`` (label 10 is digit 0).
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder holding both .mat files.
+
+    Returns
+    -------
+    ImageDataset
+        Images of shape ``(N, 3, 32, 32)``, 10 classes. The paper trains on a random 50,000 of
+        the 73,257 training images: use the training config's subset option for that.
+    """
+    root = Path(root)
+    how = "Download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ on a machine with internet and pass root= to their folder."
+    x_train, y_train = _read_svhn(_require(root / "train_32x32.mat", "SVHN", how))
+    x_test, y_test = _read_svhn(_require(root / "test_32x32.mat", "SVHN", how))
+    return _make("svhn", x_train, y_train, x_test, y_test, 10)
+
+
+# --- Tiny-ImageNet (JPEG tree) ---------------------------------------------------------------
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
+
+
+def load_tiny_imagenet(root: str | Path) -> ImageDataset:
+    """Tiny-ImageNet (64x64 RGB, 200 classes) from ``train/<wnid>/images/*.JPEG`` and ``val/``.
+
+    Class indices follow the sorted training ``wnid`` folder names; the labelled validation split
+    (``val/images/*.JPEG`` with ``val/val_annotations.txt``: file name, wnid, box) is the test set,
+    as in the paper.
+
+    Parameters
+    ----------
+    root : str or Path
+        The extracted ``tiny-imagenet-200`` folder.
+
+    Returns
+    -------
+    ImageDataset
+        Images of shape ``(N, 3, 64, 64)``.
+    """
+    root = Path(root)
+    how = "Download tiny-imagenet-200.zip from http://cs231n.stanford.edu/tiny-imagenet-200.zip on a machine with internet, extract it and pass root= to the extracted folder."
+    train_dir = _require(root / "train", "Tiny-ImageNet", how)
+    annotations = _require(root / "val" / "val_annotations.txt", "Tiny-ImageNet", how)
+    wnids = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
+    if not wnids:
+        raise FileNotFoundError(f"Tiny-ImageNet: no class folders in {train_dir}. {how}")
+    index = {w: i for i, w in enumerate(wnids)}
+    x_train, y_train = [], []
+    for wnid in wnids:
+        for path in sorted((train_dir / wnid / "images").glob("*.JPEG")):
+            x_train.append(_read_rgb(path))
+            y_train.append(index[wnid])
+    x_test, y_test = [], []
+    for line in annotations.read_text().splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if fields[1] not in index:
+            raise ValueError(f"{annotations}: wnid {fields[1]!r} of {fields[0]} has no training folder")
+        x_test.append(_read_rgb(_require(root / "val" / "images" / fields[0], "Tiny-ImageNet validation image", how)))
+        y_test.append(index[fields[1]])
+    return _make("tiny-imagenet", np.stack(x_train), np.array(y_train), np.stack(x_test), np.array(y_test), len(wnids))
+
+
+DATASETS: dict[str, Callable[..., ImageDataset]] = {
+    "fashion-mnist": load_fashion_mnist,
+    "digits": load_digits,
+    "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
+    "svhn": load_svhn,
+    "tiny-imagenet": load_tiny_imagenet,
+}
+
+
+def load_dataset(name: str, root: str | Path | None = None) -> ImageDataset:
+    """Load data set ``name`` (one of :data:`DATASETS`) from ``root`` (its default location if None)."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
+    loader = DATASETS[name]
+    if root is None and name in ("cifar10", "cifar100", "svhn", "tiny-imagenet"):
+        raise ValueError(f"dataset {name!r} has no default location: pass root= (the CLI's --data-root) to your local copy")
+    return loader(root)
