@@ -1,0 +1,266 @@
+"""One self-describing, resumable folder per run: config, metrics, environment, checkpoint.
+
+Layout of a run folder::
+
+    config.json        the full configuration (a mismatch with a re-run's config is an error)
+    environment.json   versions, git commit, device, seeds, host, start time (and each resume)
+    metrics.csv        one row per finished experiment, rewritten atomically after each
+    checkpoint.pt      the state needed to continue (model, optimizer, RNG states, position),
+                       written atomically after each experiment
+
+Crash safety: every file is written to a temporary sibling, flushed with ``fsync`` and moved into
+place with :func:`os.replace`, so a reader (or a resumed run) sees either the old or the new file,
+never a torn one. The checkpoint also carries every metrics row written so far; a run killed
+between writing the checkpoint and the CSV is repaired on resume by rewriting the CSV from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+__all__ = ["RunFolder", "ConfigMismatchError", "capture_rng_state", "restore_rng_state", "atomic_write_bytes"]
+
+
+class ConfigMismatchError(ValueError):
+    """A run folder already holds a run with a different configuration."""
+
+
+def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` so that ``path`` is never seen half-written.
+
+    Write a temporary sibling, ``fsync`` it, then :func:`os.replace` (atomic on POSIX and Windows
+    within one file system), and ``fsync`` the directory so the rename itself survives a crash.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # some platforms cannot open directories; the rename is still atomic
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def _normalize(obj: Any) -> Any:
+    """The value ``obj`` takes after a JSON round trip (tuples become lists, ...)."""
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _git_commit() -> dict[str, Any]:
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit or None, "dirty": bool(dirty) if commit else None}
+
+
+def capture_rng_state(generators: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every random number generator's state: Python, NumPy (global), torch CPU/CUDA, and ``generators``.
+
+    Parameters
+    ----------
+    generators : dict of str to torch.Generator or numpy.random.Generator, optional
+        Explicit generators owned by the caller (e.g. the one shuffling mini-batches).
+
+    Returns
+    -------
+    dict
+        A picklable state for :func:`restore_rng_state`.
+    """
+    import torch
+
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "torch_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "generators": {},
+    }
+    for name, gen in (generators or {}).items():
+        if isinstance(gen, torch.Generator):
+            state["generators"][name] = ("torch", gen.get_state())
+        elif isinstance(gen, np.random.Generator):
+            state["generators"][name] = ("numpy", gen.bit_generator.state)
+        else:
+            raise TypeError(f"generators[{name!r}] must be a torch.Generator or numpy.random.Generator, got {type(gen).__name__}")
+    return state
+
+
+def restore_rng_state(state: dict[str, Any], generators: dict[str, Any] | None = None) -> None:
+    """Restore what :func:`capture_rng_state` captured, including the named ``generators`` in place."""
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("torch_cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["torch_cuda"])
+    for name, gen in (generators or {}).items():
+        if name not in state["generators"]:
+            raise KeyError(f"checkpoint holds no state for generator {name!r}")
+        kind, value = state["generators"][name]
+        if kind == "torch":
+            gen.set_state(value)
+        else:
+            gen.bit_generator.state = value
+
+
+class RunFolder:
+    """A run's folder: create it for a new config, or reopen it for the same config to resume.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder (created if missing).
+    config : dict
+        The run's full configuration, JSON-serializable. If the folder already holds a
+        ``config.json`` that differs, :class:`ConfigMismatchError` names the differing fields.
+    """
+
+    CONFIG = "config.json"
+    METRICS = "metrics.csv"
+    ENVIRONMENT = "environment.json"
+    CHECKPOINT = "checkpoint.pt"
+
+    def __init__(self, path: str | Path, config: dict[str, Any]):
+        self.path = Path(path)
+        self.config = _normalize(config)
+        self.path.mkdir(parents=True, exist_ok=True)
+        config_path = self.path / self.CONFIG
+        if config_path.exists():
+            stored = json.loads(config_path.read_text())
+            if stored != self.config:
+                keys = sorted(set(stored) | set(self.config))
+                diff = [f"{k}: folder has {stored.get(k, '<missing>')!r}, this run has {self.config.get(k, '<missing>')!r}" for k in keys if stored.get(k, "<missing>") != self.config.get(k, "<missing>")]
+                raise ConfigMismatchError(f"run folder {self.path} holds a different configuration ({'; '.join(diff)}); use another output folder or the same settings to resume")
+            self.is_new = False
+        else:
+            atomic_write_bytes(config_path, _json_bytes(self.config))
+            self.is_new = True
+
+    # --- environment -------------------------------------------------------------------------
+
+    def write_environment(self, *, device: str, seeds: Iterable[int], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Record versions, git commit, device, seeds, host and time; a resume adds to ``resumes``."""
+        import torch
+
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        env_path = self.path / self.ENVIRONMENT
+        if env_path.exists():
+            env = json.loads(env_path.read_text())
+            env.setdefault("resumes", []).append({"time": now, "hostname": socket.gethostname(), "device": device, "git": _git_commit()})
+        else:
+            env = {
+                "start_time": now,
+                "hostname": socket.gethostname(),
+                "platform": platform.platform(),
+                "python": sys.version.split()[0],
+                "torch": torch.__version__,
+                "numpy": np.__version__,
+                "cuda": torch.version.cuda,
+                "device": device,
+                "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else platform.processor() or platform.machine(),
+                "torch_threads": torch.get_num_threads(),
+                "seeds": list(seeds),
+                "git": _git_commit(),
+                "argv": sys.argv,
+                "resumes": [],
+            }
+        env.update(extra or {})
+        atomic_write_bytes(env_path, _json_bytes(env))
+        return env
+
+    # --- metrics -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _csv_bytes(rows: list[dict[str, Any]]) -> bytes:
+        if not rows:
+            return b""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue().encode()
+
+    def read_metrics_rows(self) -> list[dict[str, str]]:
+        """The metrics rows on disk (values as strings, as CSV holds them)."""
+        path = self.path / self.METRICS
+        if not path.exists():
+            return []
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+
+    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        """Atomically replace ``metrics.csv`` by ``rows`` (all rows so far, one per experiment)."""
+        if rows and any(list(r) != list(rows[0]) for r in rows):
+            raise ValueError("every metrics row must have the same fields in the same order")
+        atomic_write_bytes(self.path / self.METRICS, self._csv_bytes(rows))
+
+    def read_metrics(self):
+        """``metrics.csv`` as a pandas DataFrame (empty if no experiment has finished)."""
+        import pandas as pd
+
+        path = self.path / self.METRICS
+        if not path.exists() or path.stat().st_size == 0:
+            return pd.DataFrame()
+        return pd.read_csv(path)
+
+    # --- checkpoint --------------------------------------------------------------------------
+
+    def save_checkpoint(self, state: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        """Atomically write ``checkpoint.pt`` (``state`` plus all metrics ``rows``), then ``metrics.csv``.
+
+        The checkpoint goes first: if the process dies before the CSV is written, :meth:`resume_state`
+        restores the CSV from the rows the checkpoint carries.
+        """
+        import torch
+
+        buf = io.BytesIO()
+        torch.save({"state": state, "metrics_rows": rows}, buf)
+        atomic_write_bytes(self.path / self.CHECKPOINT, buf.getvalue())
+        self.write_metrics(rows)
+
+    def resume_state(self) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """The last checkpoint's ``(state, metrics rows)``, or None for a run that has not finished an experiment.
+
+        Repairs ``metrics.csv`` to match the checkpoint (rows written by the CSV but not yet in a
+        checkpoint cannot happen, since the checkpoint is written first).
+        """
+        import torch
+
+        path = self.path / self.CHECKPOINT
+        if not path.exists():
+            return None
+        # weights_only=False: the checkpoint holds RNG states (tuples, numpy arrays) we wrote ourselves.
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        rows = payload["metrics_rows"]
+        on_disk = self.read_metrics_rows()
+        if len(on_disk) != len(rows):
+            self.write_metrics(rows)
+        return payload["state"], rows
