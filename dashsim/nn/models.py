@@ -1,0 +1,175 @@
+"""The networks of the DASH paper, defined here (no torchvision): MLP, ResNet-18 (two stems), VGG-16-BN.
+
+Every model accepts any number of input channels and image sizes 28, 32 and 64, any class count, and
+exposes its final classifier layer as ``model.head`` (the layer the head-reset baseline re-initializes).
+
+References
+----------
+Shin et al., "DASH: Warm-Starting Neural Network Training in Stationary Settings without Loss of
+Plasticity", NeurIPS 2024, Section 5 and Appendix C (architectures); He et al., "Deep Residual
+Learning for Image Recognition", CVPR 2016 (ResNet-18, BasicBlock [2, 2, 2, 2]); Simonyan & Zisserman,
+"Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015 (VGG-16).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["MODELS", "build_model", "MLP", "ResNet18", "VGG16BN"]
+
+_IMAGE_SIZES = (28, 32, 64)
+
+
+class MLP(nn.Module):
+    """Three-layer MLP with BatchNorm: Linear-BN-ReLU, Linear-BN-ReLU, Linear (``head``)."""
+
+    def __init__(self, *, num_classes: int, in_features: int, width: int = 1000) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_features, width),
+            nn.BatchNorm1d(width),
+            nn.ReLU(inplace=True),
+            nn.Linear(width, width),
+            nn.BatchNorm1d(width),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x))
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 convs with BN, identity or 1x1-conv shortcut."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or in_planes != planes:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 with a 3x3 stride-1 stem; ``maxpool=True`` is the authors' net, False the CIFAR one."""
+
+    def __init__(self, *, num_classes: int, in_channels: int = 3, maxpool: bool = True) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1) if maxpool else nn.Identity()
+        layers, in_planes = [], 64
+        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers.append(nn.Sequential(BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1)))
+            in_planes = planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(512, num_classes)
+        # The authors' (torchvision's) init: Kaiming-normal fan_out for convs, BN at identity;
+        # the Linear head keeps PyTorch's default init.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.head(torch.flatten(self.avgpool(x), 1))
+
+
+_VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+class VGG16BN(nn.Module):
+    """VGG-16 with BatchNorm (CIFAR style: conv stack, global average pool, one Linear ``head``)."""
+
+    def __init__(self, *, num_classes: int, in_channels: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for v in _VGG16_CFG:
+            if v == "M":
+                # ceil_mode so that 28x28 inputs survive five halvings (28-14-7-4-2-1).
+                layers.append(nn.MaxPool2d(2, stride=2, ceil_mode=True))
+            else:
+                layers += [nn.Conv2d(channels, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
+                channels = v
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(512, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "mlp": lambda c, k, s, w: MLP(num_classes=k, in_features=c * s * s, width=w),
+    "resnet18": lambda c, k, s, w: ResNet18(num_classes=k, in_channels=c, maxpool=True),
+    "resnet18_cifar": lambda c, k, s, w: ResNet18(num_classes=k, in_channels=c, maxpool=False),
+    "vgg16_bn": lambda c, k, s, w: VGG16BN(num_classes=k, in_channels=c),
+}
+
+MODELS: tuple[str, ...] = tuple(_BUILDERS)
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value}")
+    return value
+
+
+def build_model(
+    name: str, *, num_classes: int, in_channels: int = 3, image_size: int = 32, width: int = 1000
+) -> nn.Module:
+    """Build one of the paper's networks, freshly initialized from torch's global RNG.
+
+    Parameters
+    ----------
+    name : one of :data:`MODELS` ("mlp", "resnet18", "resnet18_cifar", "vgg16_bn").
+    num_classes : number of output classes (>= 1).
+    in_channels : input channels (1 for grayscale, 3 for RGB; any >= 1 works).
+    image_size : input height = width; 28, 32 or 64.
+    width : hidden width of the MLP (ignored by the conv nets).
+
+    Returns
+    -------
+    nn.Module on CPU in float32, train mode; its classifier is ``model.head``.
+
+    References
+    ----------
+    DASH paper, Section 5 and Appendix C (models used in every experiment).
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model name {name!r}; known: {', '.join(MODELS)}")
+    _check_positive_int("num_classes", num_classes)
+    _check_positive_int("in_channels", in_channels)
+    _check_positive_int("width", width)
+    if image_size not in _IMAGE_SIZES:
+        raise ValueError(f"image_size must be one of {_IMAGE_SIZES}, got {image_size!r}")
+    return _BUILDERS[name](in_channels, num_classes, image_size, width)
