@@ -1,0 +1,177 @@
+"""All numba code of dashsim's simulator (kept in one module: numba's cache only sees this file).
+
+The kernels draw no random numbers and write into arrays they are given. Callers in
+:mod:`dashsim.simulator` validate input and pass one canonical dtype per argument:
+
+- points are sorted by chunk, so the training set ``T_{1:j}`` of experiment j is a prefix
+  ``0 .. m_j - 1``;
+- ``pt_ptr`` (n + 1,) int64 / ``pt_feat`` (nnz,) int64: CSR list of each point's present features as
+  flat indices ``c*K + k`` with ``c`` the point's label (only own-class features exist);
+- ``ft_ptr`` (C*K + 1,) int64 / ``ft_pts`` (nnz,) int64: the transposed index, feature -> points
+  containing it, ascending;
+- ``weights`` (n,) int64 multiplicities, ``mult`` (J,) int64 a per-experiment factor on them (1 for
+  sampled data; j for a fixed composition collapsed to one row per combination);
+- ``mem_w`` (n,) int64 memorized weight of each point (0 or the point's full weight), ``hits`` (n,)
+  int64 ``|V(x) ∩ L|``, ``learned`` (C*K,) bool.
+
+Cost: building the counts touches each (point, present feature) pair of the non-zero-gradient set
+once; learning a feature touches only the points containing it, and a point reaching ``tau`` only
+its own features; choosing the next feature is a segment-tree query (O(log CK) per change).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+MODE_COLD = 0
+MODE_WARM = 1
+MODE_IDEAL = 2
+
+
+@njit(cache=True)
+def _better(vals, a, b):
+    # Largest count first; equal counts go to the smaller flat index (the authors' stable
+    # descending sort of the flattened C x K counts).
+    return vals[a] > vals[b] or (vals[a] == vals[b] and a < b)
+
+
+@njit(cache=True)
+def _tree_update(tree, vals, size, leaf):
+    node = (size + leaf) >> 1
+    while node >= 1:
+        a = tree[2 * node]
+        b = tree[2 * node + 1]
+        tree[node] = a if _better(vals, a, b) else b
+        node >>= 1
+
+
+@njit(cache=True)
+def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
+             learned, mem_w, hits, vals, tree, size, order_row):
+    """TrainingProcess(L, M, T_{1:m}, gamma, tau) in place; returns (|N^0| weighted, #learned).
+
+    ``hits[i]`` must equal |V(x_i) ∩ L| for i < m on entry; it is kept exact for i < hit_limit.
+    ``vals`` (size,) and ``tree`` (2*size,) are scratch space.
+    """
+    n_features = learned.shape[0]
+    for f in range(size):
+        vals[f] = 0 if f < n_features and not learned[f] else -1
+    for f in range(n_features, size):
+        vals[f] = -2  # padding leaves rank below learned features
+    n_nonzero = 0
+    for i in range(m):
+        if hits[i] < tau:
+            a = weights[i] * mult_j - mem_w[i]
+            if a > 0:
+                n_nonzero += a
+                for p in range(pt_ptr[i], pt_ptr[i + 1]):
+                    f = pt_feat[p]
+                    if not learned[f]:
+                        vals[f] += a
+    for leaf in range(size):
+        tree[size + leaf] = leaf
+    for node in range(size - 1, 0, -1):
+        a = tree[2 * node]
+        b = tree[2 * node + 1]
+        tree[node] = a if _better(vals, a, b) else b
+
+    n_new = 0
+    while True:
+        best = tree[1]
+        if vals[best] < 0 or vals[best] < gamma:
+            break
+        learned[best] = True
+        order_row[n_new] = best
+        n_new += 1
+        vals[best] = -1
+        _tree_update(tree, vals, size, best)
+        for q in range(ft_ptr[best], ft_ptr[best + 1]):
+            i = ft_pts[q]
+            if i >= hit_limit:
+                break  # ft_pts is ascending, so no later point is in range
+            hits[i] += 1
+            if hits[i] == tau and i < m:
+                a = weights[i] * mult_j - mem_w[i]
+                if a > 0:
+                    # The point leaves N: its other unlearned features lose its weight.
+                    for p in range(pt_ptr[i], pt_ptr[i + 1]):
+                        f = pt_feat[p]
+                        if not learned[f]:
+                            vals[f] -= a
+                            _tree_update(tree, vals, size, f)
+    # Everything still with non-zero gradient is memorized.
+    for i in range(m):
+        if hits[i] < tau:
+            mem_w[i] = weights[i] * mult_j
+    return n_nonzero, n_new
+
+
+@njit(cache=True)
+def _tree_size(n_features):
+    size = 1
+    while size < n_features:
+        size *= 2
+    return size
+
+
+@njit(cache=True)
+def process_from_state(m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
+                       learned, mem_w, order_row):
+    """One TrainingProcess on points 0..m-1 from an arbitrary (learned, mem_w) state, in place.
+
+    Returns (|N^0| weighted, number of features learned); ``order_row`` receives their flat indices.
+    """
+    n = weights.shape[0]
+    hits = np.zeros(n, dtype=np.int64)
+    for i in range(m):
+        h = 0
+        for p in range(pt_ptr[i], pt_ptr[i + 1]):
+            if learned[pt_feat[p]]:
+                h += 1
+        hits[i] = h
+    size = _tree_size(learned.shape[0])
+    vals = np.empty(size, dtype=np.int64)
+    tree = np.empty(2 * size, dtype=np.int64)
+    return _process(m, m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
+                    learned, mem_w, hits, vals, tree, size, order_row)
+
+
+@njit(cache=True)
+def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
+                     out_learned, out_nonzero, out_memorized, out_order):
+    """All J experiments of one built-in method (MODE_COLD / MODE_WARM / MODE_IDEAL), in one call.
+
+    Experiment j (0-based) trains on points 0 .. prefix_end[j]-1 with weights ``weights * mult[j]``.
+    Writes L^(j) to ``out_learned[j]``, |N^(j,0)| to ``out_nonzero[j]``, |M^(j)| (weighted) to
+    ``out_memorized[j]`` and the learned flat indices to ``out_order[j]`` (pre-filled with -1).
+    """
+    n = weights.shape[0]
+    n_features = out_learned.shape[1]
+    learned = np.zeros(n_features, dtype=np.bool_)
+    mem_w = np.zeros(n, dtype=np.int64)
+    hits = np.zeros(n, dtype=np.int64)
+    size = _tree_size(n_features)
+    vals = np.empty(size, dtype=np.int64)
+    tree = np.empty(2 * size, dtype=np.int64)
+    for j in range(prefix_end.shape[0]):
+        m = prefix_end[j]
+        if mode == MODE_COLD:
+            learned[:] = False
+            hits[:m] = 0
+            mem_w[:m] = 0
+            # Cold forgets L every experiment, so hits are only needed inside T_{1:j}.
+            hit_limit = m
+        else:
+            if mode == MODE_IDEAL:
+                mem_w[:m] = 0
+            # L only grows: keep |V(x) ∩ L| exact for every point, arrived or not.
+            hit_limit = n
+        n_nonzero, _ = _process(m, hit_limit, mult[j], pt_ptr, pt_feat, ft_ptr, ft_pts, weights,
+                                gamma, tau, learned, mem_w, hits, vals, tree, size, out_order[j])
+        out_nonzero[j] = n_nonzero
+        total = 0
+        for i in range(m):
+            total += mem_w[i]
+        out_memorized[j] = total
+        out_learned[j, :] = learned

@@ -1,0 +1,550 @@
+"""Simulator of the DASH paper's discrete feature-learning framework (validating public wrappers).
+
+The model (Shin et al., NeurIPS 2024, Section 3 and Appendix A; restated in
+``shared/spec/framework.md``): a run ``TrainingProcess(L, M, T, gamma, tau)`` greedily learns the
+unlearned feature contained in the most non-zero-gradient points while that count is ``>= gamma``
+(ties: smallest flat index ``c*K + k``), drops points with ``tau`` learned features of their class,
+and memorizes what is left. Between experiments a *rule* decides the state the next one starts
+from: cold (forget all), warm (keep all), ideal (keep features, forget memorized points), or any
+user-written rule such as :class:`ShrinkPerturbRule`.
+
+The work runs in the numba kernels of :mod:`dashsim._kernels`; this module checks input, converts
+dtypes, builds the point/feature indices and shapes the results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from dashsim import _kernels
+from dashsim.synthetic import Composition
+
+__all__ = [
+    "ProcessResult",
+    "SimulationResult",
+    "SimulationData",
+    "BetweenExperimentRule",
+    "ColdRule",
+    "WarmRule",
+    "IdealRule",
+    "ShrinkPerturbRule",
+    "BUILTIN_RULES",
+    "training_process",
+    "simulate",
+    "simulate_composition",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# Result types
+# ----------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ProcessResult:
+    """Outcome of one ``TrainingProcess(L, M, T, gamma, tau)`` run."""
+
+    learned: np.ndarray  # (C, K) bool: L after the run
+    memorized: np.ndarray  # (n,) bool: M restricted to T after the run
+    order: np.ndarray  # (n_new,) int64: flat indices c*K + k learned in this run, in order
+    n_nonzero: int  # |N| at the start of the run (weighted): the training-time proxy
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationResult:
+    """Every method's state after each of the J experiments; axis 0 follows ``methods``."""
+
+    methods: tuple[str, ...]  # method names, index 0 = methods[0]
+    learned: np.ndarray  # (n_methods, J, C, K) bool: L^(j) after experiment j (axis 1 = j - 1)
+    n_nonzero: np.ndarray  # (n_methods, J) int64: |N^(j,0)|, non-zero-gradient points at the start
+    n_memorized: np.ndarray  # (n_methods, J) int64: |M^(j)| after experiment j
+    order: np.ndarray  # (n_methods, J, C*K) int32: flat indices learned during j, -1 padded
+
+    @property
+    def n_learned(self) -> np.ndarray:
+        """(n_methods, J) int64: |L^(j)|."""
+        return self.learned.sum(axis=(2, 3), dtype=np.int64)
+
+    @property
+    def training_time(self) -> np.ndarray:
+        """(n_methods, J) int64: T_m^(J) = sum_{j <= J} |N_m^(j,0)| (paper, Section 3.2)."""
+        return np.cumsum(self.n_nonzero, axis=1)
+
+    def to_frame(self):
+        """Tidy pandas DataFrame: one row per (method, experiment)."""
+        import pandas as pd
+
+        n_methods, J = self.n_nonzero.shape
+        return pd.DataFrame(
+            {
+                "method": np.repeat(np.array(self.methods, dtype=object), J),
+                "experiment": np.tile(np.arange(1, J + 1), n_methods),
+                "n_learned": self.n_learned.ravel(),
+                "n_nonzero": self.n_nonzero.ravel(),
+                "n_memorized": self.n_memorized.ravel(),
+            }
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationData:
+    """The data a between-experiment rule may look at (points in the caller's order)."""
+
+    features: np.ndarray  # (n, K) bool: which of class labels[i]'s K features point i has
+    labels: np.ndarray  # (n,) int64 in [0, C)
+    chunk: np.ndarray  # (n,) int64 in [0, J): experiment (minus one) at which the point arrives
+    weights: np.ndarray  # (n,) int64: multiplicity of each point
+    num_classes: int  # C
+
+
+# ----------------------------------------------------------------------------------------------
+# Between-experiment rules
+# ----------------------------------------------------------------------------------------------
+@runtime_checkable
+class BetweenExperimentRule(Protocol):
+    """Maps the state after experiment j-1 to the state experiment j starts from.
+
+    ``rule(learned, memorized, j, data, rng) -> (learned, memorized)`` with ``learned`` (C, K) bool
+    (L^(j-1)), ``memorized`` (n,) bool (M^(j-1), points in ``data``'s order; points not yet
+    arrived are False), ``j`` the 1-based experiment about to start (2..J; experiment 1 always
+    starts from L = M = ∅), ``data`` a :class:`SimulationData`, ``rng`` a ``numpy.random.Generator``
+    seeded from the rule's ``seed`` attribute (if any) at the start of each ``simulate`` call. The
+    rule must not modify its inputs. ``name`` labels the method in results.
+    """
+
+    name: str
+
+    def __call__(self, learned: np.ndarray, memorized: np.ndarray, j: int, data: SimulationData,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ColdRule:
+    """Cold start: ``L = ∅, M = ∅`` before every experiment."""
+
+    name: str = "cold"
+    kernel_mode: int = _kernels.MODE_COLD
+
+    def __call__(self, learned, memorized, j, data, rng):
+        return np.zeros_like(learned), np.zeros_like(memorized)
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmRule:
+    """Warm start: ``L`` and ``M`` carried over from experiment j-1."""
+
+    name: str = "warm"
+    kernel_mode: int = _kernels.MODE_WARM
+
+    def __call__(self, learned, memorized, j, data, rng):
+        return learned.copy(), memorized.copy()
+
+
+@dataclasses.dataclass(frozen=True)
+class IdealRule:
+    """Ideal start: keep ``L``, forget the memorized set (``M = ∅``)."""
+
+    name: str = "ideal"
+    kernel_mode: int = _kernels.MODE_IDEAL
+
+    def __call__(self, learned, memorized, j, data, rng):
+        return learned.copy(), np.zeros_like(memorized)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShrinkPerturbRule:
+    """A Shrink & Perturb-like rule: warm start that forgets at random.
+
+    Each memorized point is forgotten independently with probability ``forget_memorized`` and each
+    learned feature with probability ``forget_feature``:
+    ``M' = {x in M : U_x >= p_m}``, ``L' = {v in L : U_v >= p_f}`` with ``U ~ U(0, 1)`` i.i.d. drawn
+    from ``rng`` (so ``p_m = p_f = 0`` is warm; ``p_m = 1, p_f = 0`` is ideal; both 1 is cold).
+
+    Parameters
+    ----------
+    forget_memorized : float in [0, 1], ``p_m``.
+    forget_feature : float in [0, 1], ``p_f``.
+    seed : int or None, seeds the generator ``simulate`` hands to the rule.
+
+    References
+    ----------
+    Ash & Adams, "On warm-starting neural network training" (NeurIPS 2020) for Shrink & Perturb;
+    Shin et al. (NeurIPS 2024), Section 3, for the framework it acts on.
+    """
+
+    forget_memorized: float = 0.5
+    forget_feature: float = 0.1
+    seed: int | None = None
+    name: str = "shrink_perturb"
+
+    def __post_init__(self):
+        for field in ("forget_memorized", "forget_feature"):
+            value = getattr(self, field)
+            if not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"ShrinkPerturbRule.{field} must be a probability in [0, 1]; got {value!r}")
+
+    def __call__(self, learned, memorized, j, data, rng):
+        keep_features = rng.random(learned.shape) >= self.forget_feature
+        keep_memorized = rng.random(memorized.shape) >= self.forget_memorized
+        return learned & keep_features, memorized & keep_memorized
+
+
+BUILTIN_RULES: dict[str, Any] = {"cold": ColdRule(), "warm": WarmRule(), "ideal": IdealRule()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------------------------------
+def _as_binary_matrix(features, field: str = "features") -> np.ndarray:
+    arr = np.asarray(features)
+    if arr.ndim != 2:
+        raise ValueError(f"{field} must be a 2-D (n, K) array; got shape {arr.shape}")
+    if arr.dtype == np.bool_:
+        return np.ascontiguousarray(arr)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{field} must be binary (bool or 0/1 numbers); got dtype {arr.dtype}")
+    bad = (arr != 0) & (arr != 1)
+    if bad.any():
+        raise ValueError(f"{field} must be binary (values 0 or 1); found {arr[bad].ravel()[0]!r}")
+    return np.ascontiguousarray(arr == 1)
+
+
+def _as_int_vector(values, n: int, field: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{field} must be a 1-D array; got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{field} must have one entry per point (n={n}); got {arr.shape[0]}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{field} must hold integers; got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _check_gamma_tau(gamma, tau, K: int) -> tuple[float, int]:
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not np.isfinite(gamma) or gamma <= 0:
+        raise ValueError(f"gamma must be a finite number > 0; got {gamma!r}")
+    if isinstance(tau, bool) or not isinstance(tau, numbers.Integral):
+        raise TypeError(f"tau must be an integer in [1, K={K}]; got {tau!r}")
+    if not 1 <= int(tau) <= K:
+        raise ValueError(f"tau must be an integer in [1, K={K}]; got {tau}")
+    return float(gamma), int(tau)
+
+
+def _check_labels(labels: np.ndarray, num_classes) -> int:
+    if num_classes is None:
+        if labels.size == 0:
+            raise ValueError("num_classes must be given when there are no points")
+        if labels.min() < 0:
+            raise ValueError(f"labels must be in [0, C); found {labels.min()}")
+        return int(labels.max()) + 1
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
+        raise ValueError(f"num_classes must be an integer >= 1; got {num_classes!r}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)][0]
+        raise ValueError(f"labels must be in [0, num_classes={num_classes}); found {bad}")
+    return int(num_classes)
+
+
+def _check_chunk(chunk: np.ndarray) -> int:
+    if chunk.size == 0:
+        raise ValueError("simulate needs at least one point (chunk is empty)")
+    if chunk.min() < 0:
+        raise ValueError(f"chunk ids must be in [0, J); found {chunk.min()}")
+    J = int(chunk.max()) + 1
+    present = np.bincount(chunk, minlength=J)
+    if (present == 0).any():
+        empty = np.flatnonzero(present == 0)
+        raise ValueError(
+            f"chunk ids must cover every experiment 0..J-1 (J={J}); experiment chunk(s) "
+            f"{empty[:10].tolist()} have no points (empty chunks)")
+    return J
+
+
+def _resolve_methods(methods) -> list:
+    if isinstance(methods, (str, bytes)) or not isinstance(methods, Sequence):
+        methods = (methods,)
+    if len(methods) == 0:
+        raise ValueError(f"methods must name at least one rule; known: {sorted(BUILTIN_RULES)}")
+    rules = []
+    for method in methods:
+        if isinstance(method, str):
+            if method not in BUILTIN_RULES:
+                raise ValueError(f"unknown method {method!r}; known methods: {sorted(BUILTIN_RULES)} "
+                                 "or a rule object (see BetweenExperimentRule)")
+            rules.append(BUILTIN_RULES[method])
+        elif callable(method):
+            rules.append(method)
+        else:
+            raise TypeError(f"methods entries must be names {sorted(BUILTIN_RULES)} or callable rules; "
+                            f"got {method!r}")
+    return rules
+
+
+def _rule_name(rule) -> str:
+    return str(getattr(rule, "name", type(rule).__name__))
+
+
+# ----------------------------------------------------------------------------------------------
+# Indices
+# ----------------------------------------------------------------------------------------------
+def _point_feature_index(features: np.ndarray, labels: np.ndarray, C: int):
+    """CSR point -> flat features (c*K + k) and its transpose feature -> points (ascending)."""
+    n, K = features.shape
+    rows, cols = np.nonzero(features)  # row-major, so rows ascend
+    pt_feat = (labels[rows] * K + cols).astype(np.int64)
+    pt_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=pt_ptr[1:])
+    by_feature = np.argsort(pt_feat, kind="stable")  # stable keeps points ascending per feature
+    ft_pts = np.ascontiguousarray(rows[by_feature], dtype=np.int64)
+    ft_ptr = np.zeros(C * K + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pt_feat, minlength=C * K), out=ft_ptr[1:])
+    return pt_ptr, pt_feat, ft_ptr, ft_pts
+
+
+# ----------------------------------------------------------------------------------------------
+# Public calls
+# ----------------------------------------------------------------------------------------------
+def training_process(features, labels, weights, *, learned, memorized, gamma, tau) -> ProcessResult:
+    """One run of TrainingProcess(L, M, T, gamma, tau) on an explicit, weighted set of points.
+
+    ``N = {x in T : |V(x) ∩ L| < tau, x ∉ M}``; repeatedly learn
+    ``v* = argmax_{v ∉ L} sum_{x in N, v in V(x)} w_x`` (ties: smallest ``c*K + k``) while that count
+    is ``>= gamma``, dropping points with ``|V(x) ∩ L| >= tau`` from N; finally ``M <- M ∪ N``.
+    Here T = the rows of ``features``/``labels``, ``w_x`` = ``weights``, L = ``learned``,
+    M = ``memorized``.
+
+    Parameters
+    ----------
+    features : (n, K) binary, row i = which of class ``labels[i]``'s features point i has.
+    labels : (n,) int in [0, C), C = ``learned.shape[0]``.
+    weights : (n,) int >= 0, multiplicity of each point.
+    learned : (C, K) bool, L at the start.
+    memorized : (n,) bool, M restricted to T at the start.
+    gamma : float > 0, the learning threshold.
+    tau : int in [1, K], features needed to classify a point.
+
+    Returns
+    -------
+    ProcessResult with L and M after the run, the learned order and the weighted |N| at the start.
+
+    References
+    ----------
+    Shin et al., "DASH", NeurIPS 2024, Section 3.1 and Algorithm 1 (Appendix A).
+    """
+    learned = _as_binary_matrix(learned, "learned")
+    C, K = learned.shape
+    features = _as_binary_matrix(features)
+    n = features.shape[0]
+    if features.shape[1] != K:
+        raise ValueError(f"features must have K={K} columns (learned is {learned.shape}); got {features.shape[1]}")
+    labels = _as_int_vector(labels, n, "labels")
+    _check_labels(labels, C)
+    weights = _as_int_vector(weights, n, "weights")
+    if weights.size and weights.min() < 0:
+        raise ValueError(f"weights must be integers >= 0; found {weights.min()}")
+    memorized = np.asarray(memorized)
+    if memorized.shape != (n,):
+        raise ValueError(f"memorized must have shape (n,)=({n},); got {memorized.shape}")
+    memorized = _as_binary_matrix(memorized[:, None], "memorized")[:, 0]
+    gamma, tau = _check_gamma_tau(gamma, tau, K)
+
+    pt_ptr, pt_feat, ft_ptr, ft_pts = _point_feature_index(features, labels, C)
+    learned_flat = learned.ravel().copy()
+    mem_w = np.where(memorized, weights, 0).astype(np.int64)
+    order = np.full(C * K, -1, dtype=np.int32)
+    n_nonzero, n_new = _kernels.process_from_state(
+        n, 1, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau, learned_flat, mem_w, order)
+    # At the end every point with fewer than tau learned features is in M (weight-0 points too).
+    memorized_out = memorized | (_hits(learned_flat, pt_ptr, pt_feat) < tau)
+    return ProcessResult(learned=learned_flat.reshape(C, K), memorized=memorized_out,
+                         order=order[:n_new].astype(np.int64), n_nonzero=int(n_nonzero))
+
+
+def simulate(features, labels, chunk, *, gamma, tau, methods=("cold", "warm", "ideal"),
+             num_classes=None) -> SimulationResult:
+    """Run each method over J experiments; experiment j trains on T_{1:j} = {x : chunk(x) < j}.
+
+    For each method m and j = 1..J: ``(L, M) <- rule_m(L^(j-1), M^(j-1))`` (L = M = ∅ for j = 1),
+    then ``L^(j), M^(j) = TrainingProcess(L, M, T_{1:j}, gamma, tau)``; records L^(j), |N^(j,0)|,
+    |M^(j)| and the order of learned features. Built-in methods run entirely in one numba call;
+    rule objects are called in Python between experiments.
+
+    Parameters
+    ----------
+    features : (n, K) binary, row i = which of class ``labels[i]``'s K features point i has.
+    labels : (n,) int in [0, C).
+    chunk : (n,) int in [0, J), the experiment (minus one) at which point i arrives; every chunk
+        id in [0, J) needs at least one point.
+    gamma : float > 0, learning threshold.
+    tau : int in [1, K], features needed to classify a point.
+    methods : names in ``BUILTIN_RULES`` ("cold", "warm", "ideal") or rule objects.
+    num_classes : C (default ``labels.max() + 1``).
+
+    Returns
+    -------
+    SimulationResult, axis 0 in the order of ``methods``.
+
+    References
+    ----------
+    Shin et al., "DASH", NeurIPS 2024, Section 3.2 (cold, warm, ideal) and Appendix A.
+    """
+    features = _as_binary_matrix(features)
+    n, K = features.shape
+    labels = _as_int_vector(labels, n, "labels")
+    chunk = _as_int_vector(chunk, n, "chunk")
+    C = _check_labels(labels, num_classes)
+    J = _check_chunk(chunk)
+    gamma, tau = _check_gamma_tau(gamma, tau, K)
+    rules = _resolve_methods(methods)
+    return _simulate_points(features, labels, chunk, np.ones(n, dtype=np.int64), C, J, gamma, tau,
+                            rules)
+
+
+def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) -> SimulationResult:
+    n, K = features.shape
+    perm = np.argsort(chunk, kind="stable")  # T_{1:j} becomes a prefix
+    s_features, s_labels, s_weights = features[perm], labels[perm], np.ascontiguousarray(weights[perm])
+    pt_ptr, pt_feat, ft_ptr, ft_pts = _point_feature_index(s_features, s_labels, C)
+    prefix_end = np.searchsorted(chunk[perm], np.arange(1, J + 1), side="left").astype(np.int64)
+    ones = np.ones(J, dtype=np.int64)
+    out = _empty_outputs(len(rules), J, C, K)
+    data = None
+    for r, rule in enumerate(rules):
+        mode = getattr(rule, "kernel_mode", None) if type(rule) in (ColdRule, WarmRule, IdealRule) else None
+        if mode is not None:
+            _kernels.simulate_builtin(mode, prefix_end, ones, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights,
+                                      gamma, tau, out["learned"][r], out["n_nonzero"][r],
+                                      out["n_memorized"][r], out["order"][r])
+            continue
+        if data is None:
+            data = SimulationData(features=features, labels=labels, chunk=chunk, weights=weights,
+                                  num_classes=C)
+        _run_custom_rule(rule, data, perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights,
+                         gamma, tau, C, K, {key: value[r] for key, value in out.items()})
+    return _result(rules, out, C, K)
+
+
+def _empty_outputs(n_methods, J, C, K):
+    return {
+        "learned": np.zeros((n_methods, J, C * K), dtype=np.bool_),
+        "n_nonzero": np.zeros((n_methods, J), dtype=np.int64),
+        "n_memorized": np.zeros((n_methods, J), dtype=np.int64),
+        "order": np.full((n_methods, J, C * K), -1, dtype=np.int32),
+    }
+
+
+def _result(rules, out, C, K) -> SimulationResult:
+    n_methods, J, _ = out["learned"].shape
+    return SimulationResult(methods=tuple(_rule_name(rule) for rule in rules),
+                            learned=out["learned"].reshape(n_methods, J, C, K),
+                            n_nonzero=out["n_nonzero"], n_memorized=out["n_memorized"],
+                            order=out["order"])
+
+
+def _run_custom_rule(rule, data, perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights,
+                     gamma, tau, C, K, out):
+    n = perm.shape[0]
+    rng = np.random.default_rng(getattr(rule, "seed", None))
+    learned = np.zeros((C, K), dtype=bool)
+    memorized = np.zeros(n, dtype=bool)  # caller's point order
+    for j in range(1, prefix_end.shape[0] + 1):
+        if j > 1:
+            learned, memorized = _apply_rule(rule, learned, memorized, j, data, rng, C, K, n)
+        m = int(prefix_end[j - 1])
+        learned_flat = learned.ravel().copy()
+        mem_w = np.where(memorized[perm], s_weights, 0).astype(np.int64)
+        n_nonzero, _ = _kernels.process_from_state(m, 1, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights,
+                                                   gamma, tau, learned_flat, mem_w, out["order"][j - 1])
+        learned = learned_flat.reshape(C, K)
+        # Sorted-order memorized flags back to the caller's order; weight-0 points still count as
+        # members of M when left with non-zero gradient.
+        s_memorized = memorized[perm]
+        s_memorized[:m] |= _hits(learned_flat, pt_ptr, pt_feat)[:m] < tau
+        memorized = np.empty(n, dtype=bool)
+        memorized[perm] = s_memorized
+        out["learned"][j - 1] = learned_flat
+        out["n_nonzero"][j - 1] = n_nonzero
+        out["n_memorized"][j - 1] = int(mem_w[:m].sum())
+
+
+def _hits(learned_flat, pt_ptr, pt_feat) -> np.ndarray:
+    per_pair = learned_flat[pt_feat].astype(np.int64)
+    csum = np.concatenate([[0], np.cumsum(per_pair)])
+    return csum[pt_ptr[1:]] - csum[pt_ptr[:-1]]
+
+
+def _apply_rule(rule, learned, memorized, j, data, rng, C, K, n):
+    result = rule(learned.copy(), memorized.copy(), j, data, rng)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError(f"rule {_rule_name(rule)!r} must return (learned, memorized); got {type(result).__name__}")
+    new_learned = np.asarray(result[0])
+    new_memorized = np.asarray(result[1])
+    if new_learned.shape != (C, K) or new_learned.dtype != np.bool_:
+        raise ValueError(f"rule {_rule_name(rule)!r} must return learned as a ({C}, {K}) bool array; "
+                         f"got {new_learned.dtype} {new_learned.shape}")
+    if new_memorized.shape != (n,) or new_memorized.dtype != np.bool_:
+        raise ValueError(f"rule {_rule_name(rule)!r} must return memorized as a ({n},) bool array; "
+                         f"got {new_memorized.dtype} {new_memorized.shape}")
+    return new_learned, new_memorized
+
+
+def simulate_composition(composition: Composition, n_chunks, *, gamma, tau,
+                         methods=("cold", "warm", "ideal")) -> SimulationResult:
+    """Run each method on a fixed-composition dataset: every chunk holds ``counts[r]`` copies of row r.
+
+    Same rule as :func:`simulate` with ``T_j`` = the composition's table, each row r present
+    ``n_A = counts[r]`` times. All copies of a row share their features, so the built-in methods
+    run on the R rows alone with weight ``j * n_A`` in experiment j (warm also tracks the memorized
+    weight of each row); rule objects see one weighted point per (row, chunk), R * J in all.
+
+    Parameters
+    ----------
+    composition : :class:`dashsim.Composition` (labels, features, counts, num_classes).
+    n_chunks : int >= 1, J.
+    gamma, tau, methods : as in :func:`simulate`.
+
+    Returns
+    -------
+    SimulationResult; ``n_nonzero`` and ``n_memorized`` count points (weighted by n_A).
+
+    References
+    ----------
+    Shin et al., "DASH", NeurIPS 2024, Assumption 3.1 and Theorems 3.4 and 3.6.
+    """
+    if not isinstance(composition, Composition):
+        raise TypeError(f"composition must be a dashsim.Composition; got {type(composition).__name__}")
+    if isinstance(n_chunks, bool) or not isinstance(n_chunks, numbers.Integral) or n_chunks < 1:
+        raise ValueError(f"n_chunks must be an integer >= 1; got {n_chunks!r}")
+    J = int(n_chunks)
+    C = composition.num_classes
+    features = np.ascontiguousarray(composition.features, dtype=bool)
+    labels = np.ascontiguousarray(composition.labels, dtype=np.int64)
+    counts = np.ascontiguousarray(composition.counts, dtype=np.int64)
+    R, K = features.shape
+    gamma, tau = _check_gamma_tau(gamma, tau, K)
+    rules = _resolve_methods(methods)
+    builtin = [type(rule) in (ColdRule, WarmRule, IdealRule) for rule in rules]
+    out = _empty_outputs(len(rules), J, C, K)
+    if any(builtin):
+        pt_ptr, pt_feat, ft_ptr, ft_pts = _point_feature_index(features, labels, C)
+        prefix_end = np.full(J, R, dtype=np.int64)
+        mult = np.arange(1, J + 1, dtype=np.int64)
+        for r, rule in enumerate(rules):
+            if builtin[r]:
+                _kernels.simulate_builtin(rule.kernel_mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr,
+                                          ft_pts, counts, gamma, tau, out["learned"][r],
+                                          out["n_nonzero"][r], out["n_memorized"][r], out["order"][r])
+    if not all(builtin):
+        custom = [rule for rule, is_builtin in zip(rules, builtin) if not is_builtin]
+        p_features, p_labels, p_chunk, p_weights = composition.materialize_weighted(J)
+        sub = _simulate_points(p_features, p_labels, p_chunk, p_weights, C, J, gamma, tau, custom)
+        positions = [r for r, is_builtin in enumerate(builtin) if not is_builtin]
+        for s, r in enumerate(positions):
+            out["learned"][r] = sub.learned[s].reshape(J, C * K)
+            out["n_nonzero"][r] = sub.n_nonzero[s]
+            out["n_memorized"][r] = sub.n_memorized[s]
+            out["order"][r] = sub.order[s]
+    return _result(rules, out, C, K)
