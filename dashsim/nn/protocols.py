@@ -1,0 +1,255 @@
+"""The paper's incremental-training protocols as resumable runs returning tidy pandas DataFrames.
+
+Main protocol (DASH paper, Section 5): a seeded permutation splits the training set into ``J``
+equal chunks ``T_1..T_J``; experiment ``j`` applies the method's between-experiments step (for
+``j >= 2``) and trains on ``T_{1:j}`` until the epoch's running train accuracy reaches the target,
+then measures test accuracy in eval mode. Every experiment is checkpointed into the run folder, so
+re-running the same configuration after a crash (even SIGKILL) continues at the next experiment
+and, on CPU, ends with exactly the metrics of an uninterrupted run.
+
+References
+----------
+Shin et al., "DASH: Warm-Starting Neural Network Training in Stationary Settings without Loss of
+Plasticity", NeurIPS 2024, Section 5, Figure 1, Table 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import time
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .. import runs
+from .._config import config_to_dict
+from . import data as _data
+from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, resolve_device, train_until_target
+
+__all__ = ["run_incremental", "summarize", "chunk_permutation", "run_config_dict"]
+
+logger = logging.getLogger(__name__)
+
+METRIC_COLUMNS = (
+    "dataset", "model", "method", "seed", "experiment", "n_train", "test_accuracy", "steps", "epochs",
+    "train_accuracy", "train_loss", "converged", "wall_time_s", "method_time_s",
+)
+
+
+def _seed_streams(seed: int) -> tuple[int, int, int]:
+    """Independent integer seeds for (chunk permutation, mini-batch shuffles, method noise) from ``seed``.
+
+    SeedSequence spawning keeps the streams of seed s and seed s+1 unrelated, unlike ``seed + k``.
+    """
+    children = np.random.SeedSequence(seed).spawn(3)
+    return tuple(int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children)  # type: ignore[return-value]
+
+
+def chunk_permutation(n_total: int, *, seed: int, J: int, subset: int | None = None) -> tuple[Tensor, int]:
+    """The seeded permutation whose consecutive ranges are the chunks, and the chunk size.
+
+    ``perm = randperm(n_total)[:subset]``; chunk ``T_i = perm[(i-1) n_per_chunk : i n_per_chunk]``
+    with ``n_per_chunk = len(perm) // J`` (a remainder of fewer than ``J`` images is left out).
+
+    Parameters
+    ----------
+    n_total : size of the training set.
+    seed : run seed (the permutation uses its own derived stream).
+    J : number of chunks.
+    subset : keep only this many images (a seeded random subset), or all if None.
+
+    Returns
+    -------
+    (perm, n_per_chunk) : int64 CPU tensor of length ``J * n_per_chunk`` and the chunk size.
+    """
+    if subset is not None and subset > n_total:
+        raise ValueError(f"subset must be at most the training set size {n_total}, got {subset}")
+    gen = torch.Generator().manual_seed(_seed_streams(seed)[0])
+    perm = torch.randperm(n_total, generator=gen)[: subset or n_total]
+    n_per_chunk = perm.numel() // J
+    if n_per_chunk < 1:
+        raise ValueError(f"J={J} chunks need at least J training images, have {perm.numel()}")
+    return perm[: J * n_per_chunk], n_per_chunk
+
+
+class _IndexedChunk:
+    """One chunk as a re-iterable of (inputs, targets) mini-batches gathered by index (no copy of the chunk)."""
+
+    def __init__(self, x: Tensor, y: Tensor, idx: Tensor, batch_size: int = 1024):
+        self.x, self.y, self.idx, self.batch_size = x, y, idx, batch_size
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        for start in range(0, self.idx.numel(), self.batch_size):
+            batch = self.idx[start : start + self.batch_size]
+            yield self.x[batch], self.y[batch]
+
+    def __len__(self) -> int:
+        return self.idx.numel()
+
+
+def run_config_dict(config: TrainConfig) -> dict[str, Any]:
+    """What a run folder's ``config.json`` holds: every field but ``out``, plus resolved defaults."""
+    values = config_to_dict(config)
+    values.pop("out")
+    values["lr_used"] = config.resolved_lr
+    values["normalize_used"] = config.resolved_normalize
+    values["method_hyper"] = dataclasses.asdict(config.make_method())
+    return values
+
+
+def _prepare_data(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    normalize = config.resolved_normalize
+    x, y = dataset.as_float("train", normalize=normalize, device=device)
+    x_test, y_test = dataset.as_float("test", normalize=normalize, device=device)
+    if config.test_subset is not None:
+        x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]
+    if config.channels_last and config.model != "mlp":
+        x = x.contiguous(memory_format=torch.channels_last)
+        x_test = x_test.contiguous(memory_format=torch.channels_last)
+    return x, y, x_test, y_test
+
+
+def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None = None, progress: bool = False) -> pd.DataFrame:
+    """Run (or resume) the main incremental protocol for every seed; one row per (seed, experiment).
+
+    Experiment ``j`` of seed ``s``: ``learner <- method.before_experiment(learner, [T_1..T_j])``
+    for ``j >= 2``; train on ``T_{1:j}`` (:func:`~dashsim.nn.train.train_until_target`); record
+    the test accuracy in eval mode. After each experiment the checkpoint and ``metrics.csv`` in
+    ``config.out`` are replaced atomically.
+
+    Parameters
+    ----------
+    config : the run's settings; ``config.out`` is the run folder (resumed if it holds this config).
+    dataset : the data (default: ``load_dataset(config.dataset, config.data_root)``).
+    progress : show tqdm bars for experiments and epochs.
+
+    Returns
+    -------
+    pandas.DataFrame with columns :data:`METRIC_COLUMNS`, all seeds and experiments so far.
+
+    Raises
+    ------
+    dashsim.runs.ConfigMismatchError if ``config.out`` holds a run with other settings;
+    NonFiniteLossError if the loss diverges (finished experiments stay in the run folder).
+
+    References
+    ----------
+    DASH paper, Section 5 (protocol), Figure 1 (test accuracy and steps per experiment).
+    """
+    device = resolve_device(config.device)
+    if dataset is None:
+        dataset = _data.load_dataset(config.dataset, config.data_root)
+    elif dataset.name != config.dataset:
+        raise ValueError(f"dataset {dataset.name!r} does not match config.dataset {config.dataset!r}")
+    folder = runs.RunFolder(config.out, run_config_dict(config))
+    resumed = folder.resume_state()
+    folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})
+    state, rows = resumed if resumed is not None else (None, [])
+    if state is not None:
+        logger.info("resuming %s after seed %s experiment %d", folder.path, state["seed"], state["experiment"])
+    x, y, x_test, y_test = _prepare_data(config, dataset, device)
+    method = config.make_method()
+    J = config.J
+    bar = tqdm(total=len(config.seeds) * J, initial=len(rows), desc="experiments", unit="exp", disable=not progress)
+    try:
+        for seed_index, seed in enumerate(config.seeds):
+            if state is not None and (seed_index < state["seed_index"] or (seed_index == state["seed_index"] and state["experiment"] == J)):
+                continue  # this seed finished before the interruption
+            perm_cpu, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=J, subset=config.subset)
+            perm = perm_cpu.to(device)
+            _, shuffle_seed, method_seed = _seed_streams(seed)
+            shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
+            method_gen = torch.Generator().manual_seed(method_seed)
+            torch.manual_seed(seed)
+            np.random.seed(seed % 2**32)
+            random.seed(seed)
+            learner = build_learner(config, dataset, device)
+            first = 1
+            if state is not None and seed_index == state["seed_index"]:
+                learner.model.load_state_dict(state["model"])
+                learner.optimizer.load_state_dict(state["optimizer"])
+                learner = dataclasses.replace(learner, initial_state={k: v.to(device) for k, v in state["initial_state"].items()})
+                runs.restore_rng_state(state["rng"], {"shuffle": shuffle_gen, "method": method_gen})
+                first = state["experiment"] + 1
+            for j in range(first, J + 1):
+                started = time.perf_counter()
+                if j >= 2:
+                    chunks = [_IndexedChunk(x, y, perm[i * n_per_chunk : (i + 1) * n_per_chunk]) for i in range(j)]
+                    learner = method.before_experiment(learner, chunks, generator=method_gen)
+                method_time = time.perf_counter() - started
+                epoch_bar = tqdm(total=config.max_epochs, desc=f"seed {seed} exp {j}/{J}", unit="ep", leave=False, disable=not progress)
+
+                def on_epoch(epoch: int, acc: float, steps: int) -> None:
+                    epoch_bar.update(1)
+                    epoch_bar.set_postfix(train_acc=f"{acc:.4f}", steps=steps)
+
+                try:
+                    result = train_until_target(learner, method, x, y, perm[: j * n_per_chunk], config=config, generator=shuffle_gen, on_epoch=on_epoch)
+                except NonFiniteLossError as err:
+                    raise NonFiniteLossError(f"{err}; seed {seed}, experiment {j}: the {len(rows)} finished experiments are kept in {folder.path}") from err
+                finally:
+                    epoch_bar.close()
+                test_accuracy = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
+                row = {
+                    "dataset": config.dataset, "model": config.model, "method": config.method, "seed": seed,
+                    "experiment": j, "n_train": j * n_per_chunk, "test_accuracy": test_accuracy,
+                    "steps": result.steps, "epochs": result.epochs, "train_accuracy": result.train_accuracy,
+                    "train_loss": result.train_loss, "converged": result.converged,
+                    "wall_time_s": time.perf_counter() - started, "method_time_s": method_time,
+                }
+                rows.append(row)
+                folder.save_checkpoint(
+                    {
+                        "seed_index": seed_index, "seed": seed, "experiment": j,
+                        "model": learner.model.state_dict(), "optimizer": learner.optimizer.state_dict(),
+                        "initial_state": learner.initial_state,
+                        "rng": runs.capture_rng_state({"shuffle": shuffle_gen, "method": method_gen}),
+                    },
+                    rows,
+                )
+                bar.update(1)
+                bar.set_postfix(test_acc=f"{test_accuracy:.4f}", steps=result.steps)
+            state = None
+    finally:
+        bar.close()
+    return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+
+
+def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Final (j = J) and experiment-averaged metrics per method, mean and std over seeds.
+
+    For each seed: ``final_* = value at the last experiment``, ``avg_* = mean over experiments``;
+    then mean and sample standard deviation over seeds (std is NaN for one seed).
+
+    Parameters
+    ----------
+    metrics : rows as returned by :func:`run_incremental` (several runs may be concatenated).
+
+    Returns
+    -------
+    pandas.DataFrame indexed by (dataset, model, method) with ``<metric>_mean`` / ``<metric>_std``
+    columns for final/avg test accuracy and steps, total steps, and ``n_seeds``.
+    """
+    keys = ["dataset", "model", "method"]
+    per_seed = (
+        metrics.sort_values("experiment")
+        .groupby(keys + ["seed"])
+        .agg(
+            final_test_accuracy=("test_accuracy", "last"),
+            avg_test_accuracy=("test_accuracy", "mean"),
+            final_steps=("steps", "last"),
+            avg_steps=("steps", "mean"),
+            total_steps=("steps", "sum"),
+            converged_fraction=("converged", "mean"),
+        )
+    )
+    stats = per_seed.groupby(keys).agg(["mean", "std"])
+    stats.columns = [f"{name}_{stat}" for name, stat in stats.columns]
+    stats["n_seeds"] = per_seed.groupby(keys).size()
+    return stats

@@ -1,0 +1,308 @@
+"""Training configuration and the fast inner loop: train on T_{1:j} until the train accuracy target.
+
+Speed without changing semantics: the whole data set lives on the training device as one float
+tensor, a chunk is an index range of a seeded permutation, mini-batches are gathered by index, and
+correct counts and losses are summed on the device so the host synchronizes once per epoch (to
+test convergence), never per step. The same code runs on CPU, where results are bit-reproducible.
+
+References
+----------
+Shin et al., "DASH: Warm-Starting Neural Network Training in Stationary Settings without Loss of
+Plasticity", NeurIPS 2024, Section 5 (protocol: mini-batches of 128 until 99.9% train accuracy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import time
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import data as _data
+from .methods import METHODS, Learner, Method, make_method
+from .models import MODELS, MLP, build_model
+from .sam import SAM
+
+__all__ = ["TrainConfig", "NonFiniteLossError", "ExperimentResult", "train_until_target", "evaluate", "build_learner", "resolve_device", "parse_method_args"]
+
+logger = logging.getLogger(__name__)
+
+OPTIMIZERS = ("sgd", "adam", "sam")
+_SUPPORTED_IMAGE_SIZES = (28, 32, 64)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One incremental-training run (the paper's main protocol); defaults are the paper's settings.
+
+    Method hyper-parameters are given as ``method_args`` strings ``"name=value"`` so the method
+    classes stay the single source of their defaults (e.g. ``("alpha=0.3", "lam=0.3")`` for DASH).
+    """
+
+    dataset: str = dataclasses.field(default="fashion-mnist", metadata={"help": "data set", "choices": tuple(_data.DATASETS)})
+    data_root: str | None = dataclasses.field(default=None, metadata={"help": "folder of a local data set copy (default: the data set's standard location)"})
+    model: str = dataclasses.field(default="resnet18", metadata={"help": "network", "choices": MODELS})
+    width: int = dataclasses.field(default=1000, metadata={"help": "MLP hidden width"})
+    method: str = dataclasses.field(default="dash", metadata={"help": "between-experiments method", "choices": tuple(METHODS)})
+    method_args: tuple[str, ...] = dataclasses.field(default=(), metadata={"help": "method hyper-parameters as name=value (e.g. alpha=0.3 lam=0.3)"})
+    J: int = dataclasses.field(default=50, metadata={"help": "number of equal chunks / experiments, paper J"})
+    seeds: tuple[int, ...] = dataclasses.field(default=(0,), metadata={"help": "random seeds, run one after another"})
+    batch_size: int = dataclasses.field(default=128, metadata={"help": "mini-batch size"})
+    lr: float | None = dataclasses.field(default=None, metadata={"help": "learning rate (default 0.001 for resnet18, 0.01 otherwise)"})
+    momentum: float = dataclasses.field(default=0.9, metadata={"help": "SGD momentum (also SAM's base SGD)"})
+    weight_decay: float = dataclasses.field(default=0.0, metadata={"help": "L2 weight decay"})
+    optimizer: str = dataclasses.field(default="sgd", metadata={"help": "optimizer", "choices": OPTIMIZERS})
+    sam_rho: float = dataclasses.field(default=0.1, metadata={"help": "SAM neighbourhood radius rho"})
+    target_accuracy: float = dataclasses.field(default=0.999, metadata={"help": "epoch train accuracy at which an experiment stops"})
+    max_epochs: int = dataclasses.field(default=100, metadata={"help": "epoch cap per experiment (hitting it is recorded as not converged)"})
+    normalize: bool | None = dataclasses.field(default=None, metadata={"help": "standardize by channel mean/std (default: yes, except for the MLP, as the authors did)"})
+    subset: int | None = dataclasses.field(default=None, metadata={"help": "use a seeded random subset of this many training images (quick runs; SVHN's 50,000)"})
+    test_subset: int | None = dataclasses.field(default=None, metadata={"help": "evaluate on the first this-many test images (quick runs)"})
+    device: str = dataclasses.field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+    bf16: bool = dataclasses.field(default=False, metadata={"help": "bf16 autocast for forward/backward"})
+    channels_last: bool = dataclasses.field(default=False, metadata={"help": "channels_last memory format for conv nets"})
+    out: str = dataclasses.field(default="runs/train", metadata={"help": "run folder (re-running the same command resumes it)"})
+
+    def __post_init__(self) -> None:
+        _choice("dataset", self.dataset, tuple(_data.DATASETS))
+        _choice("model", self.model, MODELS)
+        _choice("method", self.method, tuple(METHODS))
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _positive_int("J", self.J)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("max_epochs", self.max_epochs)
+        _positive_int("width", self.width)
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be a non-empty tuple of distinct ints, got {self.seeds!r}")
+        for name in ("subset", "test_subset"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not self.sam_rho > 0:
+            raise ValueError(f"sam_rho must be > 0, got {self.sam_rho}")
+        if not 0.0 < self.target_accuracy <= 1.0:
+            raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        self.make_method()  # unknown or ill-typed method_args fail here, before any work
+
+    @property
+    def resolved_lr(self) -> float:
+        """The learning rate: ``lr`` if given, else the paper's 0.001 for ResNet-18 and 0.01 otherwise."""
+        if self.lr is not None:
+            return self.lr
+        return 0.001 if self.model == "resnet18" else 0.01
+
+    @property
+    def resolved_normalize(self) -> bool:
+        """Normalize by channel statistics: ``normalize`` if given, else not for the MLP (as the authors)."""
+        return self.normalize if self.normalize is not None else self.model != "mlp"
+
+    def make_method(self) -> Method:
+        """The configured :class:`Method` with ``method_args`` applied."""
+        return make_method(self.method, **parse_method_args(self.method, self.method_args))
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+def parse_method_args(method: str, args: tuple[str, ...]) -> dict[str, Any]:
+    """Parse ``("alpha=0.3", ...)`` into typed keyword arguments of method ``method``.
+
+    Each value is converted to the type of the field's default (float, int, str or bool).
+    """
+    cls = METHODS[method]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    out: dict[str, Any] = {}
+    for item in args:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"method_args entries must look like name=value, got {item!r}")
+        if key not in fields:
+            raise ValueError(f"unknown hyper-parameter {key!r} for method {method!r}; allowed: {sorted(fields) or '(none)'}")
+        kind = type(fields[key].default)
+        try:
+            out[key] = (text.lower() in ("1", "true", "yes")) if kind is bool else kind(text)
+        except ValueError:
+            raise ValueError(f"method_args {key}={text!r} is not a valid {kind.__name__}") from None
+    return out
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; every finished experiment has been kept."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> the first CUDA device if there is one, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _model_factory(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        if config.model == "mlp" and dataset.image_size not in _SUPPORTED_IMAGE_SIZES:
+            # The MLP only sees flattened pixels, so any image size works (e.g. 8x8 digits in tests);
+            # build_model checks sizes for the conv nets' pooling arithmetic.
+            model = MLP(num_classes=dataset.num_classes, in_features=dataset.channels * dataset.image_size**2, width=config.width)
+        else:
+            model = build_model(config.model, num_classes=dataset.num_classes, in_channels=dataset.channels, image_size=dataset.image_size, width=config.width)
+        model = model.to(device)
+        if config.channels_last and config.model != "mlp":
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    return build
+
+
+def _optimizer_factory(config: TrainConfig) -> Callable[[nn.Module], torch.optim.Optimizer]:
+    lr, momentum, wd = config.resolved_lr, config.momentum, config.weight_decay
+
+    def build(model: nn.Module) -> torch.optim.Optimizer:
+        if config.optimizer == "sgd":
+            return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=wd)
+        if config.optimizer == "adam":
+            return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+        return SAM(model.parameters(), torch.optim.SGD, rho=config.sam_rho, lr=lr, momentum=momentum, weight_decay=wd)
+
+    return build
+
+
+def build_learner(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device) -> Learner:
+    """A :class:`Learner` whose first model is drawn from torch's global RNG (seed it first)."""
+    return Learner.create(_model_factory(config, dataset, device), _optimizer_factory(config))
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentResult:
+    """What one experiment's training loop measured."""
+
+    steps: int  # optimizer steps taken
+    epochs: int  # epochs taken
+    train_accuracy: float  # running train accuracy of the last epoch (mean over its samples as trained)
+    train_loss: float  # running mean cross-entropy of the last epoch (penalty excluded)
+    converged: bool  # train_accuracy reached the target before the epoch cap
+
+
+def _autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def train_until_target(
+    learner: Learner,
+    method: Method,
+    x: Tensor,
+    y: Tensor,
+    indices: Tensor,
+    *,
+    config: TrainConfig,
+    generator: torch.Generator,
+    on_epoch: Callable[[int, float, int], None] | None = None,
+) -> ExperimentResult:
+    """Train ``learner`` on ``x[indices]`` with shuffled mini-batches until the epoch's train accuracy reaches the target.
+
+    Each epoch draws a permutation of ``indices`` from ``generator``; the epoch's train accuracy is
+    ``sum_b correct_b / n`` over its mini-batches ``b`` as they were trained (so it lags the model);
+    training stops when it is ``>= config.target_accuracy`` or after ``config.max_epochs`` epochs.
+    Every step minimizes ``CE(model(x_b), y_b) + penalty`` with ``penalty = method.penalty(learner)``
+    (L2 Init), through ``optimizer.step(closure)`` for optimizers with ``requires_closure`` (SAM).
+
+    Parameters
+    ----------
+    learner : the model and optimizer to train (in place).
+    method : supplies the loss penalty.
+    x, y : the whole training set on the training device (float images, int64 labels).
+    indices : int64 indices of T_{1:j} into ``x`` (on ``x``'s device).
+    config : batch size, target accuracy, epoch cap, bf16 flag.
+    generator : CPU generator for the mini-batch shuffles (its state is checkpointed).
+    on_epoch : optional callback ``(epoch, train_accuracy, steps)`` for progress bars.
+
+    Returns
+    -------
+    ExperimentResult
+
+    Raises
+    ------
+    NonFiniteLossError if an epoch's summed loss is NaN or infinite (checked once per epoch).
+    """
+    model, optimizer = learner.model, learner.optimizer
+    device = x.device
+    n = int(indices.numel())
+    bs = config.batch_size
+    closure_needed = bool(getattr(optimizer, "requires_closure", False))
+    autocast = _autocast(device, config.bf16)
+    model.train()
+    steps = 0
+    acc = loss_mean = 0.0
+    for epoch in range(1, config.max_epochs + 1):
+        order = indices[torch.randperm(n, generator=generator).to(device, non_blocking=True)]
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+        objective_sum = torch.zeros((), dtype=torch.float32, device=device)
+        for start in range(0, n, bs):
+            batch = order[start : start + bs]
+            xb, yb = x[batch], y[batch]
+
+            def objective() -> tuple[Tensor, Tensor, Tensor]:
+                with autocast:
+                    logits = model(xb)
+                    ce = F.cross_entropy(logits, yb)
+                penalty = method.penalty(learner)
+                total = ce if penalty is None else ce + penalty
+                total.backward()
+                return ce, logits, total
+
+            optimizer.zero_grad(set_to_none=True)
+            ce, logits, total = objective()
+            if closure_needed:
+                # SAM re-evaluates the loss at the perturbed weights; the statistics use the first pass.
+                optimizer.step(lambda: objective()[0])
+            else:
+                optimizer.step()
+            steps += 1
+            correct += (logits.detach().argmax(dim=1) == yb).sum()
+            loss_sum += ce.detach().float() * batch.numel()
+            # The full objective too: a diverging penalty (L2 Init) must also stop the run.
+            objective_sum += total.detach().float()
+        # The one host synchronization of the epoch.
+        acc = int(correct) / n
+        loss_mean = float(loss_sum) / n
+        objective_total = float(objective_sum)
+        if not (math.isfinite(loss_mean) and math.isfinite(objective_total)):
+            raise NonFiniteLossError(f"training loss became non-finite (cross-entropy {loss_mean}, with penalty summed {objective_total}) in epoch {epoch} ({steps} steps) on {n} samples")
+        if on_epoch is not None:
+            on_epoch(epoch, acc, steps)
+        if acc >= config.target_accuracy:
+            return ExperimentResult(steps, epoch, acc, loss_mean, True)
+    return ExperimentResult(steps, config.max_epochs, acc, loss_mean, False)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1024, bf16: bool = False) -> float:
+    """Accuracy of ``model`` on ``(x, y)`` in eval mode (BatchNorm running statistics); mode restored."""
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    with _autocast(x.device, bf16):
+        for start in range(0, x.shape[0], batch_size):
+            correct += (model(x[start : start + batch_size]).argmax(dim=1) == y[start : start + batch_size]).sum()
+    model.train(was_training)
+    return int(correct) / x.shape[0]
