@@ -1,0 +1,183 @@
+"""Main incremental protocol: chunks, summaries, divergence handling, and SIGKILL-and-resume exactness."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dashsim import runs
+from dashsim.nn import METHODS, data, protocols
+from dashsim.nn.train import NonFiniteLossError, TrainConfig
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_chunk_permutation_partitions():
+    perm, n = protocols.chunk_permutation(103, seed=4, J=5)
+    assert n == 20 and perm.numel() == 100 and len(set(perm.tolist())) == 100
+    assert set(perm.tolist()) <= set(range(103))
+    again, _ = protocols.chunk_permutation(103, seed=4, J=5)
+    other, _ = protocols.chunk_permutation(103, seed=5, J=5)
+    assert torch.equal(perm, again) and not torch.equal(perm, other)
+    sub, n_sub = protocols.chunk_permutation(103, seed=4, J=5, subset=50)
+    assert n_sub == 10 and len(set(sub.tolist())) == 50
+    with pytest.raises(ValueError, match="subset must be at most"):
+        protocols.chunk_permutation(10, seed=0, J=2, subset=11)
+    with pytest.raises(ValueError, match="J=20 chunks need"):
+        protocols.chunk_permutation(10, seed=0, J=20)
+
+
+def test_summarize_against_direct_computation():
+    rng = np.random.default_rng(0)
+    rows = [
+        {"dataset": "d", "model": "mlp", "method": m, "seed": s, "experiment": j, "test_accuracy": rng.random(), "steps": int(rng.integers(1, 100)), "converged": bool(rng.random() < 0.8)}
+        for m in ("cold", "dash") for s in (0, 1, 2) for j in (3, 1, 2)  # experiments deliberately out of order
+    ]
+    df = pd.DataFrame(rows)
+    out = protocols.summarize(df)
+    for m in ("cold", "dash"):
+        finals = [r["test_accuracy"] for r in rows if r["method"] == m and r["experiment"] == 3]
+        avg_steps = [np.mean([r["steps"] for r in rows if r["method"] == m and r["seed"] == s]) for s in (0, 1, 2)]
+        got = out.loc[("d", "mlp", m)]
+        assert got["final_test_accuracy_mean"] == pytest.approx(np.mean(finals))
+        assert got["final_test_accuracy_std"] == pytest.approx(np.std(finals, ddof=1))
+        assert got["avg_steps_mean"] == pytest.approx(np.mean(avg_steps))
+        assert got["n_seeds"] == 3
+
+
+def _config(tmp_path, **kw):
+    base = dict(dataset="digits", model="mlp", width=32, method="dash", J=3, seeds=(0,), max_epochs=15, device="cpu", out=str(tmp_path / "run"))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_run_writes_folder_and_reopening_finished_run_trains_nothing(tmp_path, monkeypatch):
+    ds = data.load_digits()
+    cfg = _config(tmp_path)
+    df = protocols.run_incremental(cfg, dataset=ds)
+    assert list(df["experiment"]) == [1, 2, 3]
+    assert list(df["n_train"]) == [479, 958, 1437]
+    assert (df["steps"] > 0).all() and df["test_accuracy"].between(0, 1).all()
+    folder = tmp_path / "run"
+    assert {p.name for p in folder.iterdir()} >= {"config.json", "metrics.csv", "environment.json", "checkpoint.pt"}
+    stored = json.loads((folder / "config.json").read_text())
+    assert stored["lr_used"] == 0.01 and stored["method_hyper"]["alpha"] == 0.3 and "out" not in stored
+    on_disk = pd.read_csv(folder / "metrics.csv")
+    pd.testing.assert_series_equal(on_disk["test_accuracy"], df["test_accuracy"])
+
+    def boom(*a, **k):
+        raise AssertionError("a finished run must not train again")
+
+    monkeypatch.setattr(protocols, "train_until_target", boom)
+    again = protocols.run_incremental(cfg, dataset=ds)
+    pd.testing.assert_frame_equal(again, df)
+    with pytest.raises(runs.ConfigMismatchError, match="lr"):
+        protocols.run_incremental(_config(tmp_path, lr=0.5), dataset=ds)
+
+
+def test_non_finite_loss_keeps_finished_experiments(tmp_path, monkeypatch):
+    calls = {"n": 0}
+
+    def penalty(self, learner):
+        # Finite during experiment 1 (a few epochs of 12 steps), NaN once experiment 2 trains.
+        calls["n"] += 1
+        return torch.tensor(float("nan") if calls["experiments"] >= 2 else 0.0)
+
+    calls["experiments"] = 0
+    real = protocols.train_until_target
+
+    def counting(*args, **kwargs):
+        calls["experiments"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(METHODS["warm"], "penalty", penalty)
+    monkeypatch.setattr(protocols, "train_until_target", counting)
+    cfg = _config(tmp_path, method="warm")
+    with pytest.raises(NonFiniteLossError, match=r"experiment 2: the 1 finished experiments are kept"):
+        protocols.run_incremental(cfg, dataset=data.load_digits())
+    assert len(pd.read_csv(tmp_path / "run" / "metrics.csv")) == 1
+    state, rows = runs.RunFolder(tmp_path / "run", protocols.run_config_dict(cfg)).resume_state()
+    assert state["experiment"] == 1 and len(rows) == 1
+
+
+_CHILD = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import torch
+    torch.set_num_threads(1)
+    from dashsim import runs
+    from dashsim.nn import protocols
+    from dashsim.nn.train import TrainConfig
+
+    fields = json.loads(sys.argv[1])
+    fields["seeds"] = tuple(fields["seeds"])
+    mode, target = sys.argv[2], int(sys.argv[3])
+    counter = {"n": 0}
+    if mode == "mid_experiment":
+        # SIGKILL at the end of the first epoch of the target-th experiment trained by this process.
+        real = protocols.train_until_target
+        def train(*args, **kwargs):
+            counter["n"] += 1
+            if counter["n"] == target:
+                kwargs["on_epoch"] = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+        protocols.train_until_target = train
+    elif mode == "between_files":
+        # SIGKILL after the target-th checkpoint is on disk but before metrics.csv catches up.
+        real_write = runs.RunFolder.write_metrics
+        def write(self, rows):
+            counter["n"] += 1
+            if counter["n"] == target:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real_write(self, rows)
+        runs.RunFolder.write_metrics = write
+    protocols.run_incremental(TrainConfig(**fields))
+    """
+)
+
+
+def _child(script: Path, fields: dict, mode: str = "none", target: int = 0) -> int:
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, str(script), json.dumps(fields), mode, str(target)], env=env, capture_output=True, text=True, timeout=300)
+    if proc.returncode not in (0, -signal.SIGKILL):
+        raise AssertionError(proc.stderr)
+    return proc.returncode
+
+
+def test_sigkill_and_resume_gives_identical_metrics(tmp_path):
+    """Killed mid-experiment (seed 0, experiment 3) and between checkpoint and CSV (seed 1, experiment 2)."""
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD)
+    # S&P draws noise from the method generator, so its state must survive the kill too.
+    base = dict(dataset="digits", model="mlp", width=32, method="sp", J=4, seeds=[0, 1], max_epochs=12, device="cpu")
+    ref_dir, run_dir = tmp_path / "reference", tmp_path / "killed"
+    assert _child(script, dict(base, out=str(ref_dir))) == 0
+    assert _child(script, dict(base, out=str(run_dir)), "mid_experiment", 3) == -signal.SIGKILL
+    assert len(pd.read_csv(run_dir / "metrics.csv")) == 2
+    # Resumed: it trains seed 0's experiments 3, 4 (2 checkpoints) then seed 1's 1, 2: die at the 4th write.
+    assert _child(script, dict(base, out=str(run_dir)), "between_files", 4) == -signal.SIGKILL
+    assert len(pd.read_csv(run_dir / "metrics.csv")) == 5  # CSV lags the checkpoint by one row
+    assert _child(script, dict(base, out=str(run_dir))) == 0
+
+    ref = pd.read_csv(ref_dir / "metrics.csv", dtype=str)
+    got = pd.read_csv(run_dir / "metrics.csv", dtype=str)
+    timing = ["wall_time_s", "method_time_s"]
+    assert len(ref) == 8
+    # Compared as the CSV's text: every digit of every float must agree.
+    pd.testing.assert_frame_equal(got.drop(columns=timing), ref.drop(columns=timing))
+    ref_state = torch.load(ref_dir / "checkpoint.pt", weights_only=False)["state"]
+    got_state = torch.load(run_dir / "checkpoint.pt", weights_only=False)["state"]
+    for key, value in ref_state["model"].items():
+        assert torch.equal(value, got_state["model"][key]), key
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert len(env["resumes"]) == 2
