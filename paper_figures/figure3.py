@@ -1,0 +1,59 @@
+"""Figure 3: test accuracy, learned features and non-zero-gradient points vs experiment j.
+
+Setting (the paper's, Section 3.3): C=2 classes, K=50 features per class, n=1000 points per
+experiment, J=50 experiments, gamma=50, tau=3, exact test accuracy, the authors' legacy data
+stream, mean +- std over seeds 0-9; cold / warm / ideal. ``--quick``: seeds 0-2 (J stays 50, so
+seed 0's last experiment can still be compared with the paper's reference numbers).
+
+Writes ``out/figure3.png`` and ``out/figure3.csv`` (exactly the plotted means and stds), and prints
+the last experiment next to the reference numbers of the authors' simulator (seed 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import _common
+from dashsim.plotting import plot_figure3
+from dashsim.sweeps import PaperSetting, run_setting, summarize
+
+# Authors' simulator, seed 0, legacy data, j = 50 (shared/spec/framework.md, "Reference numbers").
+PAPER_SEED0_FINAL = {
+    "cold": {"n_learned": 91, "n_nonzero": 50000, "test_accuracy": 0.939},
+    "warm": {"n_learned": 33, "n_nonzero": 474, "test_accuracy": 0.758},
+    "ideal": {"n_learned": 91, "n_nonzero": 6054, "test_accuracy": 0.939},
+}
+
+
+def setting(quick: bool) -> PaperSetting:
+    return dataclasses.replace(PaperSetting(), seeds=(0, 1, 2)) if quick else PaperSetting()
+
+
+def compare_with_paper(df, s: PaperSetting) -> str:
+    """The last experiment of seed 0 and the seed mean, next to the paper's seed-0 numbers."""
+    last = df[df.experiment == df.experiment.max()]
+    lines = [f"final experiment j = {int(last.experiment.iloc[0])} ({len(s.seeds)} seeds)",
+             f"{'method':>6} | {'quantity':>13} | {'ours seed 0':>11} | {'ours mean':>10} | {'paper seed 0':>12}"]
+    for method, ref in PAPER_SEED0_FINAL.items():
+        rows = last[last.method == method]
+        for q, paper in ref.items():
+            seed0 = rows.loc[rows.seed == 0, q]
+            ours0 = f"{seed0.iloc[0]:.5g}" if len(seed0) else "-"
+            lines.append(f"{method:>6} | {q:>13} | {ours0:>11} | {rows[q].mean():>10.5g} | {paper:>12.5g}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    args = _common.parse_args(__doc__, argv)
+    s = setting(args.quick)
+    df = run_setting(s, progress=not args.no_progress, cache_dir=args.cache)
+    summary = summarize(df)
+    title = (f"Figure 3: C={s.C}, K={s.K}, n={s.n_per_chunk}, J={s.J}, gamma={s.gamma:g}, tau={s.tau}, "
+             f"mean $\\pm$ std over {len(s.seeds)} seeds" + (" (quick)" if args.quick else ""))
+    _common.write_outputs(args, "figure3", summary, plot_figure3(summary, title=title))
+    if s.legacy and s.accuracy == "exact" and s == dataclasses.replace(PaperSetting(), seeds=s.seeds):
+        print(compare_with_paper(df, s))
+
+
+if __name__ == "__main__":
+    main()
