@@ -5,10 +5,10 @@ The kernels draw no random numbers and write into arrays they are given. Callers
 
 - points are sorted by chunk, so the training set ``T_{1:j}`` of experiment j is a prefix
   ``0 .. m_j - 1``;
-- ``pt_ptr`` (n + 1,) int64 / ``pt_feat`` (nnz,) int64: CSR list of each point's present features as
+- ``pt_ptr`` (n + 1,) int64 / ``pt_feat`` (nnz,) int32: CSR list of each point's present features as
   flat indices ``c*K + k`` with ``c`` the point's label (only own-class features exist);
-- ``ft_ptr`` (C*K + 1,) int64 / ``ft_pts`` (nnz,) int64: the transposed index, feature -> points
-  containing it, ascending;
+- ``ft_ptr`` (C*K + 1,) int64 / ``ft_pts`` (nnz,) int32: the transposed index, feature -> points
+  containing it, ascending (int32 halves the memory of the two largest arrays);
 - ``weights`` (n,) int64 multiplicities, ``mult`` (J,) int64 a per-experiment factor on them (1 for
   sampled data; j for a fixed composition collapsed to one row per combination);
 - ``mem_w`` (n,) int64 memorized weight of each point (0 or the point's full weight), ``hits`` (n,)
@@ -48,11 +48,12 @@ def _tree_update(tree, vals, size, leaf):
 
 @njit(cache=True)
 def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
-             learned, mem_w, hits, vals, tree, size, order_row):
+             learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row):
     """TrainingProcess(L, M, T_{1:m}, gamma, tau) in place; returns (|N^0| weighted, #learned).
 
     ``hits[i]`` must equal |V(x_i) ∩ L| for i < m on entry; it is kept exact for i < hit_limit.
-    ``vals`` (size,) and ``tree`` (2*size,) are scratch space.
+    ``vals`` (size,), ``tree`` (2*size,), ``dirty`` (size,) all False and ``dirty_list`` (size,)
+    are scratch space.
     """
     n_features = learned.shape[0]
     for f in range(size):
@@ -77,7 +78,15 @@ def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gam
         tree[node] = a if _better(vals, a, b) else b
 
     n_new = 0
+    n_dirty = 0
     while True:
+        # Counts only change between queries; refresh each changed leaf's path once, not once per
+        # decrement (a feature loses weight from many points per learning step).
+        for d in range(n_dirty):
+            f = dirty_list[d]
+            dirty[f] = False
+            _tree_update(tree, vals, size, f)
+        n_dirty = 0
         best = tree[1]
         if vals[best] < 0 or vals[best] < gamma:
             break
@@ -99,7 +108,10 @@ def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gam
                         f = pt_feat[p]
                         if not learned[f]:
                             vals[f] -= a
-                            _tree_update(tree, vals, size, f)
+                            if not dirty[f]:
+                                dirty[f] = True
+                                dirty_list[n_dirty] = f
+                                n_dirty += 1
     # Everything still with non-zero gradient is memorized.
     for i in range(m):
         if hits[i] < tau:
@@ -133,8 +145,10 @@ def process_from_state(m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamm
     size = _tree_size(learned.shape[0])
     vals = np.empty(size, dtype=np.int64)
     tree = np.empty(2 * size, dtype=np.int64)
+    dirty = np.zeros(size, dtype=np.bool_)
+    dirty_list = np.empty(size, dtype=np.int64)
     return _process(m, m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
-                    learned, mem_w, hits, vals, tree, size, order_row)
+                    learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row)
 
 
 @njit(cache=True)
@@ -154,6 +168,8 @@ def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, we
     size = _tree_size(n_features)
     vals = np.empty(size, dtype=np.int64)
     tree = np.empty(2 * size, dtype=np.int64)
+    dirty = np.zeros(size, dtype=np.bool_)
+    dirty_list = np.empty(size, dtype=np.int64)
     for j in range(prefix_end.shape[0]):
         m = prefix_end[j]
         if mode == MODE_COLD:
@@ -168,10 +184,63 @@ def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, we
             # L only grows: keep |V(x) ∩ L| exact for every point, arrived or not.
             hit_limit = n
         n_nonzero, _ = _process(m, hit_limit, mult[j], pt_ptr, pt_feat, ft_ptr, ft_pts, weights,
-                                gamma, tau, learned, mem_w, hits, vals, tree, size, out_order[j])
+                                gamma, tau, learned, mem_w, hits, vals, tree, size, dirty, dirty_list,
+                                out_order[j])
         out_nonzero[j] = n_nonzero
         total = 0
         for i in range(m):
             total += mem_w[i]
         out_memorized[j] = total
         out_learned[j, :] = learned
+
+
+@njit(cache=True)
+def build_index(features, labels, chunk, n_chunks, n_classes):
+    """Points sorted by chunk (stable counting sort) and their CSR point/feature indices.
+
+    Returns ``perm`` (sorted position -> caller's index), ``prefix_end`` (J,) (experiment j trains
+    on sorted points 0 .. prefix_end[j]-1), ``pt_ptr``, ``pt_feat``, ``ft_ptr``, ``ft_pts``.
+    """
+    n, K = features.shape
+    start = np.zeros(n_chunks + 1, dtype=np.int64)
+    for i in range(n):
+        start[chunk[i] + 1] += 1
+    for j in range(n_chunks):
+        start[j + 1] += start[j]
+    prefix_end = start[1:].copy()
+    perm = np.empty(n, dtype=np.int64)
+    fill = start[:n_chunks].copy()
+    for i in range(n):
+        perm[fill[chunk[i]]] = i
+        fill[chunk[i]] += 1
+    pt_ptr = np.zeros(n + 1, dtype=np.int64)
+    for s in range(n):
+        row = perm[s]
+        c = 0
+        for k in range(K):
+            if features[row, k]:
+                c += 1
+        pt_ptr[s + 1] = pt_ptr[s] + c
+    nnz = pt_ptr[n]
+    pt_feat = np.empty(nnz, dtype=np.int32)
+    n_features = n_classes * K
+    ft_ptr = np.zeros(n_features + 1, dtype=np.int64)
+    for s in range(n):
+        row = perm[s]
+        base = labels[row] * K
+        p = pt_ptr[s]
+        for k in range(K):
+            if features[row, k]:
+                pt_feat[p] = base + k
+                ft_ptr[base + k + 1] += 1
+                p += 1
+    for f in range(n_features):
+        ft_ptr[f + 1] += ft_ptr[f]
+    ft_pts = np.empty(nnz, dtype=np.int32)
+    ft_fill = ft_ptr[:n_features].copy()
+    for s in range(n):
+        for p in range(pt_ptr[s], pt_ptr[s + 1]):
+            f = pt_feat[p]
+            ft_pts[ft_fill[f]] = s
+            ft_fill[f] += 1
+    return perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts

@@ -294,11 +294,11 @@ def _point_feature_index(features: np.ndarray, labels: np.ndarray, C: int):
     """CSR point -> flat features (c*K + k) and its transpose feature -> points (ascending)."""
     n, K = features.shape
     rows, cols = np.nonzero(features)  # row-major, so rows ascend
-    pt_feat = (labels[rows] * K + cols).astype(np.int64)
+    pt_feat = (labels[rows] * K + cols).astype(np.int32)
     pt_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=pt_ptr[1:])
     by_feature = np.argsort(pt_feat, kind="stable")  # stable keeps points ascending per feature
-    ft_pts = np.ascontiguousarray(rows[by_feature], dtype=np.int64)
+    ft_pts = np.ascontiguousarray(rows[by_feature], dtype=np.int32)
     ft_ptr = np.zeros(C * K + 1, dtype=np.int64)
     np.cumsum(np.bincount(pt_feat, minlength=C * K), out=ft_ptr[1:])
     return pt_ptr, pt_feat, ft_ptr, ft_pts
@@ -405,10 +405,9 @@ def simulate(features, labels, chunk, *, gamma, tau, methods=("cold", "warm", "i
 
 def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) -> SimulationResult:
     n, K = features.shape
-    perm = np.argsort(chunk, kind="stable")  # T_{1:j} becomes a prefix
-    s_features, s_labels, s_weights = features[perm], labels[perm], np.ascontiguousarray(weights[perm])
-    pt_ptr, pt_feat, ft_ptr, ft_pts = _point_feature_index(s_features, s_labels, C)
-    prefix_end = np.searchsorted(chunk[perm], np.arange(1, J + 1), side="left").astype(np.int64)
+    # Sorted by chunk so that T_{1:j} is a prefix; results are per method, so no mapping back.
+    perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts = _kernels.build_index(features, labels, chunk, J, C)
+    s_weights = np.ascontiguousarray(weights[perm], dtype=np.int64)
     ones = np.ones(J, dtype=np.int64)
     out = _empty_outputs(len(rules), J, C, K)
     data = None

@@ -187,7 +187,11 @@ def sample_paper_data(C=2, K=50, n_per_chunk=1000, J=50, *, seed=None, legacy=Fa
     probs = -np.sort(-0.2 * rng.random((C, K)), axis=1)
     labels = np.tile(np.repeat(np.arange(C, dtype=np.int64), per_class), J)
     chunk = np.repeat(np.arange(J, dtype=np.int64), n_per_chunk)
-    features = rng.random((labels.shape[0], K)) < probs[labels]
+    features = np.empty((labels.shape[0], K), dtype=bool)
+    for j in range(J):
+        # One chunk at a time bounds the float scratch memory; the stream equals one big draw.
+        rows = slice(j * n_per_chunk, (j + 1) * n_per_chunk)
+        features[rows] = rng.random((n_per_chunk, K)) < probs[labels[rows]]
     return PaperData(features=features, labels=labels, chunk=chunk, probs=probs)
 
 

@@ -1,0 +1,173 @@
+"""Simulator speed: dashsim's numba kernels vs the plain NumPy twin, Figure 3, scaling, 1M points.
+
+Prints one side-by-side table. Run from the repository root:
+
+    python3 benchmarks/simulator.py            # everything (the 1M-point case takes minutes)
+    python3 benchmarks/simulator.py --quick    # skip the 1M-point case
+
+Compile time is measured in a fresh process with an empty numba cache; all other times are after
+compilation (best of repeats unless said otherwise). Peak memory is the max resident set size of
+a fresh process that generates the data and runs the simulation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import dashsim  # noqa: E402
+from sim_reference import reference_simulate  # noqa: E402
+
+FIG3 = dict(C=2, K=50, n_per_chunk=1000, J=50)
+GAMMA, TAU = 50, 3
+PAPER_SEED0 = {"n_learned": [91, 33, 91], "n_nonzero": [50_000, 474, 6_054], "accuracy": [0.939, 0.758, 0.939]}
+
+
+def _best_of(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _cold_pair_touches(data):
+    """sum_j (point, present feature) pairs in T_{1:j}: the work a cold start cannot avoid."""
+    per_chunk = np.bincount(data.chunk, weights=data.features.sum(axis=1))
+    return int(np.cumsum(per_chunk).sum())
+
+
+def _subprocess(code: str, env_extra: dict | None = None) -> str:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def compile_seconds() -> float:
+    code = (
+        "import time, dashsim\n"
+        "d = dashsim.sample_paper_data(C=2, K=6, n_per_chunk=10, J=3, seed=0)\n"
+        "t = time.perf_counter()\n"
+        "dashsim.simulate(d.features, d.labels, d.chunk, gamma=2, tau=2)\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        return float(_subprocess(code, {"NUMBA_CACHE_DIR": cache}))
+
+
+def one_million(rows):
+    code = (
+        "import resource, time, dashsim\n"
+        "t = time.perf_counter()\n"
+        "d = dashsim.sample_paper_data(C=10, K=1000, n_per_chunk=10_000, J=100, seed=0)\n"
+        "t_data = time.perf_counter() - t\n"
+        "out = []\n"
+        "for m in ('warm', 'ideal', 'cold'):\n"
+        "    t = time.perf_counter()\n"
+        f"    r = dashsim.simulate(d.features, d.labels, d.chunk, gamma={GAMMA}, tau={TAU}, methods=(m,))\n"
+        "    out.append(f'{m}={time.perf_counter() - t:.2f}s/{int(r.n_learned[0, -1])}')\n"
+        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20\n"
+        "print(f'{t_data:.2f}', ' '.join(out), f'{rss:.2f}', int(d.features.sum()))\n"
+    )
+    t_data, warm, ideal, cold, rss, pairs = _subprocess(code).split()
+    sim_total = sum(float(part.split("=")[1].split("s/")[0]) for part in (warm, ideal, cold))
+    rows.append(("1M points (C=10,K=1000,n=10k,J=100)", f"{sim_total:.1f} s sim + {float(t_data):.1f} s data",
+                 "< 30 s", f"{warm} {ideal} {cold} (time/final |L|); {int(pairs):,} pairs"))
+    rows.append(("1M points peak memory (max RSS)", f"{float(rss):.2f} GiB", "< 2 GB",
+                 "features (n, K) bool alone are 0.93 GiB"))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the one-million-point case")
+    args = parser.parse_args(argv)
+    rows = []  # (case, dashsim, reference or target, note)
+
+    rows.append(("numba compile (fresh cache, all kernels)", f"{compile_seconds():.1f} s", "-", "once per install"))
+
+    # dashsim vs the NumPy twin on the same data.
+    small = dashsim.sample_paper_data(C=2, K=50, n_per_chunk=1000, J=10, seed=0)
+    args_small = (small.features, small.labels, small.chunk)
+    dashsim.simulate(*args_small, gamma=GAMMA, tau=TAU)
+    t_ours = _best_of(lambda: dashsim.simulate(*args_small, gamma=GAMMA, tau=TAU), 5)
+    start = time.perf_counter()
+    ref = reference_simulate(*args_small, GAMMA, TAU)
+    t_ref = time.perf_counter() - start
+    ours = dashsim.simulate(*args_small, gamma=GAMMA, tau=TAU)
+    same = all(np.array_equal(getattr(ours, k), ref[k]) for k in ref)
+    rows.append(("same data vs NumPy twin (Fig 3 setting, J=10)", f"{t_ours * 1e3:.1f} ms",
+                 f"{t_ref:.1f} s (NumPy twin)", f"x{t_ref / t_ours:,.0f}; identical results: {same}"))
+
+    # Figure 3: 10 legacy seeds, 3 methods.
+    per_seed, t_data, t_acc = [], [], []
+    seed0 = None
+    for seed in range(10):
+        start = time.perf_counter()
+        data = dashsim.sample_paper_data(**FIG3, seed=seed, legacy=True)
+        t_data.append(time.perf_counter() - start)
+        fig_args = (data.features, data.labels, data.chunk)
+        per_seed.append(_best_of(lambda: dashsim.simulate(*fig_args, gamma=GAMMA, tau=TAU), 3))
+        res = dashsim.simulate(*fig_args, gamma=GAMMA, tau=TAU)
+        start = time.perf_counter()
+        acc = dashsim.accuracy_bernoulli(res.learned, data.probs, TAU)
+        t_acc.append(time.perf_counter() - start)
+        if seed == 0:
+            seed0 = (res, acc)
+    rows.append(("Figure 3: 3 methods, per seed (10 legacy seeds)",
+                 f"{np.median(per_seed) * 1e3:.1f} ms median ({min(per_seed) * 1e3:.1f}-{max(per_seed) * 1e3:.1f})",
+                 "264 s authors; target <= 20 ms", f"data {np.median(t_data) * 1e3:.0f} ms/seed, "
+                 f"exact accuracy (all J) {np.median(t_acc) * 1e3:.0f} ms/seed (authors 11 s)"))
+    for method in ("cold", "warm", "ideal"):
+        data = dashsim.sample_paper_data(**FIG3, seed=0, legacy=True)
+        t = _best_of(lambda: dashsim.simulate(data.features, data.labels, data.chunk, gamma=GAMMA, tau=TAU,
+                                               methods=(method,)), 3)
+        rows.append((f"  Figure 3 seed 0, {method} only", f"{t * 1e3:.1f} ms", "-", ""))
+    res, acc = seed0
+    final_acc = acc[:, -1]
+    rows.append(("seed 0 legacy: final |L| cold/warm/ideal", "/".join(map(str, res.n_learned[:, -1])),
+                 "/".join(map(str, PAPER_SEED0["n_learned"])),
+                 f"match: {res.n_learned[:, -1].tolist() == PAPER_SEED0['n_learned']}"))
+    rows.append(("seed 0 legacy: |N^(50,0)| cold/warm/ideal", "/".join(f"{v:,}" for v in res.n_nonzero[:, -1]),
+                 "/".join(f"{v:,}" for v in PAPER_SEED0["n_nonzero"]),
+                 f"match: {res.n_nonzero[:, -1].tolist() == PAPER_SEED0['n_nonzero']}"))
+    rows.append(("seed 0 legacy: test accuracy (exact)", "/".join(f"{v:.3f}" for v in final_acc),
+                 "~" + "/".join(f"{v:.3f}" for v in PAPER_SEED0["accuracy"]),
+                 "authors: 10,000 sampled test points under seed 300"))
+
+    # Scaling in the number of (point, present feature) pairs.
+    for n in (250, 500, 1000, 2000, 4000):
+        data = dashsim.sample_paper_data(C=2, K=50, n_per_chunk=n, J=50, seed=0)
+        touches = _cold_pair_touches(data)
+        sc_args = (data.features, data.labels, data.chunk)
+        dashsim.simulate(*sc_args, gamma=GAMMA * n / 1000, tau=TAU)
+        t = _best_of(lambda: dashsim.simulate(*sc_args, gamma=GAMMA * n / 1000, tau=TAU), 3)
+        rows.append((f"scaling: n_per_chunk={n}, gamma={GAMMA * n / 1000:g}", f"{t * 1e3:.1f} ms",
+                     "linear", f"{touches / 1e6:.1f} M cold pair touches, {t / touches * 1e9:.1f} ns each"))
+
+    if not args.quick:
+        one_million(rows)
+
+    widths = [max(len(str(row[i])) for row in rows + [("case", "dashsim", "reference / target", "note")])
+              for i in range(4)]
+    line = " | ".join(f"{{:<{w}}}" for w in widths)
+    print("Simulator benchmark (2-core CPU dev machine; timings taken under load from other work)")
+    print(line.format("case", "dashsim", "reference / target", "note"))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(line.format(*row))
+
+
+if __name__ == "__main__":
+    main()
