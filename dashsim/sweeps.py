@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain bars: tqdm.auto warns inside notebooks without ipywidgets
 
 import dashsim
 from dashsim.accuracy import accuracy_bernoulli, accuracy_on
