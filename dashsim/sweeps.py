@@ -9,6 +9,8 @@ Caching: with ``cache_dir`` set, each setting gets a run folder ``cache_dir/<key
 ``config.json`` (the setting without its seeds, the methods, the versions) and one
 ``seed_<s>.csv`` per finished seed. The key ignores ``seeds``, so an interrupted sweep resumes
 at the first missing seed and a later run with more seeds reuses the ones already done.
+The key holds ``dashsim.__version__`` but not the code itself: after editing the simulator, delete
+the cache folder.
 
 References
 ----------

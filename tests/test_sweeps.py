@@ -156,6 +156,19 @@ def test_cache_key_separates_settings_but_not_seed_lists():
     assert run_key(TINY) != run_key(TINY, methods=("cold", "warm"))
 
 
+def test_rule_objects_run_and_are_cached_by_their_parameters(tmp_path):
+    from dashsim import ShrinkPerturbRule
+
+    as_ideal = ShrinkPerturbRule(forget_memorized=1.0, forget_feature=0.0, seed=0)  # forgets M, keeps L: ideal
+    df = run_setting(TINY, methods=("ideal", as_ideal), progress=False, cache_dir=tmp_path)
+    assert list(pd.unique(df.method)) == ["ideal", "shrink_perturb"]
+    ideal, rule = (df[df.method == m].drop(columns="method").reset_index(drop=True) for m in ("ideal", "shrink_perturb"))
+    pd.testing.assert_frame_equal(ideal, rule)
+    other = ShrinkPerturbRule(forget_memorized=0.5, forget_feature=0.1, seed=0)
+    assert run_key(TINY, ("ideal", as_ideal)) != run_key(TINY, ("ideal", other))
+    assert len(list(tmp_path.iterdir())) == 1
+
+
 def test_cache_folder_holding_another_setting_is_refused(tmp_path):
     run_setting(dataclasses.replace(TINY, seeds=(0,)), progress=False, cache_dir=tmp_path)
     (config_path,) = tmp_path.glob("*/config.json")
