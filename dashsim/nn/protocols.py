@@ -126,7 +126,7 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
     Parameters
     ----------
     config : the run's settings; ``config.out`` is the run folder (resumed if it holds this config).
-    dataset : the data (default: ``load_dataset(config.dataset, config.data_root)``).
+    dataset : the data (default: ``load_dataset(config.data, config.data_root)``).
     progress : show tqdm bars for experiments and epochs.
 
     Returns
@@ -144,9 +144,9 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
     """
     device = resolve_device(config.device)
     if dataset is None:
-        dataset = _data.load_dataset(config.dataset, config.data_root)
-    elif dataset.name != config.dataset:
-        raise ValueError(f"dataset {dataset.name!r} does not match config.dataset {config.dataset!r}")
+        dataset = _data.load_dataset(config.data, config.data_root)
+    elif dataset.name != config.data:
+        raise ValueError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
     folder = runs.RunFolder(config.out, run_config_dict(config))
     resumed = folder.resume_state()
     folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})
@@ -197,7 +197,7 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
                     epoch_bar.close()
                 test_accuracy = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
                 row = {
-                    "dataset": config.dataset, "model": config.model, "method": config.method, "seed": seed,
+                    "dataset": config.data, "model": config.model, "method": config.method, "seed": seed,
                     "experiment": j, "n_train": j * n_per_chunk, "test_accuracy": test_accuracy,
                     "steps": result.steps, "epochs": result.epochs, "train_accuracy": result.train_accuracy,
                     "train_loss": result.train_loss, "converged": result.converged,

@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -41,12 +41,15 @@ _SUPPORTED_IMAGE_SIZES = (28, 32, 64)
 class TrainConfig:
     """One incremental-training run (the paper's main protocol); defaults are the paper's settings.
 
+    Optional fields use ``typing.Optional`` rather than ``X | None`` because the shared CLI flag
+    deriver (``dashsim._config``) recognizes only the former.
+
     Method hyper-parameters are given as ``method_args`` strings ``"name=value"`` so the method
     classes stay the single source of their defaults (e.g. ``("alpha=0.3", "lam=0.3")`` for DASH).
     """
 
-    dataset: str = dataclasses.field(default="fashion-mnist", metadata={"help": "data set", "choices": tuple(_data.DATASETS)})
-    data_root: str | None = dataclasses.field(default=None, metadata={"help": "folder of a local data set copy (default: the data set's standard location)"})
+    data: str = dataclasses.field(default="fashion-mnist", metadata={"help": "data set", "choices": tuple(_data.DATASETS)})
+    data_root: Optional[str] = dataclasses.field(default=None, metadata={"help": "folder of a local data set copy (default: the data set's standard location)"})
     model: str = dataclasses.field(default="resnet18", metadata={"help": "network", "choices": MODELS})
     width: int = dataclasses.field(default=1000, metadata={"help": "MLP hidden width"})
     method: str = dataclasses.field(default="dash", metadata={"help": "between-experiments method", "choices": tuple(METHODS)})
@@ -54,23 +57,23 @@ class TrainConfig:
     J: int = dataclasses.field(default=50, metadata={"help": "number of equal chunks / experiments, paper J"})
     seeds: tuple[int, ...] = dataclasses.field(default=(0,), metadata={"help": "random seeds, run one after another"})
     batch_size: int = dataclasses.field(default=128, metadata={"help": "mini-batch size"})
-    lr: float | None = dataclasses.field(default=None, metadata={"help": "learning rate (default 0.001 for resnet18, 0.01 otherwise)"})
+    lr: Optional[float] = dataclasses.field(default=None, metadata={"help": "learning rate (default 0.001 for resnet18, 0.01 otherwise)"})
     momentum: float = dataclasses.field(default=0.9, metadata={"help": "SGD momentum (also SAM's base SGD)"})
     weight_decay: float = dataclasses.field(default=0.0, metadata={"help": "L2 weight decay"})
     optimizer: str = dataclasses.field(default="sgd", metadata={"help": "optimizer", "choices": OPTIMIZERS})
     sam_rho: float = dataclasses.field(default=0.1, metadata={"help": "SAM neighbourhood radius rho"})
     target_accuracy: float = dataclasses.field(default=0.999, metadata={"help": "epoch train accuracy at which an experiment stops"})
     max_epochs: int = dataclasses.field(default=100, metadata={"help": "epoch cap per experiment (hitting it is recorded as not converged)"})
-    normalize: bool | None = dataclasses.field(default=None, metadata={"help": "standardize by channel mean/std (default: yes, except for the MLP, as the authors did)"})
-    subset: int | None = dataclasses.field(default=None, metadata={"help": "use a seeded random subset of this many training images (quick runs; SVHN's 50,000)"})
-    test_subset: int | None = dataclasses.field(default=None, metadata={"help": "evaluate on the first this-many test images (quick runs)"})
+    normalize: Optional[bool] = dataclasses.field(default=None, metadata={"help": "standardize by channel mean/std (default: yes, except for the MLP, as the authors did)"})
+    subset: Optional[int] = dataclasses.field(default=None, metadata={"help": "use a seeded random subset of this many training images (quick runs; SVHN's 50,000)"})
+    test_subset: Optional[int] = dataclasses.field(default=None, metadata={"help": "evaluate on the first this-many test images (quick runs)"})
     device: str = dataclasses.field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     bf16: bool = dataclasses.field(default=False, metadata={"help": "bf16 autocast for forward/backward"})
     channels_last: bool = dataclasses.field(default=False, metadata={"help": "channels_last memory format for conv nets"})
     out: str = dataclasses.field(default="runs/train", metadata={"help": "run folder (re-running the same command resumes it)"})
 
     def __post_init__(self) -> None:
-        _choice("dataset", self.dataset, tuple(_data.DATASETS))
+        _choice("data", self.data, tuple(_data.DATASETS))
         _choice("model", self.model, MODELS)
         _choice("method", self.method, tuple(METHODS))
         _choice("optimizer", self.optimizer, OPTIMIZERS)

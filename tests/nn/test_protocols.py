@@ -56,7 +56,7 @@ def test_summarize_against_direct_computation():
 
 
 def _config(tmp_path, **kw):
-    base = dict(dataset="digits", model="mlp", width=32, method="dash", J=3, seeds=(0,), max_epochs=15, device="cpu", out=str(tmp_path / "run"))
+    base = dict(data="digits", model="mlp", width=32, method="dash", J=3, seeds=(0,), max_epochs=15, device="cpu", out=str(tmp_path / "run"))
     base.update(kw)
     return TrainConfig(**base)
 
@@ -159,7 +159,7 @@ def test_sigkill_and_resume_gives_identical_metrics(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(_CHILD)
     # S&P draws noise from the method generator, so its state must survive the kill too.
-    base = dict(dataset="digits", model="mlp", width=32, method="sp", J=4, seeds=[0, 1], max_epochs=12, device="cpu")
+    base = dict(data="digits", model="mlp", width=32, method="sp", J=4, seeds=[0, 1], max_epochs=12, device="cpu")
     ref_dir, run_dir = tmp_path / "reference", tmp_path / "killed"
     assert _child(script, dict(base, out=str(ref_dir))) == 0
     assert _child(script, dict(base, out=str(run_dir)), "mid_experiment", 3) == -signal.SIGKILL
@@ -181,3 +181,22 @@ def test_sigkill_and_resume_gives_identical_metrics(tmp_path):
         assert torch.equal(value, got_state["model"][key]), key
     env = json.loads((run_dir / "environment.json").read_text())
     assert len(env["resumes"]) == 2
+
+
+def test_plot_curves_are_the_seed_statistics():
+    from dashsim.nn import plotting
+
+    df = pd.DataFrame(
+        [{"method": m, "seed": s, "experiment": j, "test_accuracy": 0.1 * j + 0.01 * s + (m == "dash") * 0.05, "steps": 10 * j + s}
+         for m in ("cold", "dash") for s in (0, 1) for j in (1, 2, 3)]
+    )
+    curves = plotting.incremental_curves(df)
+    row = curves[(curves["method"] == "dash") & (curves["experiment"] == 2)].iloc[0]
+    assert row["test_accuracy_mean"] == pytest.approx(0.2 + 0.005 + 0.05)
+    assert row["steps_std"] == pytest.approx(np.std([20, 21], ddof=1)) and row["n_seeds"] == 2
+    fig = plotting.plot_incremental(df, title="t")
+    acc_ax, steps_ax = fig.axes
+    assert [line.get_label() for line in acc_ax.lines] == ["cold", "dash"]
+    np.testing.assert_allclose(steps_ax.lines[0].get_ydata(), [10.5, 20.5, 30.5])
+    with pytest.raises(ValueError, match="lacks columns"):
+        plotting.incremental_curves(df.drop(columns="steps"))

@@ -48,7 +48,7 @@ def _twin_train(model, optimizer, x, y, idx, *, batch_size, target, max_epochs, 
 
 @pytest.mark.parametrize("method,target,max_epochs", [("warm", 0.95, 40), ("warm", 1.0, 3), ("l2_init", 0.9, 40)])
 def test_loop_matches_plain_twin(digits, method, target, max_epochs):
-    cfg = TrainConfig(dataset="digits", model="mlp", width=32, method=method, J=2, batch_size=50, target_accuracy=target, max_epochs=max_epochs, device="cpu")
+    cfg = TrainConfig(data="digits", model="mlp", width=32, method=method, J=2, batch_size=50, target_accuracy=target, max_epochs=max_epochs, device="cpu")
     x, y = digits.as_float("train", normalize=False)
     idx = torch.arange(300)
     torch.manual_seed(3)
@@ -73,7 +73,7 @@ def test_sam_counts_one_step_per_batch_and_moves_differently(digits):
     idx = torch.arange(200)
     finals = {}
     for opt in ("sgd", "sam"):
-        cfg = TrainConfig(dataset="digits", model="mlp", width=16, method="warm", optimizer=opt, batch_size=50, target_accuracy=1.0, max_epochs=2, device="cpu")
+        cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", optimizer=opt, batch_size=50, target_accuracy=1.0, max_epochs=2, device="cpu")
         torch.manual_seed(0)
         learner = build_learner(cfg, digits, torch.device("cpu"))
         res = train_until_target(learner, make_method("warm"), x, y, idx, config=cfg, generator=torch.Generator().manual_seed(1))
@@ -84,7 +84,7 @@ def test_sam_counts_one_step_per_batch_and_moves_differently(digits):
 
 def test_non_finite_loss_raises(digits, monkeypatch):
     x, y = digits.as_float("train", normalize=False)
-    cfg = TrainConfig(dataset="digits", model="mlp", width=16, method="warm", device="cpu", max_epochs=3)
+    cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", device="cpu", max_epochs=3)
     torch.manual_seed(0)
     learner = build_learner(cfg, digits, torch.device("cpu"))
     m = make_method("warm")
@@ -96,7 +96,7 @@ def test_non_finite_loss_raises(digits, monkeypatch):
 
 def test_evaluate_matches_direct_count(digits):
     x, y = digits.as_float("test", normalize=True)
-    cfg = TrainConfig(dataset="digits", model="mlp", width=16, device="cpu")
+    cfg = TrainConfig(data="digits", model="mlp", width=16, device="cpu")
     torch.manual_seed(0)
     model = build_learner(cfg, digits, torch.device("cpu")).model
     model.train()

@@ -1,0 +1,77 @@
+"""Figure 1 layout of the DASH paper: test accuracy and training steps per experiment, one line per method.
+
+References
+----------
+Shin et al., "DASH: Warm-Starting Neural Network Training in Stationary Settings without Loss of
+Plasticity", NeurIPS 2024, Figure 1.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["plot_incremental", "incremental_curves"]
+
+# The paper's Figure 1 colours per method, so figures read alike across runs.
+_COLOURS = {"cold": "tab:blue", "warm": "tab:orange", "sp": "tab:green", "dash": "tab:red"}
+
+
+def incremental_curves(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The plotted numbers: mean and std over seeds of test accuracy and steps per (method, experiment).
+
+    Parameters
+    ----------
+    metrics : rows as returned by :func:`dashsim.nn.protocols.run_incremental` (runs may be concatenated).
+
+    Returns
+    -------
+    pandas.DataFrame with columns method, experiment, test_accuracy_mean/std, steps_mean/std, n_seeds.
+    """
+    missing = {"method", "experiment", "seed", "test_accuracy", "steps"} - set(metrics.columns)
+    if missing:
+        raise ValueError(f"metrics lacks columns {sorted(missing)}")
+    grouped = metrics.groupby(["method", "experiment"])
+    out = grouped.agg(
+        test_accuracy_mean=("test_accuracy", "mean"),
+        test_accuracy_std=("test_accuracy", "std"),
+        steps_mean=("steps", "mean"),
+        steps_std=("steps", "std"),
+        n_seeds=("seed", "nunique"),
+    )
+    return out.reset_index()
+
+
+def plot_incremental(metrics: pd.DataFrame, *, title: str | None = None, methods: list[str] | None = None):
+    """Two panels side by side: test accuracy (%) and optimizer steps vs experiment j, mean +- std over seeds.
+
+    Parameters
+    ----------
+    metrics : rows of one or more runs (columns method, seed, experiment, test_accuracy, steps).
+    title : figure title (e.g. data set and model).
+    methods : methods to draw, in legend order (default: all, sorted).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    curves = incremental_curves(metrics)
+    methods = methods or sorted(curves["method"].unique())
+    fig, (ax_acc, ax_steps) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name in methods:
+        c = curves[curves["method"] == name]
+        if c.empty:
+            raise ValueError(f"method {name!r} has no rows; present: {sorted(curves['method'].unique())}")
+        colour = _COLOURS.get(name)
+        for ax, col, scale in ((ax_acc, "test_accuracy", 100.0), (ax_steps, "steps", 1.0)):
+            mean, std = c[f"{col}_mean"] * scale, c[f"{col}_std"].fillna(0.0) * scale
+            ax.plot(c["experiment"], mean, label=name, color=colour)
+            ax.fill_between(c["experiment"], mean - std, mean + std, alpha=0.2, color=colour, linewidth=0)
+    ax_acc.set(xlabel="experiment j", ylabel="test accuracy (%)")
+    ax_steps.set(xlabel="experiment j", ylabel="optimizer steps")
+    ax_acc.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
