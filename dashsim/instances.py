@@ -43,10 +43,11 @@ def _range(value: int | tuple[int, int], name: str, low: int, high: int) -> tupl
     return int(lo), int(hi)
 
 
-def _draw_counts(rng: np.random.Generator, num_classes: int, num_features: int, tau: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _draw_counts(rng: np.random.Generator, num_classes: int, num_features: int, tau: int,
+                 cut_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     codes = np.arange(2**num_features)
     combos = ((codes[:, None] >> np.arange(num_features)) & 1).astype(bool)  # (2^K, K)
-    cut = rng.uniform(0.2, 0.8)
+    cut = rng.uniform(*cut_range)
     labels, features, counts = [], [], []
     scale = rng.integers(20, 400) * 2 ** (num_features - 2)
     for c in range(num_classes):
@@ -91,6 +92,7 @@ def random_instance(
     num_classes: int | tuple[int, int] = (1, 3),
     num_features: int | tuple[int, int] = (3, 8),
     tau: int | tuple[int, int] | None = None,
+    cut: tuple[float, float] = (0.2, 0.8),
     max_tries: int = 1000,
 ) -> Instance:
     """Draw a fixed-composition instance meeting Assumptions 3.1 and 3.3, or breaking exactly one.
@@ -116,7 +118,11 @@ def random_instance(
     num_features : int or (min, max)
         K, drawn uniformly in the range (3..8 by default; at most 10).
     tau : int, (min, max) or None
-        Drawn uniformly in the range; None means 1..K.
+        Drawn uniformly in the range clipped to 1..K (K is drawn at least min); None means 1..K.
+    cut : (min, max)
+        Range of the common cut q on presence probabilities (within (0.03, 0.97)): tau-1
+        features per class are present with probability in (q, 0.97), the rest in (0.03, q). A
+        high q makes most points hold many features.
     max_tries : int
         Rejection-sampling budget.
 
@@ -134,14 +140,16 @@ def random_instance(
         raise ValueError(f"breaks must be None or one of {BREAKS}, got {breaks!r}")
     c_lo, c_hi = _range(num_classes, "num_classes", 1, 64)
     k_lo, k_hi = _range(num_features, "num_features", 1, 10)
+    if not (0.03 < cut[0] <= cut[1] < 0.97):
+        raise ValueError(f"cut must be a (min, max) pair with 0.03 < min <= max < 0.97, got {cut!r}")
+    t_lo, t_hi = (1, k_hi) if tau is None else _range(tau, "tau", 1, k_hi)
     for _ in range(max_tries):
         C = int(rng.integers(c_lo, c_hi + 1))
-        K = int(rng.integers(k_lo, k_hi + 1))
-        t_lo, t_hi = (1, K) if tau is None else _range(tau, "tau", 1, K)
-        t = int(rng.integers(t_lo, t_hi + 1))
+        K = int(rng.integers(max(k_lo, t_lo), k_hi + 1))
+        t = int(rng.integers(t_lo, min(t_hi, K) + 1))
         if breaks == "3.3(ii) too few above" and t == 1:
             continue
-        labels, features, counts = _draw_counts(rng, C, K, t)
+        labels, features, counts = _draw_counts(rng, C, K, t, cut)
         if breaks == "3.1":
             keep = rng.random(len(labels)) > rng.uniform(0.05, 0.5)
             labels, features, counts = labels[keep], features[keep], counts[keep]

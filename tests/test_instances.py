@@ -49,4 +49,4 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="num_features"):
         random_instance(rng, num_features=(0, 3))
     with pytest.raises(ValueError, match="tau"):
-        random_instance(rng, num_features=3, tau=(1, 5))
+        random_instance(rng, num_features=3, tau=(0, 2))
