@@ -21,9 +21,17 @@ def _one_class():
 
 
 def _two_classes():
-    # The same table for each of two classes: n = 208, C = 2.
-    return dashsim.Composition(labels=np.repeat([0, 1], 4), features=np.vstack([_F, _F]),
-                               counts=np.concatenate([_N, _N]), num_classes=2)
+    """Two classes, each n_∅ = 1, n_{a} = 2, n_{b} = 1, n_{ab} = 20 (n = 48); run with gamma = 22, tau = 2.
+
+    Counts n h(v; ∅): a = 22 >= gamma > b = 21 in both classes, so G = {a} per class. Every
+    assumption holds, and it is the smallest such instance with C >= 2, tau >= 2 on which
+    T_warm < T_ideal fails: once everything is learned, ideal pays only the 8 points with fewer
+    than tau features, j * 8 per experiment, and 1 + sum_{j=3}^{J} (j/6 - 1) = 0 at J = 5.
+    """
+    F = _F
+    n = np.array([1, 2, 1, 20])
+    return dashsim.Composition(labels=np.repeat([0, 1], 4), features=np.vstack([F, F]),
+                               counts=np.concatenate([n, n]), num_classes=2)
 
 
 def h_twin(comp, learned, tau):
@@ -145,21 +153,21 @@ def test_check_assumptions_matches_brute_force():
 def test_check_theorems_two_class_instance():
     """Meets every assumption; all claims hold except the two strict time claims of Theorem 3.6."""
     comp = _two_classes()
-    assert theory.check_assumptions(comp, gamma=102, tau=2).all_hold
-    rep = theory.check_theorems(comp, 8, gamma=102, tau=2)
-    assert rep.n_per_chunk == 208 and rep.G.tolist() == [[True, False], [True, False]]
-    assert rep.threshold == pytest.approx(102 / 101)
+    assert theory.check_assumptions(comp, gamma=22, tau=2).all_hold
+    rep = theory.check_theorems(comp, 8, gamma=22, tau=2)
+    assert rep.n_per_chunk == 48 and rep.G.tolist() == [[True, False], [True, False]]
+    assert rep.delta == pytest.approx(21 / 48) and rep.threshold == pytest.approx(22 / 21)
     by_name = {c.name: c for c in rep.claims}
     assert set(by_name) == set(theory.CLAIM_NAMES)
-    failed = {c.name for c in rep.failed()}
-    assert failed == {"T_warm < T_ideal", "T_ideal < T_cold"}
+    assert {c.name for c in rep.failed()} == {"T_warm < T_ideal", "T_ideal < T_cold"}
     # T_ideal^(2) = T_cold^(2) = 3n: with tau-1 features per class learned nothing is well-classified.
     assert by_name["T_ideal < T_cold"].failed_at == (2,)
-    assert (by_name["T_ideal < T_cold"].lhs, by_name["T_ideal < T_cold"].rhs) == (624, 624)
-    # Ideal has learned everything from j = 2 on and pays only j * 8 per experiment afterwards,
-    # warm pays n = 208 each time: T_ideal = 208, 624, 648, 680, ... vs T_warm = 208 J.
-    assert by_name["T_warm < T_ideal"].failed_at == (4, 5, 6, 7, 8)
-    assert (by_name["T_warm < T_ideal"].lhs, by_name["T_warm < T_ideal"].rhs) == (832, 680)
+    assert (by_name["T_ideal < T_cold"].lhs, by_name["T_ideal < T_cold"].rhs) == (144, 144)
+    # By hand: T_ideal = 48, 144, 168, 200, 240, 288, 344, 408 and T_warm = 48 J.
+    res = dashsim.simulate_composition(comp, 8, gamma=22, tau=2)
+    assert theory.training_time(res, "ideal").tolist() == [48, 144, 168, 200, 240, 288, 344, 408]
+    assert by_name["T_warm < T_ideal"].failed_at == (5, 6)
+    assert (by_name["T_warm < T_ideal"].lhs, by_name["T_warm < T_ideal"].rhs) == (240, 240)
     assert by_name["ACC_warm < ACC_cold if J > gamma/(delta n)"].holds
     assert by_name["ACC_warm < ACC_cold if J > gamma/(delta n)"].applicable
     frame = rep.to_frame()
@@ -176,11 +184,11 @@ def test_check_theorems_one_class_accuracy_claims_fail():
 
 
 def test_check_theorems_broken_assumption_breaks_warm_claim():
-    # gamma = 50 is below b's count too (3.3(ii) broken): experiment 1 learns both features, so
+    # gamma = 21 reaches b's count too (3.3(ii) broken): experiment 1 learns both features, so
     # G = S and the theorem's "G proper subset of S" fails.
     comp = _two_classes()
-    assert not theory.check_assumptions(comp, gamma=50, tau=2).a3_3_ii
-    rep = theory.check_theorems(comp, 4, gamma=50, tau=2)
+    assert not theory.check_assumptions(comp, gamma=21, tau=2).a3_3_ii
+    rep = theory.check_theorems(comp, 4, gamma=21, tau=2)
     assert "G proper subset of S" in {c.name for c in rep.failed()}
     assert not rep.all_hold
 
