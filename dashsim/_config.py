@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ def _flag(name: str) -> str:
 def _scalar_type(tp: Any) -> Any:
     """The callable argparse should use to parse one value of annotation ``tp``."""
     origin = typing.get_origin(tp)
-    if origin is typing.Union or (origin is not None and str(origin) == "types.UnionType"):
+    if origin is typing.Union or origin is types.UnionType:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return _scalar_type(args[0])

@@ -15,6 +15,7 @@ class _Example:
     name: str = dataclasses.field(default="a", metadata={"choices": ("a", "b"), "help": "which"})
     seeds: tuple[int, ...] = (0, 1)
     flag: bool = False
+    cap: int | None = None
 
 
 def _parse(argv):
@@ -38,3 +39,8 @@ def test_bad_flags_are_rejected(argv, capsys):
     with pytest.raises(SystemExit):
         _parse(argv)
     assert "error" in capsys.readouterr().err
+
+
+def test_optional_fields_parse_their_inner_type():
+    assert _parse(["--cap", "12"]).cap == 12
+    assert _parse([]).cap is None
