@@ -48,28 +48,36 @@ def _tree_update(tree, vals, size, leaf):
 
 @njit(cache=True)
 def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
-             learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row):
+             learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row, cold_counts,
+             cold_total):
     """TrainingProcess(L, M, T_{1:m}, gamma, tau) in place; returns (|N^0| weighted, #learned).
 
     ``hits[i]`` must equal |V(x_i) ∩ L| for i < m on entry; it is kept exact for i < hit_limit.
     ``vals`` (size,), ``tree`` (2*size,), ``dirty`` (size,) all False and ``dirty_list`` (size,)
-    are scratch space.
+    are scratch space. If ``cold_total >= 0`` the run starts from L = M = ∅ and
+    ``cold_counts[f] = sum_{i < m, f in V(x_i)} weights[i]``, ``cold_total = sum_{i < m} weights[i]``
+    are given, which saves a pass over T_{1:m} (cold start keeps them across experiments).
     """
     n_features = learned.shape[0]
-    for f in range(size):
-        vals[f] = 0 if f < n_features and not learned[f] else -1
     for f in range(n_features, size):
         vals[f] = -2  # padding leaves rank below learned features
-    n_nonzero = 0
-    for i in range(m):
-        if hits[i] < tau:
-            a = weights[i] * mult_j - mem_w[i]
-            if a > 0:
-                n_nonzero += a
-                for p in range(pt_ptr[i], pt_ptr[i + 1]):
-                    f = pt_feat[p]
-                    if not learned[f]:
-                        vals[f] += a
+    if cold_total >= 0:
+        for f in range(n_features):
+            vals[f] = cold_counts[f] * mult_j
+        n_nonzero = cold_total * mult_j
+    else:
+        for f in range(n_features):
+            vals[f] = -1 if learned[f] else 0
+        n_nonzero = 0
+        for i in range(m):
+            if hits[i] < tau:
+                a = weights[i] * mult_j - mem_w[i]
+                if a > 0:
+                    n_nonzero += a
+                    for p in range(pt_ptr[i], pt_ptr[i + 1]):
+                        f = pt_feat[p]
+                        if not learned[f]:
+                            vals[f] += a
     for leaf in range(size):
         tree[size + leaf] = leaf
     for node in range(size - 1, 0, -1):
@@ -148,7 +156,8 @@ def process_from_state(m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamm
     dirty = np.zeros(size, dtype=np.bool_)
     dirty_list = np.empty(size, dtype=np.int64)
     return _process(m, m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
-                    learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row)
+                    learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row,
+                    np.zeros(0, dtype=np.int64), -1)
 
 
 @njit(cache=True)
@@ -170,12 +179,22 @@ def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, we
     tree = np.empty(2 * size, dtype=np.int64)
     dirty = np.zeros(size, dtype=np.bool_)
     dirty_list = np.empty(size, dtype=np.int64)
+    cold_counts = np.zeros(n_features, dtype=np.int64)
+    cold_total = -1
+    arrived = 0
     for j in range(prefix_end.shape[0]):
         m = prefix_end[j]
         if mode == MODE_COLD:
             learned[:] = False
             hits[:m] = 0
             mem_w[:m] = 0
+            # From L = M = ∅ the starting counts are sums over T_{1:j}: add only the new chunk.
+            cold_total = max(cold_total, 0)
+            for i in range(arrived, m):
+                cold_total += weights[i]
+                for p in range(pt_ptr[i], pt_ptr[i + 1]):
+                    cold_counts[pt_feat[p]] += weights[i]
+            arrived = m
             # Cold forgets L every experiment, so hits are only needed inside T_{1:j}.
             hit_limit = m
         else:
@@ -185,7 +204,7 @@ def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, we
             hit_limit = n
         n_nonzero, _ = _process(m, hit_limit, mult[j], pt_ptr, pt_feat, ft_ptr, ft_pts, weights,
                                 gamma, tau, learned, mem_w, hits, vals, tree, size, dirty, dirty_list,
-                                out_order[j])
+                                out_order[j], cold_counts, cold_total)
         out_nonzero[j] = n_nonzero
         total = 0
         for i in range(m):
@@ -244,3 +263,4 @@ def build_index(features, labels, chunk, n_chunks, n_classes):
             ft_pts[ft_fill[f]] = s
             ft_fill[f] += 1
     return perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts
+

@@ -414,9 +414,8 @@ def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) 
     for r, rule in enumerate(rules):
         mode = getattr(rule, "kernel_mode", None) if type(rule) in (ColdRule, WarmRule, IdealRule) else None
         if mode is not None:
-            _kernels.simulate_builtin(mode, prefix_end, ones, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights,
-                                      gamma, tau, out["learned"][r], out["n_nonzero"][r],
-                                      out["n_memorized"][r], out["order"][r])
+            _run_builtin(mode, prefix_end, ones, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights, gamma, tau,
+                         out, r)
             continue
         if data is None:
             data = SimulationData(features=features, labels=labels, chunk=chunk, weights=weights,
@@ -424,6 +423,12 @@ def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) 
         _run_custom_rule(rule, data, perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights,
                          gamma, tau, C, K, {key: value[r] for key, value in out.items()})
     return _result(rules, out, C, K)
+
+
+def _run_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau, out, r):
+    outputs = (out["learned"][r], out["n_nonzero"][r], out["n_memorized"][r], out["order"][r])
+    _kernels.simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
+                              *outputs)
 
 
 def _empty_outputs(n_methods, J, C, K):
@@ -533,9 +538,8 @@ def simulate_composition(composition: Composition, n_chunks, *, gamma, tau,
         mult = np.arange(1, J + 1, dtype=np.int64)
         for r, rule in enumerate(rules):
             if builtin[r]:
-                _kernels.simulate_builtin(rule.kernel_mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr,
-                                          ft_pts, counts, gamma, tau, out["learned"][r],
-                                          out["n_nonzero"][r], out["n_memorized"][r], out["order"][r])
+                _run_builtin(rule.kernel_mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, counts,
+                             gamma, tau, out, r)
     if not all(builtin):
         custom = [rule for rule, is_builtin in zip(rules, builtin) if not is_builtin]
         p_features, p_labels, p_chunk, p_weights = composition.materialize_weighted(J)
