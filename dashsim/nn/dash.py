@@ -46,6 +46,26 @@ def _groups(t: Tensor, granularity: str) -> Tensor:
     return t.reshape(t.shape[0] * t.shape[1], -1)
 
 
+def _scale_shape(t: Tensor, granularity: str) -> tuple[int, ...]:
+    """Shape of the per-group factors, broadcastable against ``t`` (inverse of ``_groups``)."""
+    if t.ndim == 1:
+        return (1,)
+    if t.ndim == 2 or granularity == "filter":
+        return (t.shape[0],) + (1,) * (t.ndim - 1)
+    return (t.shape[0], t.shape[1]) + (1,) * (t.ndim - 2)
+
+
+def _group_scale(weight: Tensor, grad_avg: Tensor, lam: float, granularity: str) -> Tensor:
+    """Per-group factor ``clamp(cos(G, theta), lam, 1)``, shaped to broadcast against ``_groups(weight)``."""
+    w = _groups(weight, granularity)
+    g = _groups(grad_avg, granularity)
+    dot = torch.linalg.vecdot(w, g, dim=1)
+    norms = torch.linalg.vector_norm(w, dim=1) * torch.linalg.vector_norm(g, dim=1)
+    # A zero vector has no direction: similarity 0 (scale lam), never 0/0 = NaN.
+    cos = torch.where(norms > 0, dot / torch.where(norms > 0, norms, 1.0), 0.0)
+    return cos.clamp_(min=lam, max=1.0)[:, None]
+
+
 def dash_shrink(weight: Tensor, grad_avg: Tensor, lam: float, *, granularity: str = "kernel") -> Tensor:
     """Shrink one parameter tensor by the cosine between it and the averaged negative gradient.
 
@@ -72,15 +92,8 @@ def dash_shrink(weight: Tensor, grad_avg: Tensor, lam: float, *, granularity: st
     granularity = _check_granularity(granularity)
     if weight.shape != grad_avg.shape:
         raise ValueError(f"grad_avg shape {tuple(grad_avg.shape)} != weight shape {tuple(weight.shape)}")
-    w = _groups(weight, granularity)
-    g = _groups(grad_avg, granularity)
-    dot = (w * g).sum(dim=1)
-    norms = torch.linalg.vector_norm(w, dim=1) * torch.linalg.vector_norm(g, dim=1)
-    # A zero vector has no direction: similarity 0 (scale lam), never 0/0 = NaN.
-    safe = torch.where(norms > 0, norms, torch.ones_like(norms))
-    cos = torch.where(norms > 0, dot / safe, torch.zeros_like(dot))
-    scale = cos.clamp(min=lam, max=1.0)
-    return (w * scale[:, None]).reshape(weight.shape)
+    scale = _group_scale(weight, grad_avg, lam, granularity)
+    return (_groups(weight, granularity) * scale).reshape(weight.shape)
 
 
 def shrinkable_parameters(model: nn.Module) -> list[Tensor]:
@@ -119,7 +132,7 @@ def _micro_batches(chunk: Any, batch_size: int, index: int) -> Iterable[tuple[Te
         yield batch[0], batch[1]
 
 
-def _chunk_mean_gradient(
+def _accumulate_chunk_gradient(
     model: nn.Module,
     params: list[Tensor],
     chunk: Any,
@@ -127,14 +140,13 @@ def _chunk_mean_gradient(
     batch_size: int,
     device: torch.device,
     index: int,
-) -> list[Tensor]:
-    """Gradient of the mean loss over the whole chunk, w.r.t. ``params`` only.
+) -> int:
+    """Leave ``n * U`` in each ``param.grad`` (U: mean-loss gradient over the chunk); return n.
 
-    Each mini-batch's mean loss is weighted by its size and the sum divided by the chunk size, so
-    any split into mini-batches gives the full-chunk mean gradient. ``autograd.grad`` on just the
-    shrinkable parameters skips the unneeded BatchNorm gradients and leaves every ``.grad`` alone.
+    Each mini-batch's mean loss is weighted by its size, so any split into mini-batches sums to the
+    full-chunk gradient. ``backward(inputs=params)`` skips the unneeded BatchNorm gradients, and
+    accumulating in ``.grad`` lets autograd sum the mini-batches without extra buffers.
     """
-    total = [torch.zeros_like(p) for p in params]
     n = 0
     for x, y in _micro_batches(chunk, batch_size, index):
         if len(x) == 0:
@@ -142,15 +154,11 @@ def _chunk_mean_gradient(
         x = x.to(device, non_blocking=True)
         y = y.to(device, non_blocking=True)
         loss = loss_fn(model(x), y) * len(x)
-        for acc, g in zip(total, torch.autograd.grad(loss, params, allow_unused=True)):
-            if g is not None:
-                acc.add_(g)
+        loss.backward(inputs=params)
         n += len(x)
     if n == 0:
         raise ValueError(f"chunks[{index}] is empty; every chunk needs at least one sample")
-    for acc in total:
-        acc.div_(n)
-    return total
+    return n
 
 
 def dash_(
@@ -211,23 +219,33 @@ def dash_(
 
     modes = [(m, m.training) for m in model.modules()]
     requires = [p.requires_grad for p in params]
+    saved_grads = [p.grad for p in params]
+    G: list[Tensor] = []
     try:
         model.eval()
         with torch.enable_grad():
             for p in params:
                 p.requires_grad_(True)
-            G = [torch.zeros_like(p) for p in params]
+                p.grad = None
             for i, chunk in enumerate(chunks):
-                U = _chunk_mean_gradient(model, params, chunk, loss_fn, batch_size, device, i)
-                for g_avg, u in zip(G, U):
-                    # G <- (1 - alpha) G + alpha (-U), written in place.
-                    g_avg.mul_(1.0 - alpha).sub_(u, alpha=alpha)
+                n = _accumulate_chunk_gradient(model, params, chunk, loss_fn, batch_size, device, i)
+                for j, p in enumerate(params):
+                    u_sum = p.grad if p.grad is not None else torch.zeros_like(p)  # unused layer: U = 0
+                    p.grad = None
+                    # G <- (1 - alpha) G + alpha (-U), with U = u_sum / n; G starts at 0.
+                    if i == 0:
+                        G.append(u_sum.mul_(-alpha / n))
+                    else:
+                        G[j].mul_(1.0 - alpha).add_(u_sum, alpha=-alpha / n)
     finally:
-        for p, r in zip(params, requires):
+        for p, r, g in zip(params, requires, saved_grads):
             p.requires_grad_(r)
+            p.grad = g
         for m, training in modes:
             m.training = training
     with torch.no_grad():
         for p, g_avg in zip(params, G):
-            p.copy_(dash_shrink(p, g_avg, lam, granularity=granularity))
+            # In place: the same factor dash_shrink applies, without a copy of every weight. The
+            # factor is reshaped to broadcast over p, so any memory layout (channels_last) works.
+            p.mul_(_group_scale(p, g_avg, lam, granularity).reshape(_scale_shape(p, granularity)))
     return model

@@ -160,13 +160,17 @@ def test_optimizer_state_bn_mode_and_grad_untouched():
         assert torch.equal(net.state_dict()[k], v), k
 
 
-def test_works_under_no_grad_and_frozen_parameters():
+def test_works_under_no_grad_frozen_parameters_and_channels_last():
     gen = torch.Generator().manual_seed(6)
     net, chunks = _random_net(gen), _chunks(gen, [5])
     expected = dash_reference(net, chunks, alpha=0.3, lam=0.3)
     net[0].weight.requires_grad_(False)
     with torch.no_grad():
         got = dash_(copy.deepcopy(net), chunks)
+    _assert_same_state(got, expected)
+    # Non-contiguous weights (channels_last convs) are shrunk in place too.
+    got = dash_(copy.deepcopy(net).to(memory_format=torch.channels_last), chunks)
+    assert not got[0].weight.is_contiguous()
     assert got[0].weight.requires_grad is False
     _assert_same_state(got, expected)
 
