@@ -76,8 +76,9 @@ def test_run_setting_matches_a_direct_transcription(legacy):
     np.testing.assert_allclose(df["test_accuracy"], expected["test_accuracy"], rtol=0, atol=1e-12)
 
 
-def test_test_set_accuracy_lies_between_guessing_and_perfect():
-    df = run_setting(dataclasses.replace(TINY, accuracy="test_set", n_test=200, legacy=False), progress=False)
+@pytest.mark.parametrize("legacy", [True, False])
+def test_test_set_accuracy_lies_between_guessing_and_perfect(legacy):
+    df = run_setting(dataclasses.replace(TINY, accuracy="test_set", n_test=200, legacy=legacy), progress=False)
     assert df["test_accuracy"].between(1 / TINY.C, 1.0).all()
     # Cold starts from nothing each time, so after j = 1 with nothing learned it can only guess.
     first = df[(df.experiment == 1) & (df.n_learned < TINY.tau)]
