@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -74,6 +75,6 @@ def test_bad_flags_are_clear_errors(tmp_path, capsys, argv, message):
 def test_console_entry_point_runs(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "dashsim.cli", "simulate", *TINY_FLAGS, "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 0, proc.stderr
     assert (out / "figure3.png").stat().st_size > 1000 and (out / "figure3.csv").exists()
