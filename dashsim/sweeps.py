@@ -80,7 +80,7 @@ class PaperSetting:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise TypeError(f"PaperSetting.{name} = {value!r}: must be an int")
-        need(self.C >= 2, "C", "an int >= 2")
+        need(self.C >= 1, "C", "an int >= 1")
         need(self.K >= 1, "K", "an int >= 1")
         need(self.n_per_chunk >= self.C and self.n_per_chunk % self.C == 0, "n_per_chunk",
              f"a positive multiple of C = {self.C} (each chunk holds n_per_chunk / C points per class)")
@@ -89,6 +89,7 @@ class PaperSetting:
              and np.isfinite(self.gamma) and self.gamma > 0, "gamma", "a finite number > 0")
         need(1 <= self.tau <= self.K, "tau", f"an int in [1, K = {self.K}]")
         need(self.n_test >= 1, "n_test", "an int >= 1")
+        need(isinstance(self.legacy, (bool, np.bool_)), "legacy", "True or False")
         need(isinstance(self.seeds, tuple) and len(self.seeds) >= 1, "seeds", "a non-empty tuple of ints")
         need(all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s < 2**32 for s in self.seeds),
              "seeds", "ints in [0, 2**32)")

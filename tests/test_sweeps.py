@@ -41,8 +41,8 @@ def test_defaults_are_the_papers_figure3_setting():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("C", 1), ("K", 0), ("n_per_chunk", 21), ("J", 0), ("gamma", 0), ("gamma", float("nan")), ("tau", 0),
-     ("tau", 7), ("n_test", 0), ("seeds", ()), ("seeds", (-1,)), ("seeds", (1, 1)), ("accuracy", "approx")],
+    [("C", 0), ("K", 0), ("n_per_chunk", 21), ("J", 0), ("gamma", 0), ("gamma", float("nan")), ("tau", 0),
+     ("tau", 7), ("n_test", 0), ("seeds", ()), ("seeds", (-1,)), ("seeds", (1, 1)), ("legacy", "yes"), ("accuracy", "approx")],
 )
 def test_bad_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=rf"PaperSetting\.{field}"):
