@@ -66,7 +66,9 @@ class Learner:
 def _fresh_model(learner: Learner, generator: torch.Generator) -> nn.Module:
     """A freshly initialized model whose init depends only on ``generator`` (global RNG left as it was)."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    with torch.random.fork_rng(devices=[]):
+    # manual_seed also seeds the CUDA generators, so their states are saved and restored as well.
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         return learner.build_model()
 
