@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["PANELS", "METHOD_STYLE", "plot_figure3", "plot_sweep"]
+__all__ = ["PANELS", "METHOD_STYLE", "plot_figure3", "plot_sweep", "plotted_table"]
 
 # (column prefix in the summary, panel title): the three panels of the paper's Figure 3.
 PANELS = (
@@ -34,6 +34,17 @@ METHOD_STYLE = {
     "warm": {"color": "#D55E00", "linestyle": "--", "linewidth": 1.8},
     "ideal": {"color": "#009E73", "linestyle": (0, (1, 1.2)), "linewidth": 2.8},
 }
+
+
+def plotted_table(summary: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
+    """The columns of ``summary`` that the plots draw: write this as the figure's CSV.
+
+    ``*by, method, experiment, n_seeds`` (what each band averages over) and the mean and std of
+    each panel's quantity; rows in the summary's order.
+    """
+    _check_summary(summary, extra=by)
+    columns = [*by, "method", "experiment", "n_seeds"] + [f"{q}_{s}" for q, _ in PANELS for s in ("mean", "std")]
+    return summary[[c for c in columns if c in summary.columns]].reset_index(drop=True)
 
 
 def _check_summary(summary: pd.DataFrame, extra: Sequence[str] = ()) -> None:

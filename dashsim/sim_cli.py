@@ -1,7 +1,7 @@
 """``dashsim simulate``: the paper's Figure 3 on the synthetic setting, as one self-describing run folder.
 
 Writes into ``--out`` (default ``runs/figure3``): ``figure3.png`` (three panels, mean +- std over
-seeds), ``figure3.csv`` (exactly the plotted numbers, from :func:`dashsim.sweeps.summarize`),
+seeds), ``figure3.csv`` (exactly the plotted numbers: :func:`dashsim.plotting.plotted_table` of the summary),
 ``config.json`` (setting, methods, output files, versions, git commit) and ``cache/`` (one CSV per
 finished seed, so an interrupted run resumes where it stopped). Every flag comes from
 :class:`dashsim.sweeps.PaperSetting`, so the defaults are the paper's.
@@ -54,12 +54,12 @@ def run(args: argparse.Namespace) -> int:
     summary = summarize(df)
     elapsed = time.perf_counter() - start
     # Imported here so `dashsim --help` does not pay for matplotlib.
-    from dashsim.plotting import plot_figure3
+    from dashsim.plotting import plot_figure3, plotted_table
 
     title = (f"C={setting.C}, K={setting.K}, n={setting.n_per_chunk}, J={setting.J}, gamma={setting.gamma:g}, tau={setting.tau}, "
              f"{len(setting.seeds)} seeds, accuracy={setting.accuracy}")
     plot_figure3(summary, out / "figure3.png", title=title)
-    summary.to_csv(out / "figure3.csv", index=False)
+    plotted_table(summary).to_csv(out / "figure3.csv", index=False)
     config = {
         "command": "dashsim simulate",
         "setting": config_to_dict(setting),

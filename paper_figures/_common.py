@@ -38,11 +38,13 @@ def parse_args(description: str, argv=None) -> argparse.Namespace:
     return args
 
 
-def write_outputs(args: argparse.Namespace, name: str, summary, figure) -> None:
-    """Save ``name``.png and ``name``.csv (the plotted numbers) into the output folder."""
+def write_outputs(args: argparse.Namespace, name: str, summary, figure, by=()) -> None:
+    """Save ``name``.png and ``name``.csv (exactly the plotted numbers) into the output folder."""
+    from dashsim.plotting import plotted_table
+
     png, csv = args.out / f"{name}.png", args.out / f"{name}.csv"
     figure.savefig(png, dpi=120)
-    summary.to_csv(csv, index=False)
+    plotted_table(summary, by).to_csv(csv, index=False)
     print(f"wrote {png} and {csv} in {time.perf_counter() - args.start:.1f} s")
 
 
@@ -67,4 +69,4 @@ def sweep_figure(name: str, param: str, values, description: str, argv=None) -> 
     title = (f"{name.capitalize()}: {param} in {{{', '.join(f'{v:g}' for v in values)}}}; "
              + ", ".join(f"{k}={v}" for k, v in fixed.items())
              + f"; mean $\\pm$ std over {len(base.seeds)} seeds" + (" (quick)" if args.quick else ""))
-    write_outputs(args, name.replace(" ", ""), summary, plot_sweep(summary, param, title=title))
+    write_outputs(args, name.replace(" ", ""), summary, plot_sweep(summary, param, title=title), by=[param])

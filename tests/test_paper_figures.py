@@ -13,14 +13,13 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from dashsim.plotting import PANELS, plot_figure3, plot_sweep
+from dashsim.plotting import PANELS, plot_figure3, plot_sweep, plotted_table
 from dashsim.sweeps import PaperSetting, run_setting, run_sweep, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "paper_figures"
 TINY = PaperSetting(C=2, K=8, n_per_chunk=20, J=5, gamma=3.0, tau=2, seeds=(0, 1, 2))
-SUMMARY_COLUMNS = ["method", "experiment", "n_seeds"] + [f"{q}_{s}" for q in
-                                                         ("test_accuracy", "n_learned", "n_nonzero", "n_memorized")
+PLOTTED_COLUMNS = ["method", "experiment", "n_seeds"] + [f"{q}_{s}" for q in ("test_accuracy", "n_learned", "n_nonzero")
                                                          for s in ("mean", "std")]
 
 
@@ -41,6 +40,9 @@ def test_figure3_draws_exactly_the_summary(tmp_path):
             np.testing.assert_array_equal(line.get_ydata(), rows[f"{q}_mean"].to_numpy())
         assert len(ax.collections) == 3  # one mean +- std band per method
     assert imread(tmp_path / "f.png").std() > 0
+    table = plotted_table(summary)
+    assert list(table.columns) == PLOTTED_COLUMNS
+    pd.testing.assert_frame_equal(table, summary[PLOTTED_COLUMNS])
 
 
 def test_sweep_plot_has_one_row_per_value():
@@ -85,7 +87,7 @@ def test_make_all_quick_builds_one_png_and_one_csv_per_script():
         csv = pd.read_csv(FIGURES / "out" / csvs[0])
         if script in ("figure3.py", "figure9.py", "figure10.py", "figure11.py"):
             extra = {"figure3.py": [], "figure9.py": ["C"], "figure10.py": ["gamma"], "figure11.py": ["tau"]}[script]
-            assert list(csv.columns) == extra + SUMMARY_COLUMNS, script
+            assert list(csv.columns) == extra + PLOTTED_COLUMNS, script
             assert set(csv.method) == {"cold", "warm", "ideal"} and (csv.n_seeds >= 2).all()
             assert csv.test_accuracy_mean.between(0, 1).all() and (csv.n_nonzero_std >= 0).all()
     # figure3 --quick keeps J = 50 and seed 0, so it reproduces the authors' seed-0 reference numbers.
