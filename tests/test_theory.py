@@ -207,3 +207,23 @@ def test_bad_input():
         theory.h(object(), np.zeros((1, 2), bool), 1)
     with pytest.raises(ValueError, match="max_features"):
         theory.check_assumptions(comp, gamma=1, tau=1, max_features=1)
+
+
+def test_lemma_d2_d3_checks_can_fail():
+    """Doctored run orders: the D.2/D.3 checks must notice a swapped order and a lost feature."""
+    comp = _two_classes()
+    g = theory.G(comp, gamma=22, tau=2)
+    good = np.full((3, 4), -1)
+    good[0, :2] = [0, 2]  # experiment 1: a of class 0, a of class 1 (flat indices c*K + k)
+    good[1, :4] = [0, 2, 1, 3]
+    good[2, :4] = [0, 2, 1, 3]
+    d2, d3 = theory._lemmas_d2_d3(comp, good, g, 3, 22, 2, 2, 2)
+    assert d2.holds and d3.holds
+    swapped = good.copy()
+    swapped[2, :4] = [1, 0, 2, 3]  # class 0 learns b before a at J = 3
+    d2, d3 = theory._lemmas_d2_d3(comp, swapped, g, 3, 22, 2, 2, 2)
+    assert not d2.holds and not d3.holds and d2.failed_at == ("from ∅: 3 chunks",)
+    lost = good.copy()
+    lost[2, :4] = [0, 2, 1, -1]  # one feature fewer with more data: D.3 only
+    d2, d3 = theory._lemmas_d2_d3(comp, lost, g, 3, 22, 2, 2, 2)
+    assert d2.holds and not d3.holds
