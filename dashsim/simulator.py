@@ -405,6 +405,9 @@ def simulate(features, labels, chunk, *, gamma, tau, methods=("cold", "warm", "i
 
 def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) -> SimulationResult:
     n, K = features.shape
+    if n >= 2**31 or C * K >= 2**31:
+        # The point/feature indices are int32 to halve their memory.
+        raise ValueError(f"simulate supports fewer than 2**31 points and C*K < 2**31; got n={n}, C*K={C * K}")
     # Sorted by chunk so that T_{1:j} is a prefix; results are per method, so no mapping back.
     perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts = _kernels.build_index(features, labels, chunk, J, C)
     s_weights = np.ascontiguousarray(weights[perm], dtype=np.int64)
