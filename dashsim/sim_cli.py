@@ -1,7 +1,7 @@
 """``dashsim simulate``: the paper's Figure 3 on the synthetic setting, as one self-describing run folder.
 
 Writes into ``--out`` (default ``runs/figure3``): ``figure3.png`` (three panels, mean +- std over
-seeds), ``figure3.csv`` (exactly the plotted numbers: :func:`dashsim.plotting.plotted_table` of the summary),
+seeds), ``figure3.csv`` (exactly the plotted numbers, :func:`dashsim.plotting.plotted_table`),
 ``config.json`` (setting, methods, output files, versions, git commit) and ``cache/`` (one CSV per
 finished seed, so an interrupted run resumes where it stopped). Every flag comes from
 :class:`dashsim.sweeps.PaperSetting`, so the defaults are the paper's.

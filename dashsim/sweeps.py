@@ -49,6 +49,11 @@ QUANTITIES = ("test_accuracy", "n_learned", "n_nonzero", "n_memorized")
 COLUMNS = ("seed", "method", "experiment") + QUANTITIES
 
 
+def _field(default: Any, help: str, **metadata: Any) -> Any:
+    # The help text becomes the command-line flag's help (dashsim._config).
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
 @dataclasses.dataclass(frozen=True)
 class PaperSetting:
     """The synthetic setting of the paper's Figure 3; every field is a command-line flag.
@@ -58,18 +63,17 @@ class PaperSetting:
     Shin et al., NeurIPS 2024, Section 3.3 (Figure 3) and Appendix E.
     """
 
-    C: int = dataclasses.field(default=2, metadata={"help": "number of classes C"})  # paper C
-    K: int = dataclasses.field(default=50, metadata={"help": "features per class K"})  # paper K
-    n_per_chunk: int = dataclasses.field(default=1000, metadata={"help": "points arriving per experiment n"})  # n, split evenly over classes
-    J: int = dataclasses.field(default=50, metadata={"help": "number of experiments J"})  # paper J
-    gamma: float = dataclasses.field(default=50.0, metadata={"help": "learning threshold gamma (points)"})  # a feature is learned when >= gamma non-zero-gradient points hold it
-    tau: int = dataclasses.field(default=3, metadata={"help": "features needed to classify tau"})  # a point is well-classified with >= tau learned own-class features
-    seeds: tuple[int, ...] = dataclasses.field(default=tuple(range(10)), metadata={"help": "data seeds"})  # the paper averages 10 seeds
-    legacy: bool = dataclasses.field(default=True, metadata={"help": "reproduce the authors' NumPy data stream"})  # lets our curves lie over the paper's
-    n_test: int = dataclasses.field(default=10000, metadata={"help": "test points (accuracy=test_set only)"})  # paper: 10,000
-    accuracy: str = dataclasses.field(
-        default="exact", metadata={"help": "test accuracy: exact Poisson-binomial or a sampled test set", "choices": ACCURACY_MODES}
-    )  # "exact" has no sampling noise
+    C: int = _field(2, "number of classes")  # C
+    K: int = _field(50, "features per class")  # K
+    n_per_chunk: int = _field(1000, "points arriving per experiment, split evenly over classes")  # n
+    J: int = _field(50, "number of experiments")  # J; experiment j trains on chunks 1..j
+    gamma: float = _field(50.0, "learning threshold in points")  # gamma: learn a feature held by >= gamma points of N
+    tau: int = _field(3, "own-class learned features that make a point well-classified")  # tau
+    seeds: tuple[int, ...] = _field(tuple(range(10)), "data seeds")  # the paper averages 10 seeds
+    legacy: bool = _field(True, "reproduce the authors' NumPy data stream")  # so our curves lie over theirs
+    n_test: int = _field(10000, "test points, used by accuracy=test_set only")  # the paper's 10,000
+    accuracy: str = _field("exact", "test accuracy: exact Poisson-binomial tail, or a sampled test set",
+                           choices=ACCURACY_MODES)  # "exact" has no sampling noise
 
     def __post_init__(self) -> None:
         def need(ok: bool, field: str, allowed: str) -> None:
