@@ -32,7 +32,7 @@ from .._config import config_to_dict
 from . import data as _data
 from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, resolve_device, train_until_target
 
-__all__ = ["run_incremental", "summarize", "chunk_permutation", "run_config_dict"]
+__all__ = ["run_incremental", "run_two_phase", "summarize", "chunk_permutation", "run_config_dict"]
 
 logger = logging.getLogger(__name__)
 
@@ -253,3 +253,88 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
     stats.columns = [f"{name}_{stat}" for name, stat in stats.columns]
     stats["n_seeds"] = per_seed.groupby(keys).size()
     return stats
+
+
+TWO_PHASE_COLUMNS = (
+    "dataset", "model", "method", "seed", "pretrain_epochs", "pretrain_train_accuracy", "pretrain_test_accuracy",
+    "test_accuracy", "steps", "epochs", "train_accuracy", "train_loss", "converged", "wall_time_s",
+)
+
+
+def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, dataset: _data.ImageDataset | None = None, progress: bool = False) -> pd.DataFrame:
+    """Pretrain on half the data for E epochs, then train on all of it to the target; E swept.
+
+    For each seed and each ``E`` in ``pretrain_epochs``: split the training set into two equal
+    chunks with the seeded permutation (``J = 2``; ``config.J`` is ignored); train a fresh model on
+    ``T_1`` for exactly ``E`` epochs (none for ``E = 0``, which is the cold start); apply
+    ``method.before_experiment`` with ``[T_1, T_2]`` (``E > 0``); train on ``T_{1:2}`` until the
+    epoch's train accuracy reaches ``config.target_accuracy``. Warm-start damage appears as a
+    lower final test accuracy for larger ``E`` (past about 50% pretrain accuracy in the paper).
+
+    Each finished ``(seed, E)`` row is checkpointed into ``config.out`` (whose config records the
+    protocol and the sweep), so a re-run skips finished pairs; a killed pair restarts from scratch.
+
+    Parameters
+    ----------
+    config : the settings (``config.method`` is the method applied between the phases).
+    pretrain_epochs : the swept pretraining lengths E (distinct ints >= 0).
+    dataset : the data (default: loaded from ``config.data``).
+    progress : show a tqdm bar over (seed, E) pairs.
+
+    Returns
+    -------
+    pandas.DataFrame with columns :data:`TWO_PHASE_COLUMNS`, one row per (seed, E).
+
+    References
+    ----------
+    DASH paper, Section 3 and Figure 2 (pretrain-then-full warm-starting experiment);
+    Ash & Adams, "On Warm-Starting Neural Network Training", NeurIPS 2020, Section 2.
+    """
+    pretrain_epochs = tuple(pretrain_epochs)
+    if not pretrain_epochs or len(set(pretrain_epochs)) != len(pretrain_epochs) or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in pretrain_epochs):
+        raise ValueError(f"pretrain_epochs must be distinct ints >= 0, got {pretrain_epochs!r}")
+    device = resolve_device(config.device)
+    if dataset is None:
+        dataset = _data.load_dataset(config.data, config.data_root)
+    elif dataset.name != config.data:
+        raise ValueError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
+    folder = runs.RunFolder(config.out, dict(run_config_dict(config), protocol="two_phase", pretrain_epochs=list(pretrain_epochs), J=2))
+    resumed = folder.resume_state()
+    folder.write_environment(device=str(device), seeds=config.seeds)
+    rows = resumed[1] if resumed is not None else []
+    done = {(r["seed"], r["pretrain_epochs"]) for r in rows}
+    x, y, x_test, y_test = _prepare_data(config, dataset, device)
+    method = config.make_method()
+    pairs = [(seed, e) for seed in config.seeds for e in pretrain_epochs]
+    for seed, e in tqdm(pairs, desc="seed x E", disable=not progress):
+        if (seed, e) in done:
+            continue
+        started = time.perf_counter()
+        perm_cpu, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=2, subset=config.subset)
+        perm = perm_cpu.to(device)
+        _, shuffle_seed, method_seed = _seed_streams(seed)
+        shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
+        method_gen = torch.Generator().manual_seed(method_seed)
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        learner = build_learner(config, dataset, device)
+        pre_train_acc = float("nan")
+        pre_test_acc = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
+        if e > 0:
+            pre = train_until_target(learner, method, x, y, perm[:n_per_chunk], config=dataclasses.replace(config, max_epochs=e), generator=shuffle_gen, stop_at_target=False)
+            pre_train_acc = pre.train_accuracy
+            pre_test_acc = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
+            chunks = [_IndexedChunk(x, y, perm[i * n_per_chunk : (i + 1) * n_per_chunk]) for i in range(2)]
+            learner = method.before_experiment(learner, chunks, generator=method_gen)
+        result = train_until_target(learner, method, x, y, perm, config=config, generator=shuffle_gen)
+        rows.append({
+            "dataset": config.data, "model": config.model, "method": config.method, "seed": seed, "pretrain_epochs": e,
+            "pretrain_train_accuracy": pre_train_acc, "pretrain_test_accuracy": pre_test_acc,
+            "test_accuracy": evaluate(learner.model, x_test, y_test, bf16=config.bf16), "steps": result.steps,
+            "epochs": result.epochs, "train_accuracy": result.train_accuracy, "train_loss": result.train_loss,
+            "converged": result.converged, "wall_time_s": time.perf_counter() - started,
+        })
+        # Pairs are independent, so the rows are the whole state worth keeping.
+        folder.save_checkpoint({"finished": len(rows)}, rows)
+    return pd.DataFrame(rows, columns=list(TWO_PHASE_COLUMNS))

@@ -219,6 +219,7 @@ def train_until_target(
     config: TrainConfig,
     generator: torch.Generator,
     on_epoch: Callable[[int, float, int], None] | None = None,
+    stop_at_target: bool = True,
 ) -> ExperimentResult:
     """Train ``learner`` on ``x[indices]`` with shuffled mini-batches until the epoch's train accuracy reaches the target.
 
@@ -237,6 +238,8 @@ def train_until_target(
     config : batch size, target accuracy, epoch cap, bf16 flag.
     generator : CPU generator for the mini-batch shuffles (its state is checkpointed).
     on_epoch : optional callback ``(epoch, train_accuracy, steps)`` for progress bars.
+    stop_at_target : False trains exactly ``config.max_epochs`` epochs (the two-phase protocol's
+        fixed-length pretraining); ``converged`` then still reports whether the target was reached.
 
     Returns
     -------
@@ -293,9 +296,9 @@ def train_until_target(
             raise NonFiniteLossError(f"training loss became non-finite (cross-entropy {loss_mean}, with penalty summed {objective_total}) in epoch {epoch} ({steps} steps) on {n} samples")
         if on_epoch is not None:
             on_epoch(epoch, acc, steps)
-        if acc >= config.target_accuracy:
+        if stop_at_target and acc >= config.target_accuracy:
             return ExperimentResult(steps, epoch, acc, loss_mean, True)
-    return ExperimentResult(steps, config.max_epochs, acc, loss_mean, False)
+    return ExperimentResult(steps, config.max_epochs, acc, loss_mean, acc >= config.target_accuracy)
 
 
 @torch.no_grad()

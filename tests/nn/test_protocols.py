@@ -200,3 +200,25 @@ def test_plot_curves_are_the_seed_statistics():
     np.testing.assert_allclose(steps_ax.lines[0].get_ydata(), [10.5, 20.5, 30.5])
     with pytest.raises(ValueError, match="lacks columns"):
         plotting.incremental_curves(df.drop(columns="steps"))
+
+
+def test_two_phase_sweep_rows_and_resume(tmp_path, monkeypatch):
+    ds = data.load_digits()
+    cfg = _config(tmp_path, method="warm", seeds=(0, 1), max_epochs=4, width=16)
+    df = protocols.run_two_phase(cfg, (0, 2), dataset=ds)
+    assert list(zip(df["seed"], df["pretrain_epochs"])) == [(0, 0), (0, 2), (1, 0), (1, 2)]
+    assert df.loc[df["pretrain_epochs"] == 0, "pretrain_train_accuracy"].isna().all()
+    assert df.loc[df["pretrain_epochs"] == 2, "pretrain_train_accuracy"].between(0, 1).all()
+    # Two epochs of pretraining beat the untrained model on the test set.
+    assert (df.loc[df["pretrain_epochs"] == 2, "pretrain_test_accuracy"].values > df.loc[df["pretrain_epochs"] == 0, "pretrain_test_accuracy"].values).all()
+    assert (df["steps"] > 0).all()
+
+    def boom(*a, **k):
+        raise AssertionError("finished (seed, E) pairs must not train again")
+
+    monkeypatch.setattr(protocols, "train_until_target", boom)
+    pd.testing.assert_frame_equal(protocols.run_two_phase(cfg, (0, 2), dataset=ds), df)
+    with pytest.raises(runs.ConfigMismatchError, match="pretrain_epochs"):
+        protocols.run_two_phase(cfg, (0, 3), dataset=ds)
+    with pytest.raises(ValueError, match="pretrain_epochs must be distinct ints >= 0"):
+        protocols.run_two_phase(cfg, (2, 2), dataset=ds)

@@ -133,3 +133,12 @@ def test_parse_method_args_types():
     with pytest.raises(ValueError, match="not a valid int"):
         parse_method_args("dash", ("batch_size=1.5",))
     assert TrainConfig(method="dash", method_args=("lam=0.7",)).make_method().lam == 0.7
+
+
+def test_fixed_length_training_ignores_target(digits):
+    x, y = digits.as_float("train", normalize=False)
+    cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", batch_size=100, target_accuracy=0.05, max_epochs=3, device="cpu")
+    torch.manual_seed(0)
+    learner = build_learner(cfg, digits, torch.device("cpu"))
+    res = train_until_target(learner, make_method("warm"), x, y, torch.arange(250), config=cfg, generator=torch.Generator().manual_seed(0), stop_at_target=False)
+    assert (res.epochs, res.steps, res.converged) == (3, 9, True)
