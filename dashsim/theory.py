@@ -22,6 +22,8 @@ import pandas as pd
 import dashsim
 
 __all__ = [
+    "CLAIMS",
+    "CLAIM_NAMES",
     "AssumptionReport",
     "ClaimResult",
     "TheoremReport",
