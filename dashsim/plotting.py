@@ -69,7 +69,9 @@ def _draw_panels(axes, summary: pd.DataFrame, *, legend: bool) -> None:
         ax.set_xlabel("experiment j")
         ax.grid(alpha=0.3)
     if legend:
-        axes[0].legend(frameon=False)
+        # Outside the panels, so no curve is ever hidden however many methods there are.
+        handles, labels = axes[0].get_legend_handles_labels()
+        axes[0].figure.legend(handles, labels, loc="outside right upper", frameon=False)
 
 
 def _save(fig: Figure, path: str | os.PathLike | None) -> Figure:
