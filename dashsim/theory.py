@@ -213,9 +213,10 @@ def threshold(composition: Any, *, gamma: float, tau: int) -> float:
     ----------
     Shin et al. (2024), Theorem 3.4.
     """
-    d = delta(composition, gamma=gamma, tau=tau)
-    n = int(np.sum(composition.counts))
-    return math.inf if d == 0.0 else float(gamma) / (d * n)
+    g = G(composition, gamma=gamma, tau=tau)
+    outside = h_counts(composition, g, tau)[~g]
+    delta_n = int(outside.max()) if outside.size else 0  # delta * n, an integer count
+    return math.inf if delta_n == 0 else float(gamma) / delta_n
 
 
 def training_time(result: Any, method: str) -> np.ndarray:
@@ -469,9 +470,11 @@ def check_theorems(composition: Any, n_chunks: int, *, gamma: float, tau: int) -
     acc = np.asarray(dashsim.accuracy_composition(learned, composition, tau), dtype=np.float64)
     T = np.cumsum(np.asarray(res.n_nonzero, dtype=np.int64), axis=1)
     g = G(composition, gamma=gamma, tau=tau)
-    outside = h(composition, g, tau)[~g]
-    d = float(outside.max()) if outside.size else 0.0
-    thr = math.inf if d == 0.0 else float(gamma) / (d * n)
+    # delta * n is an integer count; dividing gamma by it avoids rounding in J > gamma/(delta n).
+    outside = h_counts(composition, g, tau)[~g]
+    delta_n = int(outside.max()) if outside.size else 0
+    d = delta_n / n
+    thr = math.inf if delta_n == 0 else float(gamma) / delta_n
 
     J_all = np.arange(1, n_chunks + 1)
     J2 = J_all[1:]
