@@ -155,6 +155,8 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
         logger.info("resuming %s after seed %s experiment %d", folder.path, state["seed"], state["experiment"])
     x, y, x_test, y_test = _prepare_data(config, dataset, device)
     method = config.make_method()
+    # Micro-batch size of gradient passes over chunks (memory only); DASH exposes its own.
+    chunk_batch = getattr(method, "batch_size", 1024)
     J = config.J
     bar = tqdm(total=len(config.seeds) * J, initial=len(rows), desc="experiments", unit="exp", disable=not progress)
     try:
@@ -180,7 +182,7 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
             for j in range(first, J + 1):
                 started = time.perf_counter()
                 if j >= 2:
-                    chunks = [_IndexedChunk(x, y, perm[i * n_per_chunk : (i + 1) * n_per_chunk]) for i in range(j)]
+                    chunks = [_IndexedChunk(x, y, perm[i * n_per_chunk : (i + 1) * n_per_chunk], chunk_batch) for i in range(j)]
                     learner = method.before_experiment(learner, chunks, generator=method_gen)
                 method_time = time.perf_counter() - started
                 epoch_bar = tqdm(total=config.max_epochs, desc=f"seed {seed} exp {j}/{J}", unit="ep", leave=False, disable=not progress)
@@ -325,7 +327,7 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
             pre = train_until_target(learner, method, x, y, perm[:n_per_chunk], config=dataclasses.replace(config, max_epochs=e), generator=shuffle_gen, stop_at_target=False)
             pre_train_acc = pre.train_accuracy
             pre_test_acc = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
-            chunks = [_IndexedChunk(x, y, perm[i * n_per_chunk : (i + 1) * n_per_chunk]) for i in range(2)]
+            chunks = [_IndexedChunk(x, y, perm[i * n_per_chunk : (i + 1) * n_per_chunk], getattr(method, "batch_size", 1024)) for i in range(2)]
             learner = method.before_experiment(learner, chunks, generator=method_gen)
         result = train_until_target(learner, method, x, y, perm, config=config, generator=shuffle_gen)
         rows.append({

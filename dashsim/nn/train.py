@@ -254,6 +254,7 @@ def train_until_target(
     n = int(indices.numel())
     bs = config.batch_size
     closure_needed = bool(getattr(optimizer, "requires_closure", False))
+    channels_last = config.channels_last and x.dim() == 4 and config.model != "mlp"
     autocast = _autocast(device, config.bf16)
     model.train()
     steps = 0
@@ -266,6 +267,9 @@ def train_until_target(
         for start in range(0, n, bs):
             batch = order[start : start + bs]
             xb, yb = x[batch], y[batch]
+            if channels_last:
+                # Gathering rows by index returns a contiguous NCHW tensor; restore the format.
+                xb = xb.contiguous(memory_format=torch.channels_last)
 
             def objective() -> tuple[Tensor, Tensor, Tensor]:
                 with autocast:

@@ -222,3 +222,22 @@ def test_two_phase_sweep_rows_and_resume(tmp_path, monkeypatch):
         protocols.run_two_phase(cfg, (0, 3), dataset=ds)
     with pytest.raises(ValueError, match="pretrain_epochs must be distinct ints >= 0"):
         protocols.run_two_phase(cfg, (2, 2), dataset=ds)
+
+
+def test_indexed_chunks_give_dash_the_same_result_as_tensor_pairs():
+    import copy
+
+    from dashsim.nn import build_model, dash_
+
+    ds = data.load_digits()
+    x, y = ds.as_float("train", normalize=True)
+    x = torch.nn.functional.pad(x, (10, 10, 10, 10))  # build_model's MLP takes 28x28 inputs
+    perm, n = protocols.chunk_permutation(len(x), seed=0, J=3)
+    torch.manual_seed(0)
+    model = build_model("mlp", num_classes=10, in_channels=1, image_size=28, width=8)
+    before, twin = copy.deepcopy(model), copy.deepcopy(model)
+    dash_(model, [protocols._IndexedChunk(x, y, perm[i * n : (i + 1) * n], 100) for i in range(3)], batch_size=100)
+    dash_(twin, [(x[perm[i * n : (i + 1) * n]], y[perm[i * n : (i + 1) * n]]) for i in range(3)], batch_size=100)
+    for p, q in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
+    assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), before.parameters()))
