@@ -142,3 +142,20 @@ def test_fixed_length_training_ignores_target(digits):
     learner = build_learner(cfg, digits, torch.device("cpu"))
     res = train_until_target(learner, make_method("warm"), x, y, torch.arange(250), config=cfg, generator=torch.Generator().manual_seed(0), stop_at_target=False)
     assert (res.epochs, res.steps, res.converged) == (3, 9, True)
+
+
+def test_resnet_channels_last_bf16_path_runs():
+    gen = torch.Generator().manual_seed(0)
+    x8 = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8, generator=gen)
+    y8 = torch.randint(0, 10, (32,), generator=gen)
+    ds = data.ImageDataset("fashion-mnist", x8, y8, x8[:8], y8[:8], 10, (0.5,), (0.25,))
+    cfg = TrainConfig(model="resnet18", method="warm", batch_size=16, max_epochs=1, bf16=True, channels_last=True, device="cpu")
+    torch.manual_seed(0)
+    learner = build_learner(cfg, ds, torch.device("cpu"))
+    conv = next(m for m in learner.model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.in_channels == 64)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    before = conv.weight.detach().clone()
+    x, y = ds.as_float("train", device="cpu")
+    res = train_until_target(learner, make_method("warm"), x, y, torch.arange(32), config=cfg, generator=torch.Generator().manual_seed(0))
+    assert res.steps == 2 and res.epochs == 1 and not torch.equal(before, conv.weight)
+    assert 0.0 <= evaluate(learner.model, *ds.as_float("test"), bf16=True) <= 1.0
