@@ -140,7 +140,7 @@ def h(composition: Any, learned: Any, tau: int) -> np.ndarray:
     return h_counts(composition, learned, tau) / float(np.sum(composition.counts))
 
 
-def G(composition: Any, *, gamma: float, tau: int) -> np.ndarray:
+def G(composition: Any, gamma: float, tau: int) -> np.ndarray:
     """The set G = L^(1) learned by one training process on one chunk, from L = M = empty.
 
     ``G = TrainingProcess(∅, ∅, T_1, gamma, tau).L``; warm and cold agree on it.
@@ -176,7 +176,7 @@ def G(composition: Any, *, gamma: float, tau: int) -> np.ndarray:
     return np.asarray(result.learned, dtype=bool)
 
 
-def delta(composition: Any, *, gamma: float, tau: int) -> float:
+def delta(composition: Any, gamma: float, tau: int) -> float:
     """The largest h over features outside G: ``delta = max_{v not in G} h(v; G)``.
 
     Returns 0.0 when G = S (the maximum over an empty set; the threshold is then infinite).
@@ -200,7 +200,7 @@ def delta(composition: Any, *, gamma: float, tau: int) -> float:
     return float(values.max()) if values.size else 0.0
 
 
-def threshold(composition: Any, *, gamma: float, tau: int) -> float:
+def threshold(composition: Any, gamma: float, tau: int) -> float:
     """The horizon beyond which warm is strictly worse than cold: ``gamma / (delta * n)``.
 
     ``n`` = ``composition.n_per_chunk``; ``inf`` when ``delta = 0``.
@@ -263,7 +263,7 @@ def _all_subsets(num_features: int) -> np.ndarray:
     return ((codes[:, None] >> np.arange(num_features)) & 1).astype(bool)
 
 
-def check_assumptions(composition: Any, *, gamma: float, tau: int, max_features: int = 12) -> AssumptionReport:
+def check_assumptions(composition: Any, gamma: float, tau: int, *, max_features: int = 12) -> AssumptionReport:
     """Check Assumptions 3.1, 3.3(i) and 3.3(ii) for a fixed composition.
 
     What is checked, exactly:

@@ -227,3 +227,9 @@ def test_lemma_d2_d3_checks_can_fail():
     lost[2, :4] = [0, 2, 1, -1]  # one feature fewer with more data: D.3 only
     d2, d3 = theory._lemmas_d2_d3(comp, lost, g, 3, 22, 2, 2, 2)
     assert d2.holds and not d3.holds
+
+
+def test_positional_gamma_tau_as_in_the_brief():
+    comp = _two_classes()
+    assert theory.delta(comp, 22, 2) == theory.delta(comp, gamma=22, tau=2)
+    assert theory.check_assumptions(comp, 22, 2).all_hold
