@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import itertools
 import json
 import os
 import sys
@@ -158,10 +159,15 @@ def _candidates(comp, tau: int, min_classes: int, min_tau: int):
             keep = labels != c
             yield _make(np.where(labels[keep] > c, labels[keep] - 1, labels[keep]), features[keep], counts[keep], C - 1), tau
     if K > 1:
-        for k in range(K):
+        # Features are numbered per class, so each class may drop a different one (K^C choices).
+        choices = itertools.product(range(K), repeat=C) if K**C <= 4096 else ((k,) * C for k in range(K))
+        for drop in choices:
+            keep = np.ones_like(features)
+            keep[np.arange(len(labels)), np.asarray(drop)[labels]] = False
+            projected = features[keep].reshape(len(labels), K - 1)
             for t in {min(tau, K - 1), tau - 1}:
                 if max(min_tau, 1) <= t <= K - 1:
-                    yield _make(labels, np.delete(features, k, axis=1), counts, C), t
+                    yield _make(labels, projected, counts, C), t
     if tau > min_tau:
         yield comp, tau - 1
     if counts.max() > 1:
@@ -182,6 +188,10 @@ def _candidates(comp, tau: int, min_classes: int, min_tau: int):
                 yield _make(labels, features, c2, C), tau
 
 
+def _key(comp, tau: int) -> tuple[int, int, int, int, int]:
+    return (comp.n_per_chunk, len(comp.labels), comp.num_classes, comp.features.shape[1], tau)
+
+
 def shrink(inst: Instance, claim: str, max_chunks: int, *, min_classes: int = 1, min_tau: int = 1,
            budget_s: float = 20.0) -> tuple["dashsim.Composition", int, int]:
     """Greedy shrink: keep taking a smaller valid neighbour on which ``claim`` still fails."""
@@ -191,6 +201,9 @@ def shrink(inst: Instance, claim: str, max_chunks: int, *, min_classes: int = 1,
     while improved and time.perf_counter() < deadline:
         improved = False
         for cand, t in _candidates(comp, tau, min_classes, min_tau):
+            # Only strictly smaller neighbours, or the loop could cycle on equal-size ones.
+            if _key(cand, t) >= _key(comp, tau):
+                continue
             window = _gamma_window(cand, t)
             if window is None:
                 continue
