@@ -21,7 +21,19 @@ from dashsim.simulator import (
 )
 from dashsim.synthetic import Composition, PaperData, legacy_test_set, sample_paper_data, sample_test_set
 
-# --- Theory exports (SIM-THEORY): add `from dashsim.theory import ...` here and names below. ---
+from dashsim.instances import BREAKS, Instance, random_instance
+from dashsim.sweeps import PaperSetting, run_setting, run_sweep, summarize
+from dashsim.theory import (
+    AssumptionReport,
+    ClaimResult,
+    TheoremReport,
+    check_assumptions,
+    check_theorems,
+    delta,
+    h,
+    threshold,
+    training_time,
+)
 
 __all__ = [
     "__version__",
@@ -45,5 +57,22 @@ __all__ = [
     "accuracy_bernoulli",
     "accuracy_composition",
     "accuracy_on",
-    # Theory (SIM-THEORY)
+    # Paper settings and seed sweeps (cached)
+    "PaperSetting",
+    "run_setting",
+    "run_sweep",
+    "summarize",
+    # Theory: Assumptions 3.1/3.3, Theorems 3.4/3.6, Lemmas D.1-D.3
+    "h",
+    "delta",
+    "threshold",
+    "training_time",
+    "check_assumptions",
+    "check_theorems",
+    "AssumptionReport",
+    "ClaimResult",
+    "TheoremReport",
+    "random_instance",
+    "Instance",
+    "BREAKS",
 ]
