@@ -228,3 +228,20 @@ def test_bad_chunks_and_model():
         dash_(net, chunks, alpha=True)
     with pytest.raises(ValueError, match="no shrinkable layer"):
         dash_(nn.Sequential(nn.BatchNorm1d(3)).double(), [(torch.randn(4, 3, dtype=torch.float64), y[:1].repeat(4))])
+
+
+def test_layer_unused_by_forward_is_scaled_by_lam():
+    class WithSpare(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.spare = nn.Linear(3, 2), nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.used(x)
+
+    torch.manual_seed(0)
+    net = WithSpare()
+    spare = net.spare.weight.detach().clone()
+    dash_(net, [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))], lam=0.5)
+    # Its gradient is zero, so its similarity is 0 and it is scaled by lam (no error, no NaN).
+    torch.testing.assert_close(net.spare.weight.detach(), 0.5 * spare)
