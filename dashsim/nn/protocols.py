@@ -121,11 +121,11 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
     Experiment ``j`` of seed ``s``: ``learner <- method.before_experiment(learner, [T_1..T_j])``
     for ``j >= 2``; train on ``T_{1:j}`` (:func:`~dashsim.nn.train.train_until_target`); record
     the test accuracy in eval mode. After each experiment the checkpoint and ``metrics.csv`` in
-    ``config.out`` are replaced atomically.
+    ``config.resolved_out`` are replaced atomically.
 
     Parameters
     ----------
-    config : the run's settings; ``config.out`` is the run folder (resumed if it holds this config).
+    config : the run's settings; ``config.resolved_out`` is the run folder (resumed if it holds this config).
     dataset : the data (default: ``load_dataset(config.data, config.data_root)``).
     progress : show tqdm bars for experiments and epochs.
 
@@ -135,7 +135,7 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
 
     Raises
     ------
-    dashsim.runs.ConfigMismatchError if ``config.out`` holds a run with other settings;
+    dashsim.runs.ConfigMismatchError if ``config.resolved_out`` holds a run with other settings;
     NonFiniteLossError if the loss diverges (finished experiments stay in the run folder).
 
     References
@@ -147,7 +147,7 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
         dataset = _data.load_dataset(config.data, config.data_root)
     elif dataset.name != config.data:
         raise ValueError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
-    folder = runs.RunFolder(config.out, run_config_dict(config))
+    folder = runs.RunFolder(config.resolved_out, run_config_dict(config))
     resumed = folder.resume_state()
     folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})
     state, rows = resumed if resumed is not None else (None, [])
@@ -273,7 +273,8 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
     epoch's train accuracy reaches ``config.target_accuracy``. Warm-start damage appears as a
     lower final test accuracy for larger ``E`` (past about 50% pretrain accuracy in the paper).
 
-    Each finished ``(seed, E)`` row is checkpointed into ``config.out`` (whose config records the
+    Each finished ``(seed, E)`` row is checkpointed into ``config.out`` (default: the main protocol's
+    folder name + ``_two_phase``; its config records the
     protocol and the sweep), so a re-run skips finished pairs; a killed pair restarts from scratch.
 
     Parameters
@@ -300,7 +301,9 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
         dataset = _data.load_dataset(config.data, config.data_root)
     elif dataset.name != config.data:
         raise ValueError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
-    folder = runs.RunFolder(config.out, dict(run_config_dict(config), protocol="two_phase", pretrain_epochs=list(pretrain_epochs), J=2))
+    # The default folder gets a suffix so it never collides with the main protocol's.
+    out = config.out or config.resolved_out + "_two_phase"
+    folder = runs.RunFolder(out, dict(run_config_dict(config), protocol="two_phase", pretrain_epochs=list(pretrain_epochs), J=2))
     resumed = folder.resume_state()
     folder.write_environment(device=str(device), seeds=config.seeds)
     rows = resumed[1] if resumed is not None else []

@@ -70,7 +70,7 @@ class TrainConfig:
     device: str = dataclasses.field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     bf16: bool = dataclasses.field(default=False, metadata={"help": "bf16 autocast for forward/backward"})
     channels_last: bool = dataclasses.field(default=False, metadata={"help": "channels_last memory format for conv nets"})
-    out: str = dataclasses.field(default="runs/train", metadata={"help": "run folder (re-running the same command resumes it)"})
+    out: str = dataclasses.field(default="", metadata={"help": "run folder (default runs/<data>_<model>_<method>_J<J>); re-running the same command resumes it"})
 
     def __post_init__(self) -> None:
         _choice("data", self.data, tuple(_data.DATASETS))
@@ -106,6 +106,11 @@ class TrainConfig:
         if self.lr is not None:
             return self.lr
         return 0.001 if self.model == "resnet18" else 0.01
+
+    @property
+    def resolved_out(self) -> str:
+        """The run folder: ``out`` if given, else ``runs/<data>_<model>_<method>_J<J>`` (so methods do not collide)."""
+        return self.out or f"runs/{self.data}_{self.model}_{self.method}_J{self.J}"
 
     @property
     def resolved_normalize(self) -> bool:

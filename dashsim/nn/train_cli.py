@@ -5,7 +5,8 @@ Every flag is derived from :class:`~dashsim.nn.train.TrainConfig`, e.g.::
     dashsim train --data fashion-mnist --model resnet18 --method dash --seeds 0 1 2
     dashsim train --data digits --model mlp --method sp --method-args lam=0.5 sigma=0.001 --J 5
 
-Re-running the same command continues an interrupted run from its folder (``--out``).
+Re-running the same command continues an interrupted run from its folder (``--out``, by default
+``runs/<data>_<model>_<method>_J<J>``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="run the incremental-training protocol (resumable)",
         description="Train with J incremental chunks, applying a warm-starting method between experiments; "
-        "writes config.json, metrics.csv, environment.json and checkpoint.pt to --out and resumes from them.",
+        "writes config.json, metrics.csv, environment.json and checkpoint.pt to the run folder (--out) and resumes from them.",
     )
     add_dataclass_arguments(parser, TrainConfig)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -52,6 +53,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"dashsim train: error: {err}\n")
         return 1
     summary = summarize(metrics)
-    sys.stdout.write(f"run folder: {config.out}\n")
+    sys.stdout.write(f"run folder: {config.resolved_out}\n")
     sys.stdout.write(summary.T.to_string() + "\n")
     return 0

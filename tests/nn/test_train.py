@@ -159,3 +159,8 @@ def test_resnet_channels_last_bf16_path_runs():
     res = train_until_target(learner, make_method("warm"), x, y, torch.arange(32), config=cfg, generator=torch.Generator().manual_seed(0))
     assert res.steps == 2 and res.epochs == 1 and not torch.equal(before, conv.weight)
     assert 0.0 <= evaluate(learner.model, *ds.as_float("test"), bf16=True) <= 1.0
+
+
+def test_default_run_folder_depends_on_method():
+    assert TrainConfig(model="mlp", method="cold", J=5).resolved_out == "runs/fashion-mnist_mlp_cold_J5"
+    assert TrainConfig(out="x/y").resolved_out == "x/y"
