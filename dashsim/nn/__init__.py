@@ -1,9 +1,18 @@
-"""DASH and the warm-starting baselines in torch (imported separately: ``import dashsim.nn``)."""
+"""DASH and the warm-starting baselines in torch (imported separately: ``import dashsim.nn``).
+
+Methods and models: :func:`dash_`, the between-experiments method registry :data:`METHODS`, the
+paper's networks :func:`build_model`, :class:`SAM`. Running the paper's protocols on real data:
+:func:`load_dataset`, :class:`TrainConfig`, :func:`run_incremental`, :func:`run_two_phase`.
+"""
 
 from .dash import dash_, dash_shrink
 from .methods import METHODS, Learner, Method, make_method
 from .models import MODELS, build_model
+from .data import DATASETS, ImageDataset, load_dataset
+from .plotting import plot_incremental
+from .protocols import run_incremental, run_two_phase, summarize
 from .sam import SAM
+from .train import NonFiniteLossError, TrainConfig
 
 __all__ = [
     "dash_",
@@ -15,5 +24,14 @@ __all__ = [
     "MODELS",
     "build_model",
     "SAM",
-    # --- PROTOCOLS' public names (dashsim.nn.data / train / protocols) go below when requested ---
+    # Real data and the incremental-training protocols
+    "DATASETS",
+    "ImageDataset",
+    "load_dataset",
+    "TrainConfig",
+    "NonFiniteLossError",
+    "run_incremental",
+    "run_two_phase",
+    "summarize",
+    "plot_incremental",
 ]

@@ -222,7 +222,10 @@ def load_digits(root: str | Path | None = None, *, test_fraction: float = 0.2, s
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    from sklearn.datasets import load_digits as _sk_load_digits
+    try:
+        from sklearn.datasets import load_digits as _sk_load_digits
+    except ImportError as err:  # scikit-learn ships the digits; it is only in the [dev] extra
+        raise ImportError("load_digits needs scikit-learn: pip install scikit-learn (or dashsim[dev])") from err
 
     bunch = _sk_load_digits()
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]

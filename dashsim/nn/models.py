@@ -154,7 +154,8 @@ def build_model(
     name : one of :data:`MODELS` ("mlp", "resnet18", "resnet18_cifar", "vgg16_bn").
     num_classes : number of output classes (>= 1).
     in_channels : input channels (1 for grayscale, 3 for RGB; any >= 1 works).
-    image_size : input height = width; 28, 32 or 64.
+    image_size : input height = width; 28, 32 or 64 for the conv nets (their pooling arithmetic),
+        any size >= 1 for the MLP (it sees flattened pixels, e.g. 8x8 digits).
     width : hidden width of the MLP (ignored by the conv nets).
 
     Returns
@@ -170,6 +171,8 @@ def build_model(
     _check_positive_int("num_classes", num_classes)
     _check_positive_int("in_channels", in_channels)
     _check_positive_int("width", width)
-    if image_size not in _IMAGE_SIZES:
-        raise ValueError(f"image_size must be one of {_IMAGE_SIZES}, got {image_size!r}")
+    if name == "mlp":
+        _check_positive_int("image_size", image_size)
+    elif image_size not in _IMAGE_SIZES:
+        raise ValueError(f"image_size for {name!r} must be one of {_IMAGE_SIZES}, got {image_size!r}")
     return _BUILDERS[name](in_channels, num_classes, image_size, width)

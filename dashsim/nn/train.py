@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from . import data as _data
 from .methods import METHODS, Learner, Method, make_method
-from .models import MODELS, MLP, build_model
+from .models import MODELS, build_model
 from .sam import SAM
 
 __all__ = ["TrainConfig", "NonFiniteLossError", "ExperimentResult", "train_until_target", "evaluate", "build_learner", "resolve_device", "parse_method_args"]
@@ -34,7 +34,6 @@ __all__ = ["TrainConfig", "NonFiniteLossError", "ExperimentResult", "train_until
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("sgd", "adam", "sam")
-_SUPPORTED_IMAGE_SIZES = (28, 32, 64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,12 +166,8 @@ def resolve_device(device: str) -> torch.device:
 
 def _model_factory(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        if config.model == "mlp" and dataset.image_size not in _SUPPORTED_IMAGE_SIZES:
-            # The MLP only sees flattened pixels, so any image size works (e.g. 8x8 digits in tests);
-            # build_model checks sizes for the conv nets' pooling arithmetic.
-            model = MLP(num_classes=dataset.num_classes, in_features=dataset.channels * dataset.image_size**2, width=config.width)
-        else:
-            model = build_model(config.model, num_classes=dataset.num_classes, in_channels=dataset.channels, image_size=dataset.image_size, width=config.width)
+        model = build_model(config.model, num_classes=dataset.num_classes, in_channels=dataset.channels,
+                            image_size=dataset.image_size, width=config.width)
         model = model.to(device)
         if config.channels_last and config.model != "mlp":
             model = model.to(memory_format=torch.channels_last)

@@ -106,8 +106,15 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="known: mlp, resnet18"):
         build_model("resnet50", num_classes=10)
     with pytest.raises(ValueError, match="image_size"):
-        build_model("mlp", num_classes=10, image_size=30)
+        build_model("resnet18", num_classes=10, image_size=30)
     with pytest.raises(ValueError, match="num_classes"):
         build_model("mlp", num_classes=0)
     with pytest.raises(TypeError, match="in_channels"):
         build_model("vgg16_bn", num_classes=10, in_channels=3.0)
+
+
+def test_mlp_takes_any_image_size():
+    model = build_model("mlp", num_classes=10, in_channels=1, image_size=8, width=16)
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    with pytest.raises(ValueError, match="image_size"):
+        build_model("mlp", num_classes=10, image_size=0)
