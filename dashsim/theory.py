@@ -195,9 +195,7 @@ def delta(composition: Any, gamma: float, tau: int) -> float:
     ----------
     Shin et al. (2024), Theorem 3.4.
     """
-    g = G(composition, gamma=gamma, tau=tau)
-    values = h(composition, g, tau)[~g]
-    return float(values.max()) if values.size else 0.0
+    return _delta_count(composition, gamma, tau) / composition.n_per_chunk
 
 
 def threshold(composition: Any, gamma: float, tau: int) -> float:
@@ -213,10 +211,15 @@ def threshold(composition: Any, gamma: float, tau: int) -> float:
     ----------
     Shin et al. (2024), Theorem 3.4.
     """
+    delta_n = _delta_count(composition, gamma, tau)
+    return math.inf if delta_n == 0 else float(gamma) / delta_n
+
+
+def _delta_count(composition: Any, gamma: float, tau: int) -> int:
+    """``delta * n`` as the exact integer count ``max_{v not in G} n h(v; G)`` (0 when G = S)."""
     g = G(composition, gamma=gamma, tau=tau)
     outside = h_counts(composition, g, tau)[~g]
-    delta_n = int(outside.max()) if outside.size else 0  # delta * n, an integer count
-    return math.inf if delta_n == 0 else float(gamma) / delta_n
+    return int(outside.max()) if outside.size else 0
 
 
 def training_time(result: Any, method: str) -> np.ndarray:
