@@ -12,7 +12,11 @@ The kernels draw no random numbers and write into arrays they are given. Callers
 - ``weights`` (n,) int64 multiplicities, ``mult`` (J,) int64 a per-experiment factor on them (1 for
   sampled data; j for a fixed composition collapsed to one row per combination);
 - ``mem_w`` (n,) int64 memorized weight of each point (0 or the point's full weight), ``hits`` (n,)
-  int64 ``|V(x) ∩ L|``, ``learned`` (C*K,) bool.
+  int32 ``|V(x) ∩ L|`` (at most K), ``learned`` (C*K,) bool;
+- ``masks`` (n,) uint64 / ``pt_class`` (n,) int32, only when K <= 64 (empty arrays otherwise): each
+  point's own-class features as a bitmask (bit k = feature ``c*K + k``) and its class. A point
+  reaching tau then visits only the set bits of ``masks[i] & ~class_mask[c]`` (its unlearned
+  features) instead of its CSR row with a ``learned`` test per entry.
 
 Cost: building the counts touches each (point, present feature) pair of the non-zero-gradient set
 once; learning a feature touches only the points containing it, and a point reaching ``tau`` only
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 MODE_COLD = 0
 MODE_WARM = 1
@@ -49,16 +54,32 @@ def _tree_update(tree, vals, size, leaf):
 @njit(cache=True)
 def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
              learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row, cold_counts,
-             cold_total):
+             cold_total, K, masks, pt_class, class_mask, reached):
     """TrainingProcess(L, M, T_{1:m}, gamma, tau) in place; returns (|N^0| weighted, #learned).
 
     ``hits[i]`` must equal |V(x_i) ∩ L| for i < m on entry; it is kept exact for i < hit_limit.
+    ``reached`` (n,) int32 is scratch.
     ``vals`` (size,), ``tree`` (2*size,), ``dirty`` (size,) all False and ``dirty_list`` (size,)
     are scratch space. If ``cold_total >= 0`` the run starts from L = M = ∅ and
     ``cold_counts[f] = sum_{i < m, f in V(x_i)} weights[i]``, ``cold_total = sum_{i < m} weights[i]``
-    are given, which saves a pass over T_{1:m} (cold start keeps them across experiments).
+    are given, which saves a pass over T_{1:m} (cold start keeps them across experiments); then
+    ``mem_w`` is neither read nor needs resetting: it is overwritten for i < m on exit.
+    ``masks.shape[0] > 0`` selects the bitmask walk (K <= 64); ``class_mask`` (2C,) is scratch:
+    learned features of class c in entry c, features whose count changed in entry C + c.
     """
     n_features = learned.shape[0]
+    use_masks = masks.shape[0] > 0
+    cold = cold_total >= 0
+    one = np.uint64(1)
+    n_classes = class_mask.shape[0] // 2
+    if use_masks:
+        for c in range(n_classes):
+            class_mask[n_classes + c] = 0  # features whose count changed since the last query
+            bits = np.uint64(0)
+            for k in range(K):
+                if learned[c * K + k]:
+                    bits |= one << np.uint64(k)
+            class_mask[c] = bits
     for f in range(n_features, size):
         vals[f] = -2  # padding leaves rank below learned features
     if cold_total >= 0:
@@ -78,6 +99,9 @@ def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gam
                         f = pt_feat[p]
                         if not learned[f]:
                             vals[f] += a
+    depth = 0
+    while (1 << depth) < size:
+        depth += 1
     for leaf in range(size):
         tree[size + leaf] = leaf
     for node in range(size - 1, 0, -1):
@@ -90,10 +114,28 @@ def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gam
     while True:
         # Counts only change between queries; refresh each changed leaf's path once, not once per
         # decrement (a feature loses weight from many points per learning step).
-        for d in range(n_dirty):
-            f = dirty_list[d]
-            dirty[f] = False
-            _tree_update(tree, vals, size, f)
+        if use_masks:
+            for c in range(n_classes):
+                changed = class_mask[n_classes + c]
+                while changed:
+                    dirty_list[n_dirty] = c * K + np.int64(trailing_zeros(changed))
+                    n_dirty += 1
+                    changed &= changed - one
+                class_mask[n_classes + c] = 0
+        if n_dirty * depth >= size:
+            # Many leaves changed (typical when C*K is small): one bottom-up rebuild of the size - 1
+            # inner nodes is cheaper than n_dirty root paths; it yields the same tree.
+            for d in range(n_dirty):
+                dirty[dirty_list[d]] = False
+            for node in range(size - 1, 0, -1):
+                a = tree[2 * node]
+                b = tree[2 * node + 1]
+                tree[node] = a if _better(vals, a, b) else b
+        else:
+            for d in range(n_dirty):
+                f = dirty_list[d]
+                dirty[f] = False
+                _tree_update(tree, vals, size, f)
         n_dirty = 0
         best = tree[1]
         if vals[best] < 0 or vals[best] < gamma:
@@ -103,15 +145,39 @@ def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gam
         n_new += 1
         vals[best] = -1
         _tree_update(tree, vals, size, best)
-        for q in range(ft_ptr[best], ft_ptr[best + 1]):
+        if use_masks:
+            class_mask[best // K] |= one << np.uint64(best % K)
+        # Two passes: a branch-free increment that lists the points reaching tau now, then
+        # their decrements (whether a point reaches tau is unpredictable, so a branch in the
+        # first loop would mispredict often).
+        start = ft_ptr[best]
+        # ft_pts is ascending, so the points below hit_limit are a prefix of the row.
+        stop = start + np.searchsorted(ft_pts[start:ft_ptr[best + 1]], hit_limit)
+        n_reached = 0
+        for q in range(start, stop):
             i = ft_pts[q]
-            if i >= hit_limit:
-                break  # ft_pts is ascending, so no later point is in range
-            hits[i] += 1
-            if hits[i] == tau and i < m:
-                a = weights[i] * mult_j - mem_w[i]
-                if a > 0:
-                    # The point leaves N: its other unlearned features lose its weight.
+            h = hits[i] + 1
+            hits[i] = h
+            reached[n_reached] = i
+            n_reached += (h == tau) & (i < m)
+        for r in range(n_reached):
+            i = reached[r]
+            a = weights[i] * mult_j
+            if not cold:
+                a -= mem_w[i]
+            if a > 0:
+                # The point leaves N: its other unlearned features lose its weight.
+                if use_masks:
+                    c = pt_class[i]
+                    rest = masks[i] & ~class_mask[c]
+                    base = c * K
+                    while rest:
+                        f = base + np.int64(trailing_zeros(rest))
+                        rest &= rest - one
+                        vals[f] -= a
+                    # One OR per point instead of a dirty test per feature.
+                    class_mask[n_classes + c] |= masks[i] & ~class_mask[c]
+                else:
                     for p in range(pt_ptr[i], pt_ptr[i + 1]):
                         f = pt_feat[p]
                         if not learned[f]:
@@ -121,9 +187,13 @@ def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gam
                                 dirty_list[n_dirty] = f
                                 n_dirty += 1
     # Everything still with non-zero gradient is memorized.
-    for i in range(m):
-        if hits[i] < tau:
-            mem_w[i] = weights[i] * mult_j
+    if cold:
+        for i in range(m):
+            mem_w[i] = weights[i] * mult_j if hits[i] < tau else 0
+    else:
+        for i in range(m):
+            if hits[i] < tau:
+                mem_w[i] = weights[i] * mult_j
     return n_nonzero, n_new
 
 
@@ -143,7 +213,7 @@ def process_from_state(m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamm
     Returns (|N^0| weighted, number of features learned); ``order_row`` receives their flat indices.
     """
     n = weights.shape[0]
-    hits = np.zeros(n, dtype=np.int64)
+    hits = np.zeros(n, dtype=np.int32)
     for i in range(m):
         h = 0
         for p in range(pt_ptr[i], pt_ptr[i + 1]):
@@ -157,23 +227,28 @@ def process_from_state(m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamm
     dirty_list = np.empty(size, dtype=np.int64)
     return _process(m, m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
                     learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row,
-                    np.zeros(0, dtype=np.int64), -1)
+                    np.zeros(0, dtype=np.int64), -1, 1, np.zeros(0, dtype=np.uint64),
+                    np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.uint64),
+                    np.empty(n, dtype=np.int32))
 
 
 @njit(cache=True)
 def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
-                     out_learned, out_nonzero, out_memorized, out_order):
+                     K, masks, pt_class, out_learned, out_nonzero, out_memorized, out_order):
     """All J experiments of one built-in method (MODE_COLD / MODE_WARM / MODE_IDEAL), in one call.
 
     Experiment j (0-based) trains on points 0 .. prefix_end[j]-1 with weights ``weights * mult[j]``.
     Writes L^(j) to ``out_learned[j]``, |N^(j,0)| to ``out_nonzero[j]``, |M^(j)| (weighted) to
     ``out_memorized[j]`` and the learned flat indices to ``out_order[j]`` (pre-filled with -1).
+    ``masks``/``pt_class`` come from :func:`build_masks` when K <= 64, else are empty.
     """
     n = weights.shape[0]
     n_features = out_learned.shape[1]
     learned = np.zeros(n_features, dtype=np.bool_)
     mem_w = np.zeros(n, dtype=np.int64)
-    hits = np.zeros(n, dtype=np.int64)
+    hits = np.zeros(n, dtype=np.int32)
+    reached = np.empty(n, dtype=np.int32)
+    class_mask = np.zeros(2 * (n_features // K), dtype=np.uint64)
     size = _tree_size(n_features)
     vals = np.empty(size, dtype=np.int64)
     tree = np.empty(2 * size, dtype=np.int64)
@@ -187,7 +262,6 @@ def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, we
         if mode == MODE_COLD:
             learned[:] = False
             hits[:m] = 0
-            mem_w[:m] = 0
             # From L = M = ∅ the starting counts are sums over T_{1:j}: add only the new chunk.
             cold_total = max(cold_total, 0)
             for i in range(arrived, m):
@@ -204,7 +278,7 @@ def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, we
             hit_limit = n
         n_nonzero, _ = _process(m, hit_limit, mult[j], pt_ptr, pt_feat, ft_ptr, ft_pts, weights,
                                 gamma, tau, learned, mem_w, hits, vals, tree, size, dirty, dirty_list,
-                                out_order[j], cold_counts, cold_total)
+                                out_order[j], cold_counts, cold_total, K, masks, pt_class, class_mask, reached)
         out_nonzero[j] = n_nonzero
         total = 0
         for i in range(m):
@@ -264,3 +338,23 @@ def build_index(features, labels, chunk, n_chunks, n_classes):
             ft_fill[f] += 1
     return perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts
 
+
+
+@njit(cache=True)
+def build_masks(pt_ptr, pt_feat, K):
+    """Each point's features as a bitmask of its own class (requires K <= 64).
+
+    Returns ``masks`` (n,) uint64 with bit k set iff flat feature ``c*K + k`` is in the point's CSR
+    row, and ``pt_class`` (n,) int32, the class c (0 for a point with no features, whose mask is 0).
+    """
+    n = pt_ptr.shape[0] - 1
+    masks = np.zeros(n, dtype=np.uint64)
+    pt_class = np.zeros(n, dtype=np.int32)
+    for i in range(n):
+        bits = np.uint64(0)
+        for p in range(pt_ptr[i], pt_ptr[i + 1]):
+            f = pt_feat[p]
+            pt_class[i] = f // K
+            bits |= np.uint64(1) << np.uint64(f % K)
+        masks[i] = bits
+    return masks, pt_class

@@ -412,13 +412,15 @@ def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) 
     perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts = _kernels.build_index(features, labels, chunk, J, C)
     s_weights = np.ascontiguousarray(weights[perm], dtype=np.int64)
     ones = np.ones(J, dtype=np.int64)
+    masks = (_kernels.build_masks(pt_ptr, pt_feat, K) if K <= 64
+             else (np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int32)))
     out = _empty_outputs(len(rules), J, C, K)
     data = None
     for r, rule in enumerate(rules):
         mode = getattr(rule, "kernel_mode", None) if type(rule) in (ColdRule, WarmRule, IdealRule) else None
         if mode is not None:
             _run_builtin(mode, prefix_end, ones, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights, gamma, tau,
-                         out, r)
+                         K, masks, out, r)
             continue
         if data is None:
             data = SimulationData(features=features, labels=labels, chunk=chunk, weights=weights,
@@ -428,10 +430,12 @@ def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) 
     return _result(rules, out, C, K)
 
 
-def _run_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau, out, r):
+def _run_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau, K, masks,
+                 out, r):
+    # masks: (bitmask, class) per point from build_masks when K <= 64 (empty arrays select the CSR walk).
     outputs = (out["learned"][r], out["n_nonzero"][r], out["n_memorized"][r], out["order"][r])
     _kernels.simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
-                              *outputs)
+                              K, *masks, *outputs)
 
 
 def _empty_outputs(n_methods, J, C, K):
@@ -539,10 +543,12 @@ def simulate_composition(composition: Composition, n_chunks, *, gamma, tau,
         pt_ptr, pt_feat, ft_ptr, ft_pts = _point_feature_index(features, labels, C)
         prefix_end = np.full(J, R, dtype=np.int64)
         mult = np.arange(1, J + 1, dtype=np.int64)
+        masks = (_kernels.build_masks(pt_ptr, pt_feat, K) if K <= 64
+                 else (np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int32)))
         for r, rule in enumerate(rules):
             if builtin[r]:
                 _run_builtin(rule.kernel_mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, counts,
-                             gamma, tau, out, r)
+                             gamma, tau, K, masks, out, r)
     if not all(builtin):
         custom = [rule for rule, is_builtin in zip(rules, builtin) if not is_builtin]
         p_features, p_labels, p_chunk, p_weights = composition.materialize_weighted(J)
