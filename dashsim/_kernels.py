@@ -55,7 +55,9 @@ def _tree_update(tree, vals, size, leaf):
 def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
              learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row, cold_counts,
              cold_total, K, masks, pt_class, class_mask, reached):
-    """TrainingProcess(L, M, T_{1:m}, gamma, tau) in place; returns (|N^0| weighted, #learned).
+    """TrainingProcess(L, M, T_{1:m}, gamma, tau) in place; returns (|N^0|, #learned, |M ∩ T_{1:m}|).
+
+    Sizes of N and M are weighted.
 
     ``hits[i]`` must equal |V(x_i) ∩ L| for i < m on entry; it is kept exact for i < hit_limit.
     ``reached`` (n,) int32 is scratch.
@@ -63,7 +65,8 @@ def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gam
     are scratch space. If ``cold_total >= 0`` the run starts from L = M = ∅ and
     ``cold_counts[f] = sum_{i < m, f in V(x_i)} weights[i]``, ``cold_total = sum_{i < m} weights[i]``
     are given, which saves a pass over T_{1:m} (cold start keeps them across experiments); then
-    ``mem_w`` is neither read nor needs resetting: it is overwritten for i < m on exit.
+    ``mem_w`` is neither read nor needs resetting (it is overwritten for i < m on exit) and
+    ``hits[:m]`` is left all 0, ready for the next cold run.
     ``masks.shape[0] > 0`` selects the bitmask walk (K <= 64); ``class_mask`` (2C,) is scratch:
     learned features of class c in entry c, features whose count changed in entry C + c.
     """
@@ -187,14 +190,19 @@ def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gam
                                 dirty_list[n_dirty] = f
                                 n_dirty += 1
     # Everything still with non-zero gradient is memorized.
+    memorized = 0
     if cold:
         for i in range(m):
-            mem_w[i] = weights[i] * mult_j if hits[i] < tau else 0
+            w = weights[i] * mult_j if hits[i] < tau else 0
+            mem_w[i] = w
+            memorized += w
+            hits[i] = 0  # the next cold run starts from L = ∅; this saves it a reset pass
     else:
         for i in range(m):
             if hits[i] < tau:
                 mem_w[i] = weights[i] * mult_j
-    return n_nonzero, n_new
+            memorized += mem_w[i]
+    return n_nonzero, n_new, memorized
 
 
 @njit(cache=True)
@@ -225,11 +233,12 @@ def process_from_state(m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamm
     tree = np.empty(2 * size, dtype=np.int64)
     dirty = np.zeros(size, dtype=np.bool_)
     dirty_list = np.empty(size, dtype=np.int64)
-    return _process(m, m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
-                    learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row,
-                    np.zeros(0, dtype=np.int64), -1, 1, np.zeros(0, dtype=np.uint64),
-                    np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.uint64),
-                    np.empty(n, dtype=np.int32))
+    n_nonzero, n_new, _ = _process(m, m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
+                                   learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row,
+                                   np.zeros(0, dtype=np.int64), -1, 1, np.zeros(0, dtype=np.uint64),
+                                   np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.uint64),
+                                   np.empty(n, dtype=np.int32))
+    return n_nonzero, n_new
 
 
 @njit(cache=True)
@@ -261,7 +270,6 @@ def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, we
         m = prefix_end[j]
         if mode == MODE_COLD:
             learned[:] = False
-            hits[:m] = 0
             # From L = M = ∅ the starting counts are sums over T_{1:j}: add only the new chunk.
             cold_total = max(cold_total, 0)
             for i in range(arrived, m):
@@ -276,14 +284,11 @@ def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, we
                 mem_w[:m] = 0
             # L only grows: keep |V(x) ∩ L| exact for every point, arrived or not.
             hit_limit = n
-        n_nonzero, _ = _process(m, hit_limit, mult[j], pt_ptr, pt_feat, ft_ptr, ft_pts, weights,
+        n_nonzero, _, memorized = _process(m, hit_limit, mult[j], pt_ptr, pt_feat, ft_ptr, ft_pts, weights,
                                 gamma, tau, learned, mem_w, hits, vals, tree, size, dirty, dirty_list,
                                 out_order[j], cold_counts, cold_total, K, masks, pt_class, class_mask, reached)
         out_nonzero[j] = n_nonzero
-        total = 0
-        for i in range(m):
-            total += mem_w[i]
-        out_memorized[j] = total
+        out_memorized[j] = memorized
         out_learned[j, :] = learned
 
 
@@ -306,16 +311,16 @@ def build_index(features, labels, chunk, n_chunks, n_classes):
     for i in range(n):
         perm[fill[chunk[i]]] = i
         fill[chunk[i]] += 1
+    # Branch-free loops below: a present feature is a coin flip, so branches would mispredict.
     pt_ptr = np.zeros(n + 1, dtype=np.int64)
     for s in range(n):
         row = perm[s]
         c = 0
         for k in range(K):
-            if features[row, k]:
-                c += 1
+            c += features[row, k]
         pt_ptr[s + 1] = pt_ptr[s] + c
     nnz = pt_ptr[n]
-    pt_feat = np.empty(nnz, dtype=np.int32)
+    pt_feat_buf = np.empty(nnz + 1, dtype=np.int32)  # one spare slot for the unconditional write
     n_features = n_classes * K
     ft_ptr = np.zeros(n_features + 1, dtype=np.int64)
     for s in range(n):
@@ -323,10 +328,11 @@ def build_index(features, labels, chunk, n_chunks, n_classes):
         base = labels[row] * K
         p = pt_ptr[s]
         for k in range(K):
-            if features[row, k]:
-                pt_feat[p] = base + k
-                ft_ptr[base + k + 1] += 1
-                p += 1
+            present = features[row, k]
+            pt_feat_buf[p] = base + k
+            ft_ptr[base + k + 1] += present
+            p += present
+    pt_feat = pt_feat_buf[:nnz]
     for f in range(n_features):
         ft_ptr[f + 1] += ft_ptr[f]
     ft_pts = np.empty(nnz, dtype=np.int32)
