@@ -13,10 +13,10 @@ The kernels draw no random numbers and write into arrays they are given. Callers
   sampled data; j for a fixed composition collapsed to one row per combination);
 - ``mem_w`` (n,) int64 memorized weight of each point (0 or the point's full weight), ``hits`` (n,)
   int32 ``|V(x) ∩ L|`` (at most K), ``learned`` (C*K,) bool;
-- ``masks`` (n,) uint64 / ``pt_class`` (n,) int32, only when K <= 64 (empty arrays otherwise): each
-  point's own-class features as a bitmask (bit k = feature ``c*K + k``) and its class. A point
-  reaching tau then visits only the set bits of ``masks[i] & ~class_mask[c]`` (its unlearned
-  features) instead of its CSR row with a ``learned`` test per entry.
+- ``masks`` (n,) uint64, only when K <= 64 (an empty array otherwise): each point's own-class
+  features as a bitmask (bit k = feature ``c*K + k``, c its label). A point reaching tau then
+  visits only the set bits of ``masks[i] & ~class_mask[c]`` (its unlearned features) instead of
+  its CSR row with a ``learned`` test per entry.
 
 Cost: building the counts touches each (point, present feature) pair of the non-zero-gradient set
 once; learning a feature touches only the points containing it, and a point reaching ``tau`` only
@@ -54,7 +54,7 @@ def _tree_update(tree, vals, size, leaf):
 @njit(cache=True)
 def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
              learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row, cold_counts,
-             cold_total, K, masks, pt_class, class_mask, reached):
+             cold_total, K, masks, class_mask, reached):
     """TrainingProcess(L, M, T_{1:m}, gamma, tau) in place; returns (|N^0|, #learned, |M ∩ T_{1:m}|).
 
     Sizes of N and M are weighted.
@@ -163,6 +163,11 @@ def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gam
             hits[i] = h
             reached[n_reached] = i
             n_reached += (h == tau) & (i < m)
+        # Only own-class features exist, so every point containing best is of best's class.
+        c = best // K
+        base = c * K
+        unlearned = ~class_mask[c] if use_masks else np.uint64(0)
+        changed = np.uint64(0)  # one OR per point instead of a dirty test per feature
         for r in range(n_reached):
             i = reached[r]
             a = weights[i] * mult_j
@@ -171,15 +176,12 @@ def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gam
             if a > 0:
                 # The point leaves N: its other unlearned features lose its weight.
                 if use_masks:
-                    c = pt_class[i]
-                    rest = masks[i] & ~class_mask[c]
-                    base = c * K
+                    rest = masks[i] & unlearned
+                    changed |= rest
                     while rest:
                         f = base + np.int64(trailing_zeros(rest))
                         rest &= rest - one
                         vals[f] -= a
-                    # One OR per point instead of a dirty test per feature.
-                    class_mask[n_classes + c] |= masks[i] & ~class_mask[c]
                 else:
                     for p in range(pt_ptr[i], pt_ptr[i + 1]):
                         f = pt_feat[p]
@@ -189,6 +191,8 @@ def _process(m, hit_limit, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gam
                                 dirty[f] = True
                                 dirty_list[n_dirty] = f
                                 n_dirty += 1
+        if use_masks:
+            class_mask[n_classes + c] |= changed
     # Everything still with non-zero gradient is memorized.
     memorized = 0
     if cold:
@@ -236,20 +240,20 @@ def process_from_state(m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamm
     n_nonzero, n_new, _ = _process(m, m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
                                    learned, mem_w, hits, vals, tree, size, dirty, dirty_list, order_row,
                                    np.zeros(0, dtype=np.int64), -1, 1, np.zeros(0, dtype=np.uint64),
-                                   np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.uint64),
+                                   np.zeros(0, dtype=np.uint64),
                                    np.empty(n, dtype=np.int32))
     return n_nonzero, n_new
 
 
 @njit(cache=True)
 def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
-                     K, masks, pt_class, out_learned, out_nonzero, out_memorized, out_order):
+                     K, masks, out_learned, out_nonzero, out_memorized, out_order):
     """All J experiments of one built-in method (MODE_COLD / MODE_WARM / MODE_IDEAL), in one call.
 
     Experiment j (0-based) trains on points 0 .. prefix_end[j]-1 with weights ``weights * mult[j]``.
     Writes L^(j) to ``out_learned[j]``, |N^(j,0)| to ``out_nonzero[j]``, |M^(j)| (weighted) to
     ``out_memorized[j]`` and the learned flat indices to ``out_order[j]`` (pre-filled with -1).
-    ``masks``/``pt_class`` come from :func:`build_masks` when K <= 64, else are empty.
+    ``masks`` comes from :func:`build_masks` when K <= 64, else is empty.
     """
     n = weights.shape[0]
     n_features = out_learned.shape[1]
@@ -286,7 +290,7 @@ def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, we
             hit_limit = n
         n_nonzero, _, memorized = _process(m, hit_limit, mult[j], pt_ptr, pt_feat, ft_ptr, ft_pts, weights,
                                 gamma, tau, learned, mem_w, hits, vals, tree, size, dirty, dirty_list,
-                                out_order[j], cold_counts, cold_total, K, masks, pt_class, class_mask, reached)
+                                out_order[j], cold_counts, cold_total, K, masks, class_mask, reached)
         out_nonzero[j] = n_nonzero
         out_memorized[j] = memorized
         out_learned[j, :] = learned
@@ -351,16 +355,14 @@ def build_masks(pt_ptr, pt_feat, K):
     """Each point's features as a bitmask of its own class (requires K <= 64).
 
     Returns ``masks`` (n,) uint64 with bit k set iff flat feature ``c*K + k`` is in the point's CSR
-    row, and ``pt_class`` (n,) int32, the class c (0 for a point with no features, whose mask is 0).
+    row (c is the point's label; the class itself is not stored, since a point is only reached
+    through one of its own features).
     """
     n = pt_ptr.shape[0] - 1
     masks = np.zeros(n, dtype=np.uint64)
-    pt_class = np.zeros(n, dtype=np.int32)
     for i in range(n):
         bits = np.uint64(0)
         for p in range(pt_ptr[i], pt_ptr[i + 1]):
-            f = pt_feat[p]
-            pt_class[i] = f // K
-            bits |= np.uint64(1) << np.uint64(f % K)
+            bits |= np.uint64(1) << np.uint64(pt_feat[p] % K)
         masks[i] = bits
-    return masks, pt_class
+    return masks

@@ -412,8 +412,7 @@ def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) 
     perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts = _kernels.build_index(features, labels, chunk, J, C)
     s_weights = np.ascontiguousarray(weights[perm], dtype=np.int64)
     ones = np.ones(J, dtype=np.int64)
-    masks = (_kernels.build_masks(pt_ptr, pt_feat, K) if K <= 64
-             else (np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int32)))
+    masks = _kernels.build_masks(pt_ptr, pt_feat, K) if K <= 64 else np.zeros(0, dtype=np.uint64)
     out = _empty_outputs(len(rules), J, C, K)
     data = None
     for r, rule in enumerate(rules):
@@ -432,10 +431,10 @@ def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) 
 
 def _run_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau, K, masks,
                  out, r):
-    # masks: (bitmask, class) per point from build_masks when K <= 64 (empty arrays select the CSR walk).
+    # masks: each point's bitmask from build_masks when K <= 64 (an empty array selects the CSR walk).
     outputs = (out["learned"][r], out["n_nonzero"][r], out["n_memorized"][r], out["order"][r])
     _kernels.simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
-                              K, *masks, *outputs)
+                              K, masks, *outputs)
 
 
 def _empty_outputs(n_methods, J, C, K):
@@ -543,8 +542,7 @@ def simulate_composition(composition: Composition, n_chunks, *, gamma, tau,
         pt_ptr, pt_feat, ft_ptr, ft_pts = _point_feature_index(features, labels, C)
         prefix_end = np.full(J, R, dtype=np.int64)
         mult = np.arange(1, J + 1, dtype=np.int64)
-        masks = (_kernels.build_masks(pt_ptr, pt_feat, K) if K <= 64
-                 else (np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int32)))
+        masks = _kernels.build_masks(pt_ptr, pt_feat, K) if K <= 64 else np.zeros(0, dtype=np.uint64)
         for r, rule in enumerate(rules):
             if builtin[r]:
                 _run_builtin(rule.kernel_mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, counts,
