@@ -206,3 +206,41 @@ def test_discarding_trains_on_newest_chunk_and_applies_method_on_schedule(tmp_pa
     assert list(df["steps"]) == [e * math.ceil(n / 128) for e in df["epochs"]]
     assert online.discarding_schedule(50, 10, 40) == [10, 20, 30, 40]
     assert online.discarding_schedule(5, 1, 40) == [2, 3, 4, 5]
+
+
+def test_active_split_run_restores_the_pool(tmp_path, monkeypatch, digits):
+    k = 40
+    whole = online.run_active_online(_config(tmp_path, "whole"), k=k, rounds=3, dataset=digits)
+    died = _fail_at(monkeypatch, 3)
+    with pytest.raises(died):
+        online.run_active_online(_config(tmp_path, "split"), k=k, rounds=3, dataset=digits)
+    monkeypatch.undo()
+    split = online.run_active_online(_config(tmp_path, "split"), k=k, rounds=3, dataset=digits)
+    pd.testing.assert_frame_equal(split.drop(columns=TIMING), whole.drop(columns=TIMING))
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)["state"]["protocol_state"]
+    b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=False)["state"]["protocol_state"]
+    assert torch.equal(a["labeled"], b["labeled"]) and torch.equal(a["pool"], b["pool"])
+
+
+def test_discarding_with_dash_on_a_single_chunk(tmp_path, digits):
+    df = online.run_discarding(_config(tmp_path, method="dash", J=4, max_epochs=3), m=2, dataset=digits)
+    assert list(df["method_applied"]) == [False, True, False, True]
+    assert df["test_accuracy"].between(0, 1).all() and (df["n_train"] == 359).all()
+
+
+def test_non_finite_loss_keeps_finished_rounds(tmp_path, monkeypatch, digits):
+    from dashsim.nn.methods import METHODS
+    from dashsim.nn.train import NonFiniteLossError
+
+    rounds = {"n": 0}
+    real = online.train_until_target
+
+    def counting(*a, **kw):
+        rounds["n"] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr(METHODS["warm"], "penalty", lambda self, learner: torch.tensor(float("nan") if rounds["n"] >= 2 else 0.0))
+    monkeypatch.setattr(online, "train_until_target", counting)
+    with pytest.raises(NonFiniteLossError, match=r"round 2: the 1 finished rounds are kept"):
+        online.run_passive_online(_config(tmp_path, method="warm"), k=50, rounds=3, dataset=digits)
+    assert len(pd.read_csv(tmp_path / "run" / "metrics.csv")) == 1
