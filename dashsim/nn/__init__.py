@@ -9,6 +9,7 @@ from .dash import dash_, dash_shrink
 from .methods import METHODS, Learner, Method, make_method
 from .models import MODELS, build_model
 from .data import DATASETS, ImageDataset, load_dataset
+from .online import run_active_online, run_discarding, run_passive_online, smallest_margin
 from .plotting import plot_incremental
 from .protocols import run_incremental, run_two_phase, summarize
 from .sam import SAM
@@ -32,6 +33,10 @@ __all__ = [
     "NonFiniteLossError",
     "run_incremental",
     "run_two_phase",
+    "run_passive_online",
+    "run_active_online",
+    "smallest_margin",
+    "run_discarding",
     "summarize",
     "plot_incremental",
 ]
