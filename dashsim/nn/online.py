@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 import time
 from typing import Any, Callable, Optional
 
@@ -35,7 +34,7 @@ from tqdm.auto import tqdm
 from .. import runs
 from . import data as _data
 from .methods import Learner
-from .protocols import METRIC_COLUMNS, _IndexedChunk, _prepare_data, _seed_streams, chunk_permutation, run_config_dict
+from .protocols import METRIC_COLUMNS, _IndexedChunk, _prepare_data, _seed_run, chunk_permutation, run_config_dict
 from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, resolve_device, train_until_target
 
 __all__ = ["run_passive_online", "run_active_online", "run_discarding", "discarding_schedule", "smallest_margin", "ONLINE_COLUMNS"]
@@ -142,12 +141,7 @@ def _run_rounds(
         for seed_index, seed in enumerate(config.seeds):
             if state is not None and (seed_index < state["seed_index"] or (seed_index == state["seed_index"] and state["round"] == R)):
                 continue
-            _, shuffle_seed, method_seed = _seed_streams(seed)
-            shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
-            method_gen = torch.Generator().manual_seed(method_seed)
-            torch.manual_seed(seed)
-            np.random.seed(seed % 2**32)
-            random.seed(seed)
+            shuffle_gen, method_gen = _seed_run(seed)
             learner = build_learner(config, dataset, device)
             proto_state = start_seed(x, seed)
             first = 1

@@ -51,6 +51,15 @@ def _seed_streams(seed: int) -> tuple[int, int, int]:
     return tuple(int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children)  # type: ignore[return-value]
 
 
+def _seed_run(seed: int) -> tuple[torch.Generator, torch.Generator]:
+    """Seed the global RNGs (model init) and return the (mini-batch shuffle, method noise) generators."""
+    _, shuffle_seed, method_seed = _seed_streams(seed)
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    return torch.Generator().manual_seed(shuffle_seed), torch.Generator().manual_seed(method_seed)
+
+
 def chunk_permutation(n_total: int, *, seed: int, J: int, subset: int | None = None) -> tuple[Tensor, int]:
     """The seeded permutation whose consecutive ranges are the chunks, and the chunk size.
 
@@ -165,12 +174,7 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
                 continue  # this seed finished before the interruption
             perm_cpu, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=J, subset=config.subset)
             perm = perm_cpu.to(device)
-            _, shuffle_seed, method_seed = _seed_streams(seed)
-            shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
-            method_gen = torch.Generator().manual_seed(method_seed)
-            torch.manual_seed(seed)
-            np.random.seed(seed % 2**32)
-            random.seed(seed)
+            shuffle_gen, method_gen = _seed_run(seed)
             learner = build_learner(config, dataset, device)
             first = 1
             if state is not None and seed_index == state["seed_index"]:
@@ -317,12 +321,7 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
         started = time.perf_counter()
         perm_cpu, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=2, subset=config.subset)
         perm = perm_cpu.to(device)
-        _, shuffle_seed, method_seed = _seed_streams(seed)
-        shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
-        method_gen = torch.Generator().manual_seed(method_seed)
-        torch.manual_seed(seed)
-        np.random.seed(seed % 2**32)
-        random.seed(seed)
+        shuffle_gen, method_gen = _seed_run(seed)
         learner = build_learner(config, dataset, device)
         pre_train_acc = float("nan")
         pre_test_acc = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
