@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Valid instances (Assumptions 3.1 and 3.3 hold), J = 1..{args.max_chunks}, seed {args.seed}:")
         print(valid.to_string(index=False))
         if args.dense_instances:
-            print(f"\nValid instances, dense corner (C 2..3, tau 2..3, K 2..6, features mostly present):")
+            print("\nValid instances, dense corner (C 2..3, tau 2..3, K 2..6, features mostly present):")
             print(dense.to_string(index=False))
         print(f"\nInstances breaking one assumption ({args.broken_instances} each, C 2..3, tau >= 2), failed/checked:")
         print(broken.to_string(index=False))

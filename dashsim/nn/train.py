@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import logging
 import math
-import time
 from typing import Any, Callable, Optional
 
 import torch
