@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from .. import runs
 from . import data as _data
 from .methods import Learner
-from .protocols import METRIC_COLUMNS, _IndexedChunk, _prepare_data, _seed_run, chunk_permutation, run_config_dict
+from .protocols import METRIC_COLUMNS, _IndexedChunk, _prepare_data, _learner_state, _restore_learner, _seed_run, chunk_permutation, run_config_dict
 from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, resolve_device, train_until_target
 
 __all__ = ["run_passive_online", "run_active_online", "run_discarding", "discarding_schedule", "smallest_margin", "ONLINE_COLUMNS"]
@@ -146,10 +146,7 @@ def _run_rounds(
             proto_state = start_seed(x, seed)
             first = 1
             if state is not None and seed_index == state["seed_index"]:
-                learner.model.load_state_dict(state["model"])
-                learner.optimizer.load_state_dict(state["optimizer"])
-                learner = dataclasses.replace(learner, initial_state={k: v.to(device) for k, v in state["initial_state"].items()})
-                runs.restore_rng_state(state["rng"], {"shuffle": shuffle_gen, "method": method_gen})
+                learner = _restore_learner(learner, state, shuffle_gen, method_gen, device)
                 proto_state = {k: v.to(device) for k, v in state["protocol_state"].items()}
                 first = state["round"] + 1
             for r in range(first, R + 1):
@@ -176,9 +173,7 @@ def _run_rounds(
                 folder.save_checkpoint(
                     {
                         "seed_index": seed_index, "seed": seed, "round": r,
-                        "model": learner.model.state_dict(), "optimizer": learner.optimizer.state_dict(),
-                        "initial_state": learner.initial_state,
-                        "rng": runs.capture_rng_state({"shuffle": shuffle_gen, "method": method_gen}),
+                        **_learner_state(learner, shuffle_gen, method_gen),
                         "protocol_state": {k: v.cpu() for k, v in proto_state.items()},
                     },
                     rows,

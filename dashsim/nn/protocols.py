@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from .. import runs
 from .._config import config_to_dict
 from . import data as _data
+from .methods import Learner
 from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, resolve_device, train_until_target
 
 __all__ = ["run_incremental", "run_two_phase", "summarize", "chunk_permutation", "run_config_dict"]
@@ -58,6 +59,24 @@ def _seed_run(seed: int) -> tuple[torch.Generator, torch.Generator]:
     np.random.seed(seed % 2**32)
     random.seed(seed)
     return torch.Generator().manual_seed(shuffle_seed), torch.Generator().manual_seed(method_seed)
+
+
+def _learner_state(learner: Learner, shuffle_gen: torch.Generator, method_gen: torch.Generator) -> dict[str, Any]:
+    """The part of a checkpoint that restores training exactly: model, optimizer, first init, RNGs."""
+    return {
+        "model": learner.model.state_dict(), "optimizer": learner.optimizer.state_dict(),
+        "initial_state": learner.initial_state,
+        "rng": runs.capture_rng_state({"shuffle": shuffle_gen, "method": method_gen}),
+    }
+
+
+def _restore_learner(learner: Learner, state: dict[str, Any], shuffle_gen: torch.Generator,
+                     method_gen: torch.Generator, device: torch.device) -> Learner:
+    """Load what :func:`_learner_state` saved into a freshly built learner and the generators."""
+    learner.model.load_state_dict(state["model"])
+    learner.optimizer.load_state_dict(state["optimizer"])
+    runs.restore_rng_state(state["rng"], {"shuffle": shuffle_gen, "method": method_gen})
+    return dataclasses.replace(learner, initial_state={k: v.to(device) for k, v in state["initial_state"].items()})
 
 
 def chunk_permutation(n_total: int, *, seed: int, J: int, subset: int | None = None) -> tuple[Tensor, int]:
@@ -178,10 +197,7 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
             learner = build_learner(config, dataset, device)
             first = 1
             if state is not None and seed_index == state["seed_index"]:
-                learner.model.load_state_dict(state["model"])
-                learner.optimizer.load_state_dict(state["optimizer"])
-                learner = dataclasses.replace(learner, initial_state={k: v.to(device) for k, v in state["initial_state"].items()})
-                runs.restore_rng_state(state["rng"], {"shuffle": shuffle_gen, "method": method_gen})
+                learner = _restore_learner(learner, state, shuffle_gen, method_gen, device)
                 first = state["experiment"] + 1
             for j in range(first, J + 1):
                 started = time.perf_counter()
@@ -213,9 +229,7 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
                 folder.save_checkpoint(
                     {
                         "seed_index": seed_index, "seed": seed, "experiment": j,
-                        "model": learner.model.state_dict(), "optimizer": learner.optimizer.state_dict(),
-                        "initial_state": learner.initial_state,
-                        "rng": runs.capture_rng_state({"shuffle": shuffle_gen, "method": method_gen}),
+                        **_learner_state(learner, shuffle_gen, method_gen),
                     },
                     rows,
                 )
