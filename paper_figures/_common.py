@@ -8,7 +8,9 @@ what every script would otherwise repeat.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
+import json
 import sys
 import time
 from pathlib import Path
@@ -26,12 +28,23 @@ OUT = Path(__file__).resolve().parent / "out"
 CACHE = OUT / "cache"
 
 
-def parse_args(description: str, argv=None) -> argparse.Namespace:
+def parse_args(description: str, argv=None, *, data: bool = False) -> argparse.Namespace:
+    """The flags every figure script shares; ``data=True`` adds ``--data``/``--data-root`` for torch scripts.
+
+    A torch script's ``--data`` defaults to Fashion-MNIST in full mode and to scikit-learn's digits
+    with ``--quick`` (always present, so quick mode runs on any machine, CI included).
+    """
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer seeds and experiments: seconds, for smoke tests")
     parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default: {OUT})")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    if data:
+        parser.add_argument("--data", default=None, help="data set (default: fashion-mnist; digits with --quick)")
+        parser.add_argument("--data-root", default=None, help="folder of a local copy of the data set")
+        parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     args = parser.parse_args(argv)
+    if data and args.data is None:
+        args.data = "digits" if args.quick else "fashion-mnist"
     args.out.mkdir(parents=True, exist_ok=True)
     args.cache = args.out / "cache"
     args.start = time.perf_counter()
@@ -45,6 +58,24 @@ def write_outputs(args: argparse.Namespace, name: str, summary, figure, by=()) -
     png, csv = args.out / f"{name}.png", args.out / f"{name}.csv"
     figure.savefig(png, dpi=120)
     plotted_table(summary, by).to_csv(csv, index=False)
+    print(f"wrote {png} and {csv} in {time.perf_counter() - args.start:.1f} s")
+
+
+def run_dir(args: argparse.Namespace, name: str, config: dict) -> str:
+    """The cached run folder of one configuration: ``<out>/cache/<name>/<hash of config>``.
+
+    The folder name is a hash of the settings, so quick and full runs (or two sweep points) never
+    share a folder, and re-running a script resumes or reuses exactly the runs it needs.
+    """
+    digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return str(args.cache / name / digest)
+
+
+def write_table(args: argparse.Namespace, name: str, table, figure) -> None:
+    """Save ``name``.png and ``name``.csv, where ``table`` (a DataFrame) holds exactly the plotted numbers."""
+    png, csv = args.out / f"{name}.png", args.out / f"{name}.csv"
+    figure.savefig(png, dpi=120)
+    table.to_csv(csv, index=False)
     print(f"wrote {png} and {csv} in {time.perf_counter() - args.start:.1f} s")
 
 
