@@ -19,7 +19,8 @@ import dataclasses
 import logging
 import random
 import time
-from typing import Any, Iterator
+from collections.abc import Callable, Mapping
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ from . import data as _data
 from .methods import Learner
 from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, resolve_device, train_until_target
 
-__all__ = ["run_incremental", "run_two_phase", "summarize", "chunk_permutation", "run_config_dict"]
+__all__ = ["run_incremental", "run_two_phase", "summarize", "chunk_permutation", "run_config_dict", "ProbeContext", "Probe"]
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,46 @@ class _IndexedChunk:
         return self.idx.numel()
 
 
+@dataclasses.dataclass(frozen=True)
+class ProbeContext:
+    """What a probe of :func:`run_incremental` sees besides the learner: experiment ``j`` and its data."""
+
+    seed: int  # the run seed
+    j: int  # the experiment, 1..J
+    chunks: list[Any]  # T_1..T_j oldest first, as the methods get them (re-iterable (inputs, targets) mini-batches)
+    x: Tensor  # the whole (normalized) training set on the training device
+    y: Tensor  # its labels
+    train_indices: Tensor  # indices of T_{1:j} into x (the data experiment j trains on)
+    x_test: Tensor  # the test images the run evaluates on
+    y_test: Tensor  # their labels
+
+
+Probe = Callable[[Learner, ProbeContext], Mapping[str, float]]
+
+
+def _call_probe(probe: Probe, learner: Learner, context: ProbeContext) -> dict[str, float]:
+    """``probe(learner, context)`` as a dict of floats; the global RNG is left as it was.
+
+    Forking the RNG keeps a probe that draws random numbers (a random subset, say) from changing
+    the run it observes: the metrics with and without probes are the same.
+    """
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        values = probe(learner, context)
+    if not isinstance(values, Mapping):
+        raise TypeError(f"a probe must return a mapping of column name to float, got {type(values).__name__}")
+    out = {}
+    for key, value in values.items():
+        if not isinstance(key, str) or key in METRIC_COLUMNS:
+            raise ValueError(f"probe column names must be strings other than the metric columns {METRIC_COLUMNS}, got {key!r}")
+        out[key] = float(value)
+    return out
+
+
+def _probe_name(probe: Optional[Probe]) -> Optional[str]:
+    return None if probe is None else getattr(probe, "__qualname__", type(probe).__qualname__)
+
+
 def run_config_dict(config: TrainConfig) -> dict[str, Any]:
     """What a run folder's ``config.json`` holds: every field but ``out``, plus resolved defaults."""
     values = config_to_dict(config)
@@ -143,23 +184,35 @@ def _prepare_data(config: TrainConfig, dataset: _data.ImageDataset, device: torc
     return x, y, x_test, y_test
 
 
-def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None = None, progress: bool = False) -> pd.DataFrame:
+def run_incremental(
+    config: TrainConfig, *, dataset: _data.ImageDataset | None = None, progress: bool = False,
+    probe: Optional[Probe] = None, probe_after: Optional[Probe] = None,
+) -> pd.DataFrame:
     """Run (or resume) the main incremental protocol for every seed; one row per (seed, experiment).
 
     Experiment ``j`` of seed ``s``: ``learner <- method.before_experiment(learner, [T_1..T_j])``
-    for ``j >= 2``; train on ``T_{1:j}`` (:func:`~dashsim.nn.train.train_until_target`); record
-    the test accuracy in eval mode. After each experiment the checkpoint and ``metrics.csv`` in
-    ``config.resolved_out`` are replaced atomically.
+    for ``j >= 2``; ``probe(learner, context)`` (every ``j``, after the method's step, before
+    training); train on ``T_{1:j}`` (:func:`~dashsim.nn.train.train_until_target`); record the
+    test accuracy in eval mode; ``probe_after(learner, context)``. After each experiment the
+    checkpoint and ``metrics.csv`` in ``config.resolved_out`` are replaced atomically.
 
     Parameters
     ----------
     config : the run's settings; ``config.resolved_out`` is the run folder (resumed if it holds this config).
     dataset : the data (default: ``load_dataset(config.data, config.data_root)``).
     progress : show tqdm bars for experiments and epochs.
+    probe : optional ``probe(learner, context) -> {column: float}`` (a :data:`Probe`, e.g. the
+        gradient norm of :mod:`dashsim.nn.diagnostics`), called with a :class:`ProbeContext`
+        after the method's step and before training; its values become extra columns of the
+        experiment's row (kept in the run folder, so a resumed run returns them too). It must not
+        change the learner (use eval mode); the global RNG is restored after it, and its time is
+        not counted in ``wall_time_s``. Its name (``__qualname__``) is part of the run folder's config.
+    probe_after : the same, called after training and the test evaluation (columns after ``probe``'s).
 
     Returns
     -------
-    pandas.DataFrame with columns :data:`METRIC_COLUMNS`, all seeds and experiments so far.
+    pandas.DataFrame with columns :data:`METRIC_COLUMNS` and then the probes' columns (every probe
+    call must return the same names), all seeds and experiments so far.
 
     Raises
     ------
@@ -175,7 +228,11 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
         dataset = _data.load_dataset(config.data, config.data_root)
     elif dataset.name != config.data:
         raise ValueError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
-    folder = runs.RunFolder(config.resolved_out, run_config_dict(config))
+    folder_config = run_config_dict(config)
+    if probe is not None or probe_after is not None:
+        # Only with probes, so the folders of runs without them keep their configuration.
+        folder_config.update(probe=_probe_name(probe), probe_after=_probe_name(probe_after))
+    folder = runs.RunFolder(config.resolved_out, folder_config)
     resumed = folder.resume_state()
     folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})
     state, rows = resumed if resumed is not None else (None, [])
@@ -201,10 +258,17 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
                 first = state["experiment"] + 1
             for j in range(first, J + 1):
                 started = time.perf_counter()
+                chunks = [_IndexedChunk(x, y, perm[i * n_per_chunk : (i + 1) * n_per_chunk], chunk_batch) for i in range(j)]
                 if j >= 2:
-                    chunks = [_IndexedChunk(x, y, perm[i * n_per_chunk : (i + 1) * n_per_chunk], chunk_batch) for i in range(j)]
                     learner = method.before_experiment(learner, chunks, generator=method_gen)
                 method_time = time.perf_counter() - started
+                context = ProbeContext(seed, j, chunks, x, y, perm[: j * n_per_chunk], x_test, y_test)
+                probed: dict[str, float] = {}
+                probe_time = 0.0
+                if probe is not None:
+                    probe_started = time.perf_counter()
+                    probed.update(_call_probe(probe, learner, context))
+                    probe_time += time.perf_counter() - probe_started
                 epoch_bar = tqdm(total=config.max_epochs, desc=f"seed {seed} exp {j}/{J}", unit="ep", leave=False, disable=not progress)
 
                 def on_epoch(epoch: int, acc: float, steps: int) -> None:
@@ -218,13 +282,23 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
                 finally:
                     epoch_bar.close()
                 test_accuracy = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
+                if probe_after is not None:
+                    probe_started = time.perf_counter()
+                    after = _call_probe(probe_after, learner, context)
+                    probe_time += time.perf_counter() - probe_started
+                    if set(after) & set(probed):
+                        raise ValueError(f"probe and probe_after return the same column names {sorted(set(after) & set(probed))}")
+                    probed.update(after)
                 row = {
                     "dataset": config.data, "model": config.model, "method": config.method, "seed": seed,
                     "experiment": j, "n_train": j * n_per_chunk, "test_accuracy": test_accuracy,
                     "steps": result.steps, "epochs": result.epochs, "train_accuracy": result.train_accuracy,
                     "train_loss": result.train_loss, "converged": result.converged,
-                    "wall_time_s": time.perf_counter() - started, "method_time_s": method_time,
+                    "wall_time_s": time.perf_counter() - started - probe_time, "method_time_s": method_time,
+                    **probed,
                 }
+                if rows and list(row) != list(rows[0]):
+                    raise ValueError(f"the probes returned columns {list(probed)}, but the rows so far in {folder.path} have {list(rows[0])[len(METRIC_COLUMNS):]}; a probe must return the same names every call")
                 rows.append(row)
                 folder.save_checkpoint(
                     {
@@ -238,7 +312,7 @@ def run_incremental(config: TrainConfig, *, dataset: _data.ImageDataset | None =
             state = None
     finally:
         bar.close()
-    return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+    return pd.DataFrame(rows, columns=list(rows[0]) if rows else list(METRIC_COLUMNS))
 
 
 def summarize(metrics: pd.DataFrame) -> pd.DataFrame:

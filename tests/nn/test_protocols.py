@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -241,3 +242,96 @@ def test_indexed_chunks_give_dash_the_same_result_as_tensor_pairs():
     for p, q in zip(model.parameters(), twin.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7)
     assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), before.parameters()))
+
+
+# --- probes: diagnostics measured inside run_incremental -----------------------------------------
+
+def _shrinkable_sum(learner, context):
+    from dashsim.nn.dash import shrinkable_parameters
+
+    return {"w_sum": float(sum(p.detach().double().sum() for p in shrinkable_parameters(learner.model)))}
+
+
+def _after_probe(learner, context):
+    from dashsim.nn.train import evaluate
+
+    return {
+        "j_seen": context.j, "n_indices": context.train_indices.numel(), "n_chunks": len(context.chunks),
+        "chunk_sizes": sum(len(c) for c in context.chunks), "test_again": evaluate(learner.model, context.x_test, context.y_test),
+        "w_sum_after": _shrinkable_sum(learner, context)["w_sum"],
+    }
+
+
+def test_probe_values_land_in_their_rows_in_order(tmp_path):
+    ds = data.load_digits()
+    lam = 0.5
+    cfg = _config(tmp_path, method="shrink", method_args=(f"lam={lam}",), width=16, max_epochs=3, seeds=(0, 1))
+    df = protocols.run_incremental(cfg, dataset=ds, probe=_shrinkable_sum, probe_after=_after_probe)
+    assert list(df.columns) == list(protocols.METRIC_COLUMNS) + ["w_sum", "j_seen", "n_indices", "n_chunks", "chunk_sizes", "test_again", "w_sum_after"]
+    assert (df["j_seen"] == df["experiment"]).all() and (df["n_chunks"] == df["experiment"]).all()
+    assert (df["n_indices"] == df["n_train"]).all() and (df["chunk_sizes"] == df["n_train"]).all()
+    np.testing.assert_array_equal(df["test_again"], df["test_accuracy"])
+    for seed in (0, 1):
+        rows = df[df["seed"] == seed].sort_values("experiment")
+        # The first probe runs after the method's step: shrinking by lam scales the previous weights' sum by lam.
+        np.testing.assert_allclose(rows["w_sum"].to_numpy()[1:], lam * rows["w_sum_after"].to_numpy()[:-1], rtol=1e-5)
+        # ... and before training: training changes the weights.
+        assert (rows["w_sum"].to_numpy() != rows["w_sum_after"].to_numpy()).all()
+    stored = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    np.testing.assert_allclose(stored["w_sum"], df["w_sum"])
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["probe_after"] == "_after_probe"
+
+
+def test_probes_do_not_change_the_run_and_none_keeps_the_old_folder(tmp_path):
+    ds = data.load_digits()
+
+    def noisy(learner, context):
+        # Draws from the global RNG and runs the model: neither may change what the run measures.
+        learner.model.eval()
+        with torch.no_grad():
+            learner.model(context.x[context.train_indices[:5]])
+        learner.model.train()
+        return {"noise": float(torch.rand(()))}
+
+    timing = ["wall_time_s", "method_time_s"]
+    cfg = _config(tmp_path, method="cold", width=16, max_epochs=4)
+    plain = protocols.run_incremental(cfg, dataset=ds)
+    assert list(plain.columns) == list(protocols.METRIC_COLUMNS)
+    assert "probe" not in json.loads((tmp_path / "run" / "config.json").read_text())
+    probed = protocols.run_incremental(dataclasses.replace(cfg, out=str(tmp_path / "probed")), dataset=ds, probe=noisy)
+    pd.testing.assert_frame_equal(probed[list(protocols.METRIC_COLUMNS)].drop(columns=timing), plain.drop(columns=timing))
+    assert probed["noise"].between(0, 1).all()
+
+
+def test_resume_keeps_probe_columns(tmp_path):
+    ds = data.load_digits()
+    crash = {"at": 3}
+
+    def probe(learner, context):
+        if context.j == crash["at"]:
+            raise RuntimeError("interrupted")
+        return {"j_squared": context.j ** 2, "w_sum": _shrinkable_sum(learner, context)["w_sum"]}
+
+    cfg = _config(tmp_path, method="warm", width=16, max_epochs=3)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        protocols.run_incremental(cfg, dataset=ds, probe=probe)
+    assert list(pd.read_csv(tmp_path / "run" / "metrics.csv")["j_squared"]) == [1, 4]
+    crash["at"] = None
+    resumed = protocols.run_incremental(cfg, dataset=ds, probe=probe)
+    reference = protocols.run_incremental(dataclasses.replace(cfg, out=str(tmp_path / "ref")), dataset=ds, probe=probe)
+    assert list(resumed["j_squared"]) == [1, 4, 9]
+    np.testing.assert_array_equal(resumed["w_sum"], reference["w_sum"])
+    np.testing.assert_array_equal(resumed["test_accuracy"], reference["test_accuracy"])
+
+
+def test_bad_probes_are_errors(tmp_path):
+    ds = data.load_digits()
+    cfg = _config(tmp_path, method="warm", width=8, max_epochs=1, J=2)
+    with pytest.raises(TypeError, match="must return a mapping"):
+        protocols.run_incremental(cfg, dataset=ds, probe=lambda learner, context: 1.0)
+    with pytest.raises(ValueError, match="other than the metric columns"):
+        protocols.run_incremental(dataclasses.replace(cfg, out=str(tmp_path / "b")), dataset=ds, probe=lambda learner, context: {"steps": 1.0})
+    with pytest.raises(ValueError, match="same names every call"):
+        protocols.run_incremental(dataclasses.replace(cfg, out=str(tmp_path / "c")), dataset=ds, probe=lambda learner, context: {f"c{context.j}": 1.0})
+    with pytest.raises(ValueError, match="same column names"):
+        protocols.run_incremental(dataclasses.replace(cfg, out=str(tmp_path / "d")), dataset=ds, probe=lambda l, c: {"a": 1.0}, probe_after=lambda l, c: {"a": 2.0})
