@@ -36,6 +36,8 @@ __all__ = [
     "load_svhn",
     "load_tiny_imagenet",
     "FASHION_MNIST_ROOT",
+    "crop_flip",
+    "random_crop_flip",
 ]
 
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -116,6 +118,104 @@ class ImageDataset:
             std = torch.tensor(self.std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
             x = x.sub_(mean).div_(std)
         return x, getattr(self, f"y_{split}").to(device)
+
+    def pixel_value(self, level: int = 0, *, normalize: bool = True) -> tuple[float, ...]:
+        """The float value, per channel, that a raw pixel of grey ``level`` takes in :meth:`as_float`.
+
+        ``v[c] = (level / 255 - mean[c]) / std[c]`` if ``normalize`` else ``level / 255``. With
+        ``level = 0`` (black) this is the padding that torchvision's ``RandomCrop(padding=4)``
+        inserts before ``ToTensor``/``Normalize`` in the authors' pipeline.
+        """
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 255:
+            raise ValueError(f"level must be an int in [0, 255], got {level!r}")
+        if not normalize:
+            return (level / 255.0,) * self.channels
+        return tuple((level / 255.0 - m) / s for m, s in zip(self.mean, self.std))
+
+
+# --- on-device augmentation (the paper's "SoTA" variant) ----------------------------------------
+
+
+def crop_flip(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torch.Tensor, *, padding: int,
+              fill: float | tuple[float, ...] = 0.0) -> torch.Tensor:
+    """Pad every image by ``padding`` on each side, crop it back at a given offset, flip it if asked.
+
+    With ``P`` the image ``x[b]`` padded by ``p = padding`` pixels of value ``fill`` (per channel),
+    ``out[b, c, i, j] = P[c, top[b] + i, left[b] + j']`` where ``j' = W - 1 - j`` if ``flip[b]``
+    else ``j``: torchvision's ``RandomCrop(H, padding=p)`` then ``RandomHorizontalFlip``, for
+    drawn offsets. Pure indexing on ``x``'s device (no host synchronization).
+
+    Parameters
+    ----------
+    x : float images ``(B, C, H, W)``.
+    top, left : int64 ``(B,)`` crop offsets in ``[0, 2 padding]`` (``padding`` = no shift).
+    flip : bool ``(B,)``, mirror left-right after cropping.
+    padding : pixels added on each side (>= 0).
+    fill : padding value, one float or one per channel (in ``x``'s units, e.g.
+        :meth:`ImageDataset.pixel_value` for a black pixel).
+
+    Returns
+    -------
+    Tensor ``(B, C, H, W)`` (contiguous, channels-first layout).
+
+    References
+    ----------
+    DASH paper, Appendix C.4.1 ("SoTA" setting: random crop with padding 4, horizontal flip).
+    """
+    if x.dim() != 4:
+        raise ValueError(f"x must be a batch of images (B, C, H, W), got shape {tuple(x.shape)}")
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+    B, C, H, W = x.shape
+    for name, t in (("top", top), ("left", left), ("flip", flip)):
+        if t.shape != (B,):
+            raise ValueError(f"{name} must have shape ({B},), got {tuple(t.shape)}")
+    fill_t = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(-1)
+    if fill_t.numel() not in (1, C):
+        raise ValueError(f"fill must be one value or one per channel ({C}), got {fill_t.numel()} values")
+    padded = fill_t.view(1, -1, 1, 1).expand(B, C, H + 2 * padding, W + 2 * padding).clone()
+    padded[:, :, padding : padding + H, padding : padding + W] = x
+    device = x.device
+    rows = top.to(device)[:, None] + torch.arange(H, device=device)  # (B, H)
+    cols = torch.arange(W, device=device).expand(B, W)
+    cols = torch.where(flip.to(device)[:, None], W - 1 - cols, cols) + left.to(device)[:, None]  # (B, W)
+    b = torch.arange(B, device=device)[:, None, None, None]
+    c = torch.arange(C, device=device)[None, :, None, None]
+    return padded[b, c, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, *, padding: int = 4,
+                     fill: float | tuple[float, ...] = 0.0) -> torch.Tensor:
+    """:func:`crop_flip` with offsets and flips drawn from ``generator`` (a CPU generator, so runs resume exactly).
+
+    Draws, in this order, ``top ~ U{0..2p}^B``, ``left ~ U{0..2p}^B``, ``flip ~ U{0, 1}^B`` with
+    ``torch.randint``; the draws are moved to ``x``'s device without a host synchronization.
+
+    Parameters
+    ----------
+    x : float images ``(B, C, H, W)``.
+    generator : CPU ``torch.Generator`` (e.g. the run's mini-batch shuffle generator, checkpointed).
+    padding : pixels added on each side (the paper: 4).
+    fill : padding value(s), as in :func:`crop_flip`.
+
+    Returns
+    -------
+    Tensor ``(B, C, H, W)``.
+
+    References
+    ----------
+    DASH paper, Appendix C.4.1; the authors' code uses ``RandomCrop(32, padding=4)`` and
+    ``RandomHorizontalFlip()``.
+    """
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+    B = x.shape[0]
+    top = torch.randint(0, 2 * padding + 1, (B,), generator=generator)
+    left = torch.randint(0, 2 * padding + 1, (B,), generator=generator)
+    flip = torch.randint(0, 2, (B,), generator=generator).bool()
+    nb = x.device.type == "cuda"
+    return crop_flip(x, top.to(x.device, non_blocking=nb), left.to(x.device, non_blocking=nb), flip.to(x.device, non_blocking=nb),
+                     padding=padding, fill=fill)
 
 
 def _make(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, num_classes: int) -> ImageDataset:

@@ -28,7 +28,8 @@ from .methods import METHODS, Learner, Method, make_method
 from .models import MODELS, build_model
 from .sam import SAM
 
-__all__ = ["TrainConfig", "NonFiniteLossError", "ExperimentResult", "train_until_target", "evaluate", "build_learner", "resolve_device", "parse_method_args"]
+__all__ = ["TrainConfig", "NonFiniteLossError", "ExperimentResult", "train_until_target", "evaluate", "build_learner", "resolve_device",
+           "parse_method_args", "scheduled_lr", "PRESETS", "apply_preset"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,11 @@ class TrainConfig:
     device: str = dataclasses.field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     bf16: bool = dataclasses.field(default=False, metadata={"help": "bf16 autocast for forward/backward"})
     channels_last: bool = dataclasses.field(default=False, metadata={"help": "channels_last memory format for conv nets"})
+    augment: bool = dataclasses.field(default=False, metadata={"help": "random crop (zero-pixel padding crop_padding) + horizontal flip per mini-batch, on the device ('SoTA' variant)"})
+    crop_padding: int = dataclasses.field(default=4, metadata={"help": "padding of the random crop in pixels (the paper: 4)"})
+    lr_milestones: tuple[int, ...] = dataclasses.field(default=(), metadata={"help": "epochs after which the lr is multiplied by lr_gamma, restarted every experiment ('SoTA': 60 120 160 200)"})
+    lr_gamma: float = dataclasses.field(default=0.2, metadata={"help": "lr factor at each milestone"})
+    warmup_epochs: int = dataclasses.field(default=0, metadata={"help": "linear lr warm-up at the start of every experiment, in epochs ('SoTA': 1)"})
     out: str = dataclasses.field(default="", metadata={"help": "run folder (default runs/<data>_<model>_<method>_J<J>); re-running the same command resumes it"})
 
     def __post_init__(self) -> None:
@@ -94,6 +100,15 @@ class TrainConfig:
             raise ValueError(f"sam_rho must be > 0, got {self.sam_rho}")
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        if isinstance(self.crop_padding, bool) or not isinstance(self.crop_padding, int) or self.crop_padding < 0:
+            raise ValueError(f"crop_padding must be an int >= 0, got {self.crop_padding!r}")
+        milestones = self.lr_milestones
+        if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in milestones) or list(milestones) != sorted(set(milestones)):
+            raise ValueError(f"lr_milestones must be strictly increasing ints >= 1, got {milestones!r}")
+        if not 0.0 < self.lr_gamma <= 1.0:
+            raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
+        if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be an int >= 0, got {self.warmup_epochs!r}")
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         self.make_method()  # unknown or ill-typed method_args fail here, before any work
@@ -118,6 +133,65 @@ class TrainConfig:
     def make_method(self) -> Method:
         """The configured :class:`Method` with ``method_args`` applied."""
         return make_method(self.method, **parse_method_args(self.method, self.method_args))
+
+
+# The paper's "SoTA" variant (Appendix C.4.1; values of the authors' code and README command).
+PRESETS: dict[str, dict[str, Any]] = {
+    "sota": {
+        "lr": 0.1, "weight_decay": 5e-4, "augment": True, "crop_padding": 4,
+        "lr_milestones": (60, 120, 160, 200), "lr_gamma": 0.2, "warmup_epochs": 1, "max_epochs": 260,
+    },
+}
+
+
+def apply_preset(config: TrainConfig, name: str) -> TrainConfig:
+    """``config`` with the fields of preset ``name`` (one of :data:`PRESETS`) replaced.
+
+    ``"sota"``: lr 0.1, weight decay 5e-4, random crop (padding 4) and horizontal flip, lr x0.2
+    after epochs 60/120/160/200 restarted every experiment with a one-epoch linear warm-up, at
+    most 260 epochs per experiment (DASH paper, Appendix C.4.1; the paper's text lists 60/120/200,
+    the authors' code 60/120/160/200).
+    """
+    _choice("preset", name, tuple(PRESETS))
+    return dataclasses.replace(config, **PRESETS[name])
+
+
+def scheduled_lr(step: int, steps_per_epoch: int, *, base_lr: float, lr_milestones: tuple[int, ...] = (),
+                 lr_gamma: float = 0.2, warmup_epochs: int = 0) -> float:
+    """The learning rate of the ``step``-th optimizer step (1-based) of an experiment.
+
+    With ``B = steps_per_epoch``, ``e = ceil(step / B)`` the step's epoch and ``W = warmup_epochs``:
+    ``lr = base_lr * (step - 1) / (W B)`` while ``step <= W B`` (linear warm-up; like the authors'
+    ``WarmUpLR``, the first step has lr 0), else
+    ``lr = base_lr * lr_gamma ** #{m in lr_milestones : m < e}`` (a ``MultiStepLR`` stepped after
+    every epoch, so milestone 60 lowers the lr from epoch 61 on). The schedule restarts with
+    every experiment, as the authors re-create both schedulers per chunk.
+
+    Parameters
+    ----------
+    step : 1-based step index within the experiment.
+    steps_per_epoch : mini-batches per epoch, ``ceil(n / batch_size)``.
+    base_lr : the configured learning rate.
+    lr_milestones : epochs after which the lr is multiplied by ``lr_gamma``.
+    lr_gamma : the factor per milestone.
+    warmup_epochs : length of the warm-up in epochs (0: none).
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    DASH paper, Appendix C.4.1 ("SoTA" setting); the authors' code (``MultiStepLR`` with
+    milestones 60/120/160/200 and gamma 0.2, ``WarmUpLR`` over the first epoch).
+    """
+    if step < 1 or steps_per_epoch < 1:
+        raise ValueError(f"step and steps_per_epoch must be >= 1, got {step} and {steps_per_epoch}")
+    warmup_steps = warmup_epochs * steps_per_epoch
+    if step <= warmup_steps:
+        return base_lr * (step - 1) / warmup_steps
+    epoch = (step - 1) // steps_per_epoch + 1
+    return base_lr * lr_gamma ** sum(1 for m in lr_milestones if m < epoch)
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -219,6 +293,7 @@ def train_until_target(
     generator: torch.Generator,
     on_epoch: Callable[[int, float, int], None] | None = None,
     stop_at_target: bool = True,
+    fill: float | tuple[float, ...] = 0.0,
 ) -> ExperimentResult:
     """Train ``learner`` on ``x[indices]`` with shuffled mini-batches until the epoch's train accuracy reaches the target.
 
@@ -227,6 +302,12 @@ def train_until_target(
     training stops when it is ``>= config.target_accuracy`` or after ``config.max_epochs`` epochs.
     Every step minimizes ``CE(model(x_b), y_b) + penalty`` with ``penalty = method.penalty(learner)``
     (L2 Init), through ``optimizer.step(closure)`` for optimizers with ``requires_closure`` (SAM).
+
+    With ``config.augment`` every mini-batch is replaced by
+    :func:`~dashsim.nn.data.random_crop_flip` of it (offsets and flips drawn from ``generator``
+    after the epoch's permutation); with ``config.lr_milestones`` or ``config.warmup_epochs`` the
+    optimizer's learning rate before step ``s`` is :func:`scheduled_lr` ``(s, ceil(n / batch))``,
+    restarted at every call, and reset to the base rate on return.
 
     Parameters
     ----------
@@ -239,6 +320,9 @@ def train_until_target(
     on_epoch : optional callback ``(epoch, train_accuracy, steps)`` for progress bars.
     stop_at_target : False trains exactly ``config.max_epochs`` epochs (the two-phase protocol's
         fixed-length pretraining); ``converged`` then still reports whether the target was reached.
+    fill : with ``config.augment``, the crop's padding value in ``x``'s units (one float or one per
+        channel; :meth:`~dashsim.nn.data.ImageDataset.pixel_value` gives the black pixel the
+        authors' torchvision pipeline pads with; the default 0.0 is black only for un-normalized data).
 
     Returns
     -------
@@ -255,53 +339,73 @@ def train_until_target(
     closure_needed = bool(getattr(optimizer, "requires_closure", False))
     channels_last = config.channels_last and x.dim() == 4 and config.model != "mlp"
     autocast = _autocast(device, config.bf16)
+    if config.augment and x.dim() != 4:
+        raise ValueError(f"augment needs image inputs (N, C, H, W), got x of shape {tuple(x.shape)}")
+    scheduled = bool(config.lr_milestones) or config.warmup_epochs > 0
+    base_lr = config.resolved_lr
+    steps_per_epoch = -(-n // bs)
     model.train()
     steps = 0
     acc = loss_mean = 0.0
-    for epoch in range(1, config.max_epochs + 1):
-        order = indices[torch.randperm(n, generator=generator).to(device, non_blocking=True)]
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        loss_sum = torch.zeros((), dtype=torch.float32, device=device)
-        objective_sum = torch.zeros((), dtype=torch.float32, device=device)
-        for start in range(0, n, bs):
-            batch = order[start : start + bs]
-            xb, yb = x[batch], y[batch]
-            if channels_last:
-                # Gathering rows by index returns a contiguous NCHW tensor; restore the format.
-                xb = xb.contiguous(memory_format=torch.channels_last)
+    try:
+        for epoch in range(1, config.max_epochs + 1):
+            order = indices[torch.randperm(n, generator=generator).to(device, non_blocking=True)]
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+            objective_sum = torch.zeros((), dtype=torch.float32, device=device)
+            for start in range(0, n, bs):
+                batch = order[start : start + bs]
+                xb, yb = x[batch], y[batch]
+                if config.augment:
+                    xb = _data.random_crop_flip(xb, generator, padding=config.crop_padding, fill=fill)
+                if scheduled:
+                    _set_lr(optimizer, scheduled_lr(steps + 1, steps_per_epoch, base_lr=base_lr, lr_milestones=config.lr_milestones,
+                                                    lr_gamma=config.lr_gamma, warmup_epochs=config.warmup_epochs))
+                if channels_last:
+                    # Gathering rows by index returns a contiguous NCHW tensor; restore the format.
+                    xb = xb.contiguous(memory_format=torch.channels_last)
 
-            def objective() -> tuple[Tensor, Tensor, Tensor]:
-                with autocast:
-                    logits = model(xb)
-                    ce = F.cross_entropy(logits, yb)
-                penalty = method.penalty(learner)
-                total = ce if penalty is None else ce + penalty
-                total.backward()
-                return ce, logits, total
+                def objective() -> tuple[Tensor, Tensor, Tensor]:
+                    with autocast:
+                        logits = model(xb)
+                        ce = F.cross_entropy(logits, yb)
+                    penalty = method.penalty(learner)
+                    total = ce if penalty is None else ce + penalty
+                    total.backward()
+                    return ce, logits, total
 
-            optimizer.zero_grad(set_to_none=True)
-            ce, logits, total = objective()
-            if closure_needed:
-                # SAM re-evaluates the loss at the perturbed weights; the statistics use the first pass.
-                optimizer.step(lambda: objective()[0])
-            else:
-                optimizer.step()
-            steps += 1
-            correct += (logits.detach().argmax(dim=1) == yb).sum()
-            loss_sum += ce.detach().float() * batch.numel()
-            # The full objective too: a diverging penalty (L2 Init) must also stop the run.
-            objective_sum += total.detach().float()
-        # The one host synchronization of the epoch.
-        acc = int(correct) / n
-        loss_mean = float(loss_sum) / n
-        objective_total = float(objective_sum)
-        if not (math.isfinite(loss_mean) and math.isfinite(objective_total)):
-            raise NonFiniteLossError(f"training loss became non-finite (cross-entropy {loss_mean}, with penalty summed {objective_total}) in epoch {epoch} ({steps} steps) on {n} samples")
-        if on_epoch is not None:
-            on_epoch(epoch, acc, steps)
-        if stop_at_target and acc >= config.target_accuracy:
-            return ExperimentResult(steps, epoch, acc, loss_mean, True)
-    return ExperimentResult(steps, config.max_epochs, acc, loss_mean, acc >= config.target_accuracy)
+                optimizer.zero_grad(set_to_none=True)
+                ce, logits, total = objective()
+                if closure_needed:
+                    # SAM re-evaluates the loss at the perturbed weights; the statistics use the first pass.
+                    optimizer.step(lambda: objective()[0])
+                else:
+                    optimizer.step()
+                steps += 1
+                correct += (logits.detach().argmax(dim=1) == yb).sum()
+                loss_sum += ce.detach().float() * batch.numel()
+                # The full objective too: a diverging penalty (L2 Init) must also stop the run.
+                objective_sum += total.detach().float()
+            # The one host synchronization of the epoch.
+            acc = int(correct) / n
+            loss_mean = float(loss_sum) / n
+            objective_total = float(objective_sum)
+            if not (math.isfinite(loss_mean) and math.isfinite(objective_total)):
+                raise NonFiniteLossError(f"training loss became non-finite (cross-entropy {loss_mean}, with penalty summed {objective_total}) in epoch {epoch} ({steps} steps) on {n} samples")
+            if on_epoch is not None:
+                on_epoch(epoch, acc, steps)
+            if stop_at_target and acc >= config.target_accuracy:
+                return ExperimentResult(steps, epoch, acc, loss_mean, True)
+        return ExperimentResult(steps, config.max_epochs, acc, loss_mean, acc >= config.target_accuracy)
+    finally:
+        if scheduled:
+            # The schedule restarts next experiment; leave the optimizer at its configured rate.
+            _set_lr(optimizer, base_lr)
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 @torch.no_grad()

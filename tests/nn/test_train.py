@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from dashsim.nn import data, make_method
-from dashsim.nn.train import NonFiniteLossError, TrainConfig, build_learner, evaluate, parse_method_args, train_until_target
+from dashsim.nn.train import (NonFiniteLossError, TrainConfig, apply_preset, build_learner, evaluate, parse_method_args, scheduled_lr,
+                              train_until_target)
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +166,160 @@ def test_resnet_channels_last_bf16_path_runs():
 def test_default_run_folder_depends_on_method():
     assert TrainConfig(model="mlp", method="cold", J=5).resolved_out == "runs/fashion-mnist_mlp_cold_J5"
     assert TrainConfig(out="x/y").resolved_out == "x/y"
+
+
+# --- the "SoTA" variant: on-device augmentation and the restarted step schedule --------------------
+
+
+def _numpy_crop_flip(x, top, left, flip, padding, fill):
+    """Per image: pad with the fill value, crop at (top, left), mirror if asked (torchvision's order)."""
+    x = np.asarray(x)
+    B, C, H, W = x.shape
+    out = np.empty_like(x)
+    fill = np.broadcast_to(np.asarray(fill, dtype=x.dtype).reshape(-1), (C,))
+    for b in range(B):
+        for c in range(C):
+            padded = np.pad(x[b, c], padding, mode="constant", constant_values=fill[c])
+            crop = padded[top[b] : top[b] + H, left[b] : left[b] + W]
+            out[b, c] = crop[:, ::-1] if flip[b] else crop
+    return out
+
+
+def test_crop_flip_matches_numpy_twin_on_random_inputs():
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        B, C, H, W = (int(v) for v in rng.integers(1, 6, size=4))
+        padding = int(rng.integers(0, 5))
+        x = rng.normal(size=(B, C, H, W)).astype(np.float32)
+        top, left = rng.integers(0, 2 * padding + 1, size=(2, B))
+        flip = rng.random(B) < 0.5
+        fill = float(rng.normal()) if rng.random() < 0.5 else tuple(rng.normal(size=C).tolist())
+        got = data.crop_flip(torch.from_numpy(x), torch.from_numpy(top), torch.from_numpy(left), torch.from_numpy(flip), padding=padding, fill=fill)
+        np.testing.assert_array_equal(got.numpy(), _numpy_crop_flip(x, top, left, flip, padding, fill))
+
+
+def test_crop_flip_special_cases_and_errors():
+    x = torch.randn(3, 2, 5, 4)
+    centre = torch.full((3,), 4)
+    assert torch.equal(data.crop_flip(x, centre, centre, torch.zeros(3, dtype=torch.bool), padding=4), x)
+    assert torch.equal(data.crop_flip(x, centre, centre, torch.ones(3, dtype=torch.bool), padding=4), x.flip(-1))
+    zero = torch.zeros(3, dtype=torch.long)
+    shifted = data.crop_flip(x, zero, zero, torch.zeros(3, dtype=torch.bool), padding=1, fill=-7.0)
+    assert (shifted[:, :, 0, :] == -7).all() and (shifted[:, :, :, 0] == -7).all()
+    assert torch.equal(shifted[:, :, 1:, 1:], x[:, :, :4, :3])
+    with pytest.raises(ValueError, match="padding must be an int >= 0"):
+        data.crop_flip(x, zero, zero, zero.bool(), padding=-1)
+    with pytest.raises(ValueError, match=r"fill must be one value or one per channel \(2\)"):
+        data.crop_flip(x, zero, zero, zero.bool(), padding=1, fill=(1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match=r"top must have shape \(3,\)"):
+        data.crop_flip(x, zero[:2], zero, zero.bool(), padding=1)
+    with pytest.raises(ValueError, match=r"x must be a batch of images"):
+        data.crop_flip(x[0], zero, zero, zero.bool(), padding=1)
+
+
+def test_random_crop_flip_draws_in_documented_order_and_is_seeded():
+    x = torch.randn(16, 3, 6, 6)
+    a = data.random_crop_flip(x, torch.Generator().manual_seed(5), padding=2, fill=(0.1, 0.2, 0.3))
+    b = data.random_crop_flip(x, torch.Generator().manual_seed(5), padding=2, fill=(0.1, 0.2, 0.3))
+    c = data.random_crop_flip(x, torch.Generator().manual_seed(6), padding=2, fill=(0.1, 0.2, 0.3))
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
+    g = torch.Generator().manual_seed(5)
+    top, left = torch.randint(0, 5, (16,), generator=g), torch.randint(0, 5, (16,), generator=g)
+    flip = torch.randint(0, 2, (16,), generator=g).bool()
+    np.testing.assert_array_equal(a.numpy(), _numpy_crop_flip(x.numpy(), top.numpy(), left.numpy(), flip.numpy(), 2, (0.1, 0.2, 0.3)))
+
+
+def test_pixel_value_is_what_as_float_gives_a_black_pixel(digits):
+    x, _ = digits.as_float("train", normalize=True)
+    black = digits.x_train == 0
+    assert black.any()
+    (value,) = digits.pixel_value(0, normalize=True)
+    assert x[black].min().item() == pytest.approx(value, rel=1e-6) and x[black].max().item() == pytest.approx(value, rel=1e-6)
+    assert digits.pixel_value(255, normalize=False) == (1.0,)
+    with pytest.raises(ValueError, match=r"level must be an int in \[0, 255\]"):
+        digits.pixel_value(256)
+
+
+def test_scheduled_lr_against_hand_written_values():
+    # 3 steps per epoch, one warm-up epoch (first step at lr 0), x0.5 after epochs 2 and 4.
+    expected = [0.0, 1 / 3, 2 / 3, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25]
+    got = [scheduled_lr(s, 3, base_lr=1.0, lr_milestones=(2, 4), lr_gamma=0.5, warmup_epochs=1) for s in range(1, 16)]
+    assert got == pytest.approx(expected)
+    # The authors' SoTA schedule (base 0.1, x0.2 after 60/120/160/200), 10 steps per epoch, no warm-up.
+    sota = {1: 0.1, 600: 0.1, 601: 0.02, 1200: 0.02, 1201: 0.004, 1601: 0.0008, 2001: 0.00016, 2600: 0.00016}
+    for step, lr in sota.items():
+        assert scheduled_lr(step, 10, base_lr=0.1, lr_milestones=(60, 120, 160, 200), lr_gamma=0.2) == pytest.approx(lr)
+    assert scheduled_lr(7, 2, base_lr=0.3) == 0.3  # no schedule: the constant rate
+    with pytest.raises(ValueError, match="step and steps_per_epoch must be >= 1"):
+        scheduled_lr(0, 3, base_lr=1.0)
+
+
+def _twin_train_sota(model, optimizer, x, y, idx, *, batch_size, epochs, generator, base_lr, lr_at, padding, fill):
+    """Fixed-length training, written out: set the lr per step, augment with the NumPy twin."""
+    model.train()
+    n, step = len(idx), 0
+    for _ in range(epochs):
+        order = idx[torch.randperm(n, generator=generator)]
+        for start in range(0, n, batch_size):
+            b = order[start : start + batch_size]
+            B = len(b)
+            top, left = torch.randint(0, 2 * padding + 1, (B,), generator=generator), torch.randint(0, 2 * padding + 1, (B,), generator=generator)
+            flip = torch.randint(0, 2, (B,), generator=generator).bool()
+            xb = torch.from_numpy(_numpy_crop_flip(x[b].numpy(), top.numpy(), left.numpy(), flip.numpy(), padding, fill))
+            step += 1
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step)
+            optimizer.zero_grad()
+            F.cross_entropy(model(xb), y[b]).backward()
+            optimizer.step()
+
+
+def test_sota_loop_matches_twin_and_restarts_every_call(digits):
+    cfg = TrainConfig(data="digits", model="mlp", width=32, method="warm", batch_size=64, lr=0.05, weight_decay=5e-4, augment=True,
+                      crop_padding=2, lr_milestones=(2,), lr_gamma=0.2, warmup_epochs=1, max_epochs=3, device="cpu")
+    x, y = digits.as_float("train", normalize=True)
+    fill = digits.pixel_value(0, normalize=True)
+    idx = torch.arange(200)  # 4 steps per epoch (the last batch has 8 images)
+    torch.manual_seed(1)
+    learner = build_learner(cfg, digits, torch.device("cpu"))
+    torch.manual_seed(1)
+    twin = build_learner(cfg, digits, torch.device("cpu"))
+    hand = [0.0, 0.0125, 0.025, 0.0375] + [0.05] * 4 + [0.01] * 4  # warm-up epoch, then x0.2 after epoch 2
+    g1, g2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    for _ in range(2):  # the second call must restart the warm-up and the milestones
+        res = train_until_target(learner, make_method("warm"), x, y, idx, config=cfg, generator=g1, fill=fill, stop_at_target=False)
+        assert (res.steps, res.epochs) == (12, 3)
+        assert [g["lr"] for g in learner.optimizer.param_groups] == [0.05]  # reset to the base rate
+        _twin_train_sota(twin.model, twin.optimizer, x, y, idx, batch_size=64, epochs=3, generator=g2, base_lr=0.05,
+                         lr_at=lambda s: hand[s - 1], padding=2, fill=fill)
+        for p, q in zip(learner.model.parameters(), twin.model.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert torch.equal(g1.get_state(), g2.get_state())
+
+
+def test_sota_preset_and_new_field_validation():
+    cfg = apply_preset(TrainConfig(model="resnet18"), "sota")
+    assert (cfg.resolved_lr, cfg.weight_decay, cfg.augment, cfg.crop_padding) == (0.1, 5e-4, True, 4)
+    assert (cfg.lr_milestones, cfg.lr_gamma, cfg.warmup_epochs, cfg.max_epochs) == ((60, 120, 160, 200), 0.2, 1, 260)
+    default = TrainConfig()
+    assert (default.augment, default.lr_milestones, default.warmup_epochs) == (False, (), 0)  # off by default
+    with pytest.raises(ValueError, match=r"preset must be one of \['sota'\]"):
+        apply_preset(default, "fast")
+    for field, value, pattern in [
+        ("lr_milestones", (60, 60), "lr_milestones must be strictly increasing ints >= 1"),
+        ("lr_milestones", (0,), "lr_milestones must be strictly increasing"),
+        ("lr_gamma", 0.0, r"lr_gamma must be in \(0, 1\]"),
+        ("warmup_epochs", -1, "warmup_epochs must be an int >= 0"),
+        ("crop_padding", -2, "crop_padding must be an int >= 0"),
+    ]:
+        with pytest.raises(ValueError, match=pattern):
+            dataclasses.replace(default, **{field: value})
+
+
+def test_augment_rejects_flat_inputs(digits):
+    cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", augment=True, device="cpu", max_epochs=1)
+    torch.manual_seed(0)
+    learner = build_learner(cfg, digits, torch.device("cpu"))
+    x, y = digits.as_float("train", normalize=False)
+    with pytest.raises(ValueError, match="augment needs image inputs"):
+        train_until_target(learner, make_method("warm"), x.flatten(1), y, torch.arange(10), config=cfg, generator=torch.Generator())
