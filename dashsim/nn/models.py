@@ -1,4 +1,5 @@
-"""The networks of the DASH paper, defined here (no torchvision): MLP, ResNet-18 (two stems), VGG-16-BN.
+"""The networks of the DASH paper, defined here (no torchvision): MLP, ResNet-18 (two stems), VGG-16-BN, and
+Ash & Adams' logistic regression.
 
 Every model accepts any number of input channels and image sizes 28, 32 and 64, any class count, and
 exposes its final classifier layer as ``model.head`` (the layer the head-reset baseline re-initializes).
@@ -18,7 +19,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MODELS", "build_model", "MLP", "ResNet18", "VGG16BN"]
+__all__ = ["MODELS", "build_model", "MLP", "Logistic", "ResNet18", "VGG16BN"]
 
 _IMAGE_SIZES = (28, 32, 64)
 
@@ -41,6 +42,23 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x))
+
+
+class Logistic(nn.Module):
+    """Multinomial logistic regression: ``logits = W flatten(x) + b``, one Linear layer that is also ``head``.
+
+    References
+    ----------
+    Ash & Adams, "On Warm-Starting Neural Network Training", NeurIPS 2020, Table 1 (logistic regression row).
+    """
+
+    def __init__(self, *, num_classes: int, in_features: int) -> None:
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.head = nn.Linear(in_features, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.flatten(x))
 
 
 class BasicBlock(nn.Module):
@@ -131,6 +149,7 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": lambda c, k, s, w: ResNet18(num_classes=k, in_channels=c, maxpool=True),
     "resnet18_cifar": lambda c, k, s, w: ResNet18(num_classes=k, in_channels=c, maxpool=False),
     "vgg16_bn": lambda c, k, s, w: VGG16BN(num_classes=k, in_channels=c),
+    "logistic": lambda c, k, s, w: Logistic(num_classes=k, in_features=c * s * s),
 }
 
 MODELS: tuple[str, ...] = tuple(_BUILDERS)
@@ -151,12 +170,12 @@ def build_model(
 
     Parameters
     ----------
-    name : one of :data:`MODELS` ("mlp", "resnet18", "resnet18_cifar", "vgg16_bn").
+    name : one of :data:`MODELS` ("mlp", "resnet18", "resnet18_cifar", "vgg16_bn", "logistic").
     num_classes : number of output classes (>= 1).
     in_channels : input channels (1 for grayscale, 3 for RGB; any >= 1 works).
     image_size : input height = width; 28, 32 or 64 for the conv nets (their pooling arithmetic),
-        any size >= 1 for the MLP (it sees flattened pixels, e.g. 8x8 digits).
-    width : hidden width of the MLP (ignored by the conv nets).
+        any size >= 1 for the MLP and logistic regression (they see flattened pixels, e.g. 8x8 digits).
+    width : hidden width of the MLP (ignored by the other models).
 
     Returns
     -------
@@ -171,7 +190,7 @@ def build_model(
     _check_positive_int("num_classes", num_classes)
     _check_positive_int("in_channels", in_channels)
     _check_positive_int("width", width)
-    if name == "mlp":
+    if name in ("mlp", "logistic"):
         _check_positive_int("image_size", image_size)
     elif image_size not in _IMAGE_SIZES:
         raise ValueError(f"image_size for {name!r} must be one of {_IMAGE_SIZES}, got {image_size!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -118,3 +119,18 @@ def test_mlp_takes_any_image_size():
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
     with pytest.raises(ValueError, match="image_size"):
         build_model("mlp", num_classes=10, image_size=0)
+
+
+def test_logistic_is_one_affine_map_on_flattened_pixels():
+    rng = np.random.default_rng(0)
+    for c, s, k in ((1, 8, 10), (3, 32, 7), (1, 28, 3)):
+        torch.manual_seed(int(rng.integers(1000)))
+        model = build_model("logistic", num_classes=k, in_channels=c, image_size=s, width=5)
+        assert model.head is list(model.children())[-1] and isinstance(model.head, nn.Linear)
+        assert _count(model) == c * s * s * k + k  # width is ignored
+        x = rng.standard_normal((4, c, s, s)).astype(np.float32)
+        w, b = model.head.weight.detach().numpy(), model.head.bias.detach().numpy()
+        expected = x.reshape(4, -1).astype(np.float64) @ w.T.astype(np.float64) + b
+        np.testing.assert_allclose(model(torch.from_numpy(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="image_size"):
+        build_model("logistic", num_classes=10, image_size=0)

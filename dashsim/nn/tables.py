@@ -1,0 +1,99 @@
+"""Tidy tables of the paper's layout: Table 1 (final and average test accuracy and steps, "mean (std)").
+
+References
+----------
+Shin et al., "DASH: Warm-Starting Neural Network Training in Stationary Settings without Loss of
+Plasticity", NeurIPS 2024, Table 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .protocols import summarize
+
+__all__ = ["format_mean_std", "table1", "format_table1", "TABLE1_QUANTITIES"]
+
+# (column stem, header, scale): accuracies are shown in percent, steps as counts.
+TABLE1_QUANTITIES = (
+    ("final_test_accuracy", "test acc. final (%)", 100.0),
+    ("avg_test_accuracy", "test acc. avg (%)", 100.0),
+    ("final_steps", "steps final", 1.0),
+    ("avg_steps", "steps avg", 1.0),
+)
+
+
+def format_mean_std(mean: float, std: float, *, scale: float = 1.0, decimals: int = 1) -> str:
+    """``"m (s)"`` with ``m = scale * mean`` and ``s = scale * std`` rounded to ``decimals`` places.
+
+    A NaN ``std`` (a single seed) is written ``"m (-)"``.
+
+    Parameters
+    ----------
+    mean, std : the statistic over seeds (std is the sample standard deviation).
+    scale : factor applied to both (100 for accuracies in percent).
+    decimals : digits after the decimal point (>= 0).
+
+    Returns
+    -------
+    str, e.g. ``format_mean_std(0.4613, 0.0052, scale=100) == "46.1 (0.5)"``.
+    """
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 0:
+        raise ValueError(f"decimals must be an int >= 0, got {decimals!r}")
+    spread = "-" if math.isnan(std) else f"{scale * std:.{decimals}f}"
+    return f"{scale * mean:.{decimals}f} ({spread})"
+
+
+def table1(metrics: pd.DataFrame, *, by: str = "optimizer") -> pd.DataFrame:
+    """Table 1's numbers: per (``by``, method) the mean and std over seeds of final/average test accuracy and steps.
+
+    For each seed, ``final_q = q`` at the last experiment and ``avg_q = (1/J) sum_j q_j``
+    (:func:`dashsim.nn.protocols.summarize`); then the mean and sample std over seeds.
+
+    Parameters
+    ----------
+    metrics : rows of :func:`~dashsim.nn.protocols.run_incremental` with an extra column ``by``
+        (e.g. the base optimizer) telling the runs apart.
+    by : the column that splits the runs besides the method.
+
+    Returns
+    -------
+    pandas.DataFrame with columns ``by``, method, n_seeds and ``<q>_mean`` / ``<q>_std`` for each
+    quantity of :data:`TABLE1_QUANTITIES`, rows in the order the (``by``, method) pairs first appear.
+
+    References
+    ----------
+    DASH paper, Table 1.
+    """
+    if by not in metrics.columns:
+        raise ValueError(f"metrics lacks the column by={by!r}; columns: {list(metrics.columns)}")
+    parts = []
+    for value, group in metrics.groupby(by, sort=False):
+        stats = summarize(group).reset_index()
+        order = list(dict.fromkeys(group["method"]))
+        stats = stats.set_index("method").loc[order].reset_index()
+        parts.append(stats.assign(**{by: value}))
+    columns = [by, "method", "n_seeds"] + [f"{q}_{s}" for q, _, _ in TABLE1_QUANTITIES for s in ("mean", "std")]
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def format_table1(table: pd.DataFrame, *, by: str = "optimizer", decimals: int = 1) -> pd.DataFrame:
+    """The rendered Table 1: one ``"mean (std)"`` string per quantity (accuracies in %), as in the paper.
+
+    Parameters
+    ----------
+    table : the output of :func:`table1`.
+    by : its split column (kept as the first column).
+    decimals : digits after the decimal point of accuracies; steps are rounded to whole steps.
+
+    Returns
+    -------
+    pandas.DataFrame of strings with columns ``by``, method and the headers of :data:`TABLE1_QUANTITIES`.
+    """
+    out = table[[by, "method"]].astype(str).copy()
+    for q, header, scale in TABLE1_QUANTITIES:
+        places = decimals if scale != 1.0 else 0
+        out[header] = [format_mean_std(m, s, scale=scale, decimals=places) for m, s in zip(table[f"{q}_mean"], table[f"{q}_std"])]
+    return out

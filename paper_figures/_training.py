@@ -1,0 +1,101 @@
+"""Plumbing shared by the torch figure scripts of the DASH paper's main results (Figures 1, 2, 13, Tables 1).
+
+Each script has a few flags of its own (model, J, subset, ...) on top of :func:`_common.parse_args`'s;
+their defaults depend on ``--quick`` (tiny digits runs for CI) or full mode (the paper's setting).
+Runs go through the library's resumable protocols, one cached run folder per configuration
+(:func:`_common.run_dir`), so a second script reading the same runs recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any, Callable
+
+import _common
+
+
+def parse_args(doc: str, argv, add_flags: Callable[[argparse.ArgumentParser], None], *, quick_defaults: dict[str, Any],
+               full_defaults: dict[str, Any]) -> argparse.Namespace:
+    """``_common.parse_args`` plus the script's own flags; unset flags take the quick or full default.
+
+    Flags added by ``add_flags`` must default to None; after parsing, each None is replaced by
+    ``quick_defaults[dest]`` with ``--quick`` and by ``full_defaults[dest]`` otherwise.
+    """
+    own = argparse.ArgumentParser(add_help=False, usage=argparse.SUPPRESS)
+    add_flags(own)
+    known, rest = own.parse_known_args(argv)
+    # The common parser owns --help, so the script's flags are shown in its description.
+    args = _common.parse_args(doc + "\n" + own.format_help(), rest, data=True)
+    defaults = quick_defaults if args.quick else full_defaults
+    for name, value in vars(known).items():
+        setattr(args, name, defaults.get(name) if value is None else value)
+    return args
+
+
+def int_list(parser: argparse.ArgumentParser, flag: str, help_text: str) -> None:
+    parser.add_argument(flag, type=int, nargs="+", default=None, help=help_text)
+
+
+def train_config(args: argparse.Namespace, **fields: Any):
+    """A :class:`~dashsim.nn.TrainConfig` on the script's data and device, with ``fields`` set."""
+    from dashsim.nn import TrainConfig
+
+    return TrainConfig(data=args.data, data_root=args.data_root, device=args.device, **fields)
+
+
+def cached(args: argparse.Namespace, name: str, config):
+    """``config`` with its run folder set to the cache folder hashed from every other setting."""
+    from dashsim.nn.protocols import run_config_dict
+
+    return dataclasses.replace(config, out=_common.run_dir(args, name, run_config_dict(config)))
+
+
+# The main protocol (Figure 1, Table 1): the paper's setting in full mode, tiny digits runs with --quick.
+INCREMENTAL_FULL = {"model": "resnet18", "width": 1000, "J": 50, "subset": None, "max_epochs": 100,
+                    "seeds": [0, 1, 2, 3, 4], "methods": ["cold", "warm", "sp", "dash"], "optimizers": ["sgd", "sam"]}
+INCREMENTAL_QUICK = dict(INCREMENTAL_FULL, model="mlp", width=32, J=3, subset=450, max_epochs=10, seeds=[0, 1])
+
+
+def add_incremental_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of the main protocol's scripts (all default to None: quick or full default)."""
+    parser.add_argument("--model", default=None, help="network (full: resnet18; quick: mlp)")
+    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
+    parser.add_argument("--J", type=int, default=None, help="number of chunks / experiments (full: 50; quick: 3)")
+    parser.add_argument("--subset", type=int, default=None, help="train on a seeded random subset of this many images (full: all)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per experiment (full: 100; quick: 10)")
+    int_list(parser, "--seeds", "seeds (full: 0-4; quick: 0 1)")
+    parser.add_argument("--methods", nargs="+", default=None, help="methods (default: cold warm sp dash)")
+    parser.add_argument("--optimizers", nargs="+", default=None, help="base optimizers (default: sgd sam)")
+    int_list(parser, "--sam-seeds", "seeds of the SAM runs (default: --seeds; SAM costs two passes a step)")
+
+
+def incremental_metrics(args: argparse.Namespace):
+    """Run (or read from the cache) the main protocol for every (optimizer, seed, method); one row per experiment.
+
+    One run folder per (method, optimizer, seed), so adding a seed or a method later reuses the
+    finished runs; the loop goes seed by seed so an interrupted run has every method for its first seeds.
+    """
+    import pandas as pd
+
+    from dashsim.nn import load_dataset, run_incremental
+
+    dataset = load_dataset(args.data, args.data_root)
+    frames = []
+    for optimizer in args.optimizers:
+        for seed in (args.sam_seeds or args.seeds) if optimizer == "sam" else args.seeds:
+            for method in args.methods:
+                config = cached(args, "incremental", train_config(
+                    args, model=args.model, width=args.width, method=method, J=args.J, seeds=(seed,),
+                    subset=args.subset, max_epochs=args.max_epochs, optimizer=optimizer))
+                frames.append(run_incremental(config, dataset=dataset, progress=not args.no_progress).assign(optimizer=optimizer))
+    return pd.concat(frames, ignore_index=True)
+
+
+def incremental_setting(args: argparse.Namespace) -> str:
+    """One line naming the main protocol's setting, for titles."""
+    subset = f", subset {args.subset}" if args.subset else ""
+    return (f"{args.data}, {args.model}{f' (width {args.width})' if args.model == 'mlp' else ''}, J={args.J}{subset}, "
+            f"max {args.max_epochs} epochs, seeds {' '.join(map(str, args.seeds))}"
+            + (f" (SAM: {' '.join(map(str, args.sam_seeds))})" if args.sam_seeds and "sam" in args.optimizers else "")
+            + (" (quick)" if args.quick else ""))

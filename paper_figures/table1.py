@@ -1,0 +1,42 @@
+"""Table 1 of the DASH paper: final and average test accuracy and steps, "mean (std)" over seeds, methods x optimizers.
+
+Reads the same cached run folders as ``figure1.py`` (same flags, same defaults), so after
+``figure1.py`` it recomputes nothing; missing runs are computed. Full mode: the paper's setting
+(ResNet-18, J=50, seeds 0-4, SGD and SAM); ``--quick``: digits, MLP of width 32, J=3, 2 seeds.
+
+Writes ``table1.png`` (the table rendered) and ``table1.csv`` (the numeric means and stds shown).
+"""
+
+from __future__ import annotations
+
+import _common
+import _training
+
+
+def render(shown, title):
+    """The table as a matplotlib figure (one row per optimizer and method)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(shown) + 1.2))
+    ax.axis("off")
+    cells = ax.table(cellText=shown.values, colLabels=list(shown.columns), loc="center", cellLoc="center")
+    cells.auto_set_font_size(False)
+    cells.set_fontsize(9)
+    cells.scale(1, 1.4)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None) -> None:
+    from dashsim.nn.tables import format_table1, table1
+
+    args = _training.parse_args(__doc__, argv, _training.add_incremental_flags,
+                                quick_defaults=_training.INCREMENTAL_QUICK, full_defaults=_training.INCREMENTAL_FULL)
+    table = table1(_training.incremental_metrics(args))
+    figure = render(format_table1(table), f"Table 1: {_training.incremental_setting(args)}")
+    _common.write_table(args, "table1", table, figure)
+
+
+if __name__ == "__main__":
+    main()

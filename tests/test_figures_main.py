@@ -1,0 +1,49 @@
+"""The main-results figure helpers: Table 1 formatting, Figure 13's previous-data bookkeeping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashsim.nn.tables import format_mean_std, format_table1, table1
+
+
+def _metrics() -> pd.DataFrame:
+    # (optimizer, method, seed, experiment, test_accuracy, steps), rows deliberately out of order.
+    rows = [
+        ("sgd", "cold", 0, 2, 0.7, 20), ("sgd", "cold", 0, 1, 0.5, 10),
+        ("sgd", "cold", 1, 1, 0.6, 12), ("sgd", "cold", 1, 2, 0.9, 30),
+        ("sgd", "dash", 0, 1, 0.5, 10), ("sgd", "dash", 0, 2, 0.8, 4),
+        ("sam", "dash", 0, 1, 0.4, 8), ("sam", "dash", 0, 2, 0.6, 6),
+    ]
+    df = pd.DataFrame(rows, columns=["optimizer", "method", "seed", "experiment", "test_accuracy", "steps"])
+    return df.assign(dataset="digits", model="mlp", converged=True)
+
+
+def test_format_mean_std():
+    assert format_mean_std(0.4613, 0.0052, scale=100) == "46.1 (0.5)"
+    assert format_mean_std(8300.4, 612.0, decimals=0) == "8300 (612)"
+    assert format_mean_std(0.5, math.nan, scale=100, decimals=2) == "50.00 (-)"
+    with pytest.raises(ValueError, match="decimals"):
+        format_mean_std(1.0, 0.0, decimals=-1)
+
+
+def test_table1_against_a_hand_computed_case():
+    table = table1(_metrics())
+    assert list(zip(table.optimizer, table.method)) == [("sgd", "cold"), ("sgd", "dash"), ("sam", "dash")]
+    cold = table.iloc[0]
+    # Seed 0: final 0.7, avg 0.6, steps 20 / 15; seed 1: final 0.9, avg 0.75, steps 30 / 21.
+    np.testing.assert_allclose([cold.final_test_accuracy_mean, cold.avg_test_accuracy_mean, cold.final_steps_mean, cold.avg_steps_mean],
+                               [0.8, 0.675, 25.0, 18.0])
+    np.testing.assert_allclose([cold.final_test_accuracy_std, cold.avg_test_accuracy_std, cold.final_steps_std, cold.avg_steps_std],
+                               [0.2 / math.sqrt(2), 0.15 / math.sqrt(2), 10 / math.sqrt(2), 6 / math.sqrt(2)])
+    assert cold.n_seeds == 2 and table.iloc[1].n_seeds == 1 and math.isnan(table.iloc[1].final_steps_std)
+    shown = format_table1(table)
+    assert list(shown.columns) == ["optimizer", "method", "test acc. final (%)", "test acc. avg (%)", "steps final", "steps avg"]
+    assert shown.iloc[0].tolist() == ["sgd", "cold", "80.0 (14.1)", "67.5 (10.6)", "25 (7)", "18 (4)"]
+    assert shown.iloc[2].tolist() == ["sam", "dash", "60.0 (-)", "50.0 (-)", "6 (-)", "7 (-)"]
+    with pytest.raises(ValueError, match="by='lr'"):
+        table1(_metrics(), by="lr")
