@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 from typing import Any, Callable
 
 import _common
@@ -44,12 +45,22 @@ def train_config(args: argparse.Namespace, **fields: Any):
     return TrainConfig(data=args.data, data_root=args.data_root, device=args.device, **fields)
 
 
-def cached(args: argparse.Namespace, name: str, config):
-    """``config`` with its run folder set to the cache folder hashed from every other setting."""
-    from dashsim.nn.protocols import run_config_dict
+def cached_run(args: argparse.Namespace, name: str, fields: dict[str, Any], n_rows: int, run: Callable[[Any], Any]):
+    """The metrics of one cached run: read if its folder holds ``n_rows`` finished rows, else ``run(config)``.
 
-    return dataclasses.replace(config, out=_common.run_dir(args, name, run_config_dict(config)))
+    The folder is :func:`_common.run_dir` of the data set and the script's explicit ``fields`` only,
+    so a field added to :class:`~dashsim.nn.TrainConfig` later (with a default that keeps the old
+    behaviour) neither moves nor invalidates finished runs; unfinished ones resume through ``run``.
+    """
+    import pandas as pd
 
+    folder = _common.run_dir(args, name, {"data": args.data, **fields})
+    metrics = Path(folder) / "metrics.csv"
+    if metrics.exists():
+        finished = pd.read_csv(metrics)
+        if len(finished) == n_rows:
+            return finished
+    return run(dataclasses.replace(train_config(args, **fields), out=folder))
 
 # The main protocol (Figure 1, Table 1): the paper's setting in full mode, tiny digits runs with --quick.
 INCREMENTAL_FULL = {"model": "resnet18", "width": 1000, "J": 50, "subset": None, "max_epochs": 100,
@@ -80,15 +91,15 @@ def incremental_metrics(args: argparse.Namespace):
 
     from dashsim.nn import load_dataset, run_incremental
 
-    dataset = load_dataset(args.data, args.data_root)
+    dataset = load_dataset(args.data, args.data_root)  # once, shared by every run
     frames = []
     for optimizer in args.optimizers:
         for seed in (args.sam_seeds or args.seeds) if optimizer == "sam" else args.seeds:
             for method in args.methods:
-                config = cached(args, "incremental", train_config(
-                    args, model=args.model, width=args.width, method=method, J=args.J, seeds=(seed,),
-                    subset=args.subset, max_epochs=args.max_epochs, optimizer=optimizer))
-                frames.append(run_incremental(config, dataset=dataset, progress=not args.no_progress).assign(optimizer=optimizer))
+                fields = {"model": args.model, "width": args.width, "method": method, "J": args.J, "seeds": (seed,),
+                          "subset": args.subset, "max_epochs": args.max_epochs, "optimizer": optimizer}
+                run = lambda config: run_incremental(config, dataset=dataset, progress=not args.no_progress)  # noqa: E731
+                frames.append(cached_run(args, "incremental", fields, args.J, run).assign(optimizer=optimizer))
     return pd.concat(frames, ignore_index=True)
 
 
