@@ -112,13 +112,17 @@ def _run_rounds(
     protocol: str,
     extra_config: dict[str, Any],
     n_rounds: Callable[[int], int],
-    start_seed: Callable[[Tensor, int], dict[str, Tensor]],
+    start_seed: Callable[[Tensor, Tensor, int], dict[str, Tensor]],
     plan_round: Callable[[int, Learner, Tensor, dict[str, Tensor]], _Round],
+    test_mask: Optional[Callable[[int, dict[str, Tensor], Tensor], Tensor]] = None,
 ) -> pd.DataFrame:
     """The shared resumable seed x round loop; ``plan_round`` supplies each round's data and method chunks.
 
-    ``start_seed(x, seed)`` builds the per-seed protocol state (index tensors, checkpointed);
-    ``plan_round(r, learner, x, state)`` may update that state in place (active selection).
+    ``start_seed(x, y, seed)`` builds the per-seed protocol state (index tensors, checkpointed);
+    ``plan_round(r, learner, x, state)`` may update that state in place (active selection);
+    ``test_mask(r, state, y_test)``, if given, selects the test images round ``r`` is scored on
+    (class-incremental: the classes seen so far), else the whole test set.
+    With ``config.augment`` the crop pads with the black pixel of the data's normalization.
     """
     device = resolve_device(config.device)
     if dataset is None:
@@ -136,6 +140,7 @@ def _run_rounds(
         logger.info("resuming %s after seed %s round %d", folder.path, state["seed"], state["round"])
     method = config.make_method()
     chunk_batch = getattr(method, "batch_size", 1024)
+    fill = dataset.pixel_value(0, normalize=config.resolved_normalize)
     bar = tqdm(total=len(config.seeds) * R, initial=len(rows), desc=protocol, unit="round", disable=not progress)
     try:
         for seed_index, seed in enumerate(config.seeds):
@@ -143,7 +148,7 @@ def _run_rounds(
                 continue
             shuffle_gen, method_gen = _seed_run(seed)
             learner = build_learner(config, dataset, device)
-            proto_state = start_seed(x, seed)
+            proto_state = start_seed(x, y, seed)
             first = 1
             if state is not None and seed_index == state["seed_index"]:
                 learner = _restore_learner(learner, state, shuffle_gen, method_gen, device)
@@ -158,10 +163,14 @@ def _run_rounds(
                     learner = method.before_experiment(learner, chunks, generator=method_gen)
                 method_time = time.perf_counter() - started
                 try:
-                    result = train_until_target(learner, method, x, y, plan.train_idx, config=config, generator=shuffle_gen)
+                    result = train_until_target(learner, method, x, y, plan.train_idx, config=config, generator=shuffle_gen, fill=fill)
                 except NonFiniteLossError as err:
                     raise NonFiniteLossError(f"{err}; seed {seed}, round {r}: the {len(rows)} finished rounds are kept in {folder.path}") from err
-                test_accuracy = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
+                if test_mask is None:
+                    test_accuracy = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
+                else:
+                    keep = test_mask(r, proto_state, y_test)
+                    test_accuracy = evaluate(learner.model, x_test[keep], y_test[keep], bf16=config.bf16)
                 rows.append({
                     "dataset": config.data, "model": config.model, "method": config.method, "seed": seed,
                     "experiment": r, "n_train": int(plan.train_idx.numel()), "test_accuracy": test_accuracy,
@@ -236,7 +245,7 @@ def run_passive_online(
     n_rounds = _online_rounds(k, rounds, config.subset)
     config = dataclasses.replace(config, target_accuracy=target_accuracy)
 
-    def start_seed(x: Tensor, seed: int) -> dict[str, Tensor]:
+    def start_seed(x: Tensor, y: Tensor, seed: int) -> dict[str, Tensor]:
         perm, _ = chunk_permutation(x.shape[0], seed=seed, J=1, subset=config.subset)
         return {"perm": perm.to(x.device)}
 
@@ -283,7 +292,7 @@ def run_active_online(
     n_rounds = _online_rounds(k, rounds, config.subset)
     config = dataclasses.replace(config, target_accuracy=target_accuracy)
 
-    def start_seed(x: Tensor, seed: int) -> dict[str, Tensor]:
+    def start_seed(x: Tensor, y: Tensor, seed: int) -> dict[str, Tensor]:
         perm, _ = chunk_permutation(x.shape[0], seed=seed, J=1, subset=config.subset)
         perm = perm.to(x.device)
         return {"labeled": perm[:k].clone(), "pool": perm[k:].clone()}
@@ -342,7 +351,7 @@ def run_discarding(
         chunk_permutation(n_total, seed=0, J=config.J, subset=config.subset)  # validates J against the data
         return config.J
 
-    def start_seed(x: Tensor, seed: int) -> dict[str, Tensor]:
+    def start_seed(x: Tensor, y: Tensor, seed: int) -> dict[str, Tensor]:
         perm, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=config.J, subset=config.subset)
         return {"perm": perm.to(x.device), "n_per_chunk": torch.tensor(n_per_chunk)}
 
