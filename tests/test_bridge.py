@@ -1,0 +1,281 @@
+"""dashsim.bridge: framework data as real inputs, the simulator's quantities measured on networks, both side by side."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import dashsim
+from dashsim.bridge import (COLUMNS, BridgeConfig, embed, experiment, feature_correct, feature_scores, jaccard,
+                            learned_features, make_embedding, make_inputs, margins, memorized, nonzero_gradient,
+                            point_losses, run_bridge, run_bridge_sweep, sample_bridge_data)
+
+TINY = BridgeConfig(C=2, K=6, n_per_chunk=20, J=3, p_max=0.6, gamma=2.0, tau=2, n_test=40, dim=32, width=16,
+                    max_epochs=30, methods=("cold", "warm", "dash"), seeds=(0,), device="cpu")
+
+
+def _random_points(rng, n, C, K):
+    return rng.random((n, K)) < 0.5, rng.integers(0, C, n)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_embed_matches_a_plain_transcription_of_the_rule(seed):
+    rng = np.random.default_rng(seed)
+    C, K, n = int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 30))
+    features, labels = _random_points(rng, n, C, K)
+    a, b = float(rng.uniform(0.5, 2)), float(rng.uniform(2, 5))
+    emb = make_embedding(C, K, dim=C * K + int(rng.integers(1, 20)), feature_strength=a, noise_strength=b, seed=seed)
+    out = embed(emb, features, labels, seed=seed + 100)
+    assert out.x.shape == (n, emb.dim) and out.x.dtype == torch.float32 and out.y.dtype == torch.int64
+    for i in range(n):
+        expected = sum((a * emb.patterns[labels[i], k] for k in range(K) if features[i, k]), np.zeros(emb.dim))
+        np.testing.assert_allclose((out.x[i] - out.noise[i]).numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(out.y.numpy(), labels)
+
+
+def test_strengths_orthogonality_and_unshared_noise():
+    rng = np.random.default_rng(0)
+    features, labels = _random_points(rng, 200, 3, 5)
+    emb, train, test = make_inputs(features, labels, test_features=features[:50], test_labels=labels[:50], dim=128,
+                                   feature_strength=1.0, noise_strength=2.5, seed=3)
+    flat = emb.flat_patterns()
+    np.testing.assert_allclose(flat @ flat.T, np.eye(15), atol=1e-12)  # unit-norm, pairwise orthogonal features
+    noise = train.noise.double().numpy()
+    norms = np.linalg.norm(noise, axis=1)
+    np.testing.assert_allclose(norms, 2.5, rtol=1e-6)
+    assert (norms > emb.feature_strength * np.linalg.norm(flat, axis=1).max()).all()  # noise beats any one feature
+    assert np.abs(noise @ flat.T).max() < 1e-5  # orthogonal to every feature
+    cos = (noise @ noise.T) / np.outer(norms, norms)
+    np.fill_diagonal(cos, 0)
+    assert np.abs(cos).max() < 0.5  # independent per point: no two points share noise
+    # The test set: same patterns (same features give the same noise-free input), other noise.
+    np.testing.assert_allclose((test.x - test.noise).numpy(), (train.x - train.noise)[:50].numpy(), atol=1e-6)
+    assert float((test.noise * train.noise[:50]).sum(1).abs().max()) < 0.5 * 2.5 ** 2
+
+
+def test_image_patterns_are_local_disjoint_patches():
+    emb = make_embedding(2, 3, kind="image", image_size=16, channels=3, patch_size=4, seed=1)
+    assert emb.shape == (3, 16, 16) and emb.patterns.shape == (2, 3, 3, 16, 16)
+    support = np.abs(emb.patterns).sum(axis=2) > 0  # (C, K, 16, 16)
+    assert (support.reshape(6, -1).sum(axis=1) == 16).all()  # one 4x4 cell each
+    assert support.reshape(6, -1).sum(axis=0).max() == 1  # no two features share a pixel
+    rng = np.random.default_rng(1)
+    features, labels = _random_points(rng, 10, 2, 3)
+    out = embed(emb, features, labels, seed=0)
+    assert out.x.shape == (10, 3, 16, 16)
+    assert np.abs(out.noise.reshape(10, -1).double().numpy() @ emb.flat_patterns().T).max() < 1e-5
+
+
+def test_bad_generator_parameters_are_clear_errors():
+    f, y = np.zeros((4, 3), bool), np.zeros(4, int)
+    with pytest.raises(ValueError, match="dim must be > C\\*K = 6"):
+        make_embedding(2, 3, dim=6)
+    with pytest.raises(ValueError, match="kind"):
+        make_embedding(2, 3, kind="audio")
+    with pytest.raises(ValueError, match="noise_strength"):
+        make_embedding(2, 3, noise_strength=0.0)
+    with pytest.raises(ValueError, match="feature_strength"):
+        make_embedding(2, 3, feature_strength=float("nan"))
+    with pytest.raises(ValueError, match="patch_size"):
+        make_embedding(2, 8, kind="image", image_size=16, patch_size=4)
+    emb = make_embedding(2, 3)
+    with pytest.raises(ValueError, match="K=3"):
+        embed(emb, np.zeros((4, 2), bool), y)
+    with pytest.raises(ValueError, match="labels must be in"):
+        embed(emb, f, np.full(4, 2))
+    with pytest.raises(ValueError, match="binary"):
+        embed(emb, np.full((4, 3), 2), y)
+    with pytest.raises(ValueError, match="together"):
+        make_inputs(f, y, test_features=f)
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements on hand-made networks
+# --------------------------------------------------------------------------------------------
+def _linear_reading(emb, learned, weight=2.0, extra_rows=None, bias=None):
+    """f(x) = W x + b with W[c] = weight * sum of class c's learned patterns (plus extra rows)."""
+    C, K = learned.shape
+    W = weight * np.einsum("ck,ckd->cd", learned.astype(float), emb.patterns.reshape(C, K, -1))
+    if extra_rows is not None:
+        W = W + extra_rows
+    model = nn.Linear(emb.dim, C, bias=True)
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(W))
+        model.bias.copy_(torch.zeros(C) if bias is None else torch.as_tensor(bias))
+    return model
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_linear_model_reading_exactly_some_patterns_has_learned_exactly_those(seed):
+    rng = np.random.default_rng(seed)
+    C, K = 3, 4
+    emb = make_embedding(C, K, dim=40, feature_strength=0.7, seed=seed)
+    learned = rng.random((C, K)) < 0.5
+    model = _linear_reading(emb, learned, weight=2.0, bias=rng.normal(size=C))
+    scores = feature_scores(model, emb)
+    # Pure pattern: its class's logit rises by 2 * 0.7, the others stay, so the margin rises by 1.4.
+    np.testing.assert_allclose(scores.scores, np.where(learned, 1.4, 0.0), atol=1e-5)
+    assert scores.null_rms < 1e-5  # random patterns are orthogonal to every row of W
+    np.testing.assert_array_equal(learned_features(model, emb), learned)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_feature_scores_match_a_direct_loop_on_a_random_mlp(seed):
+    torch.manual_seed(seed)
+    emb = make_embedding(3, 2, dim=16, seed=seed, feature_strength=1.3)
+    model = nn.Sequential(nn.Linear(16, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    model.train()
+    result = feature_scores(model, emb, n_null=5, seed=7)
+    assert model.training  # mode restored
+    model.eval()
+    with torch.no_grad():
+        def m(x, c):
+            z = model(torch.as_tensor(x, dtype=torch.float32)[None])[0].double().numpy()
+            return z[c] - max(z[i] for i in range(3) if i != c)
+
+        zero = np.zeros(16)
+        for c in range(3):
+            for k in range(2):
+                assert result.scores[c, k] == pytest.approx(m(1.3 * emb.patterns[c, k], c) - m(zero, c), abs=1e-5)
+        u = embed(emb, np.zeros((5, 2), bool), np.zeros(5, int), seed=7).noise.double().numpy() / emb.noise_strength
+        null = [m(1.3 * u[i], c) - m(zero, c) for i in range(5) for c in range(3)]
+    assert result.null_rms == pytest.approx(np.sqrt(np.mean(np.square(null))), abs=1e-5)
+    with pytest.raises(ValueError, match="threshold"):
+        learned_features(model, emb, threshold=-1)
+
+
+def test_losses_margins_and_nonzero_gradient_on_known_logits():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 5.0, 1.0], [1.0, 1.0, 1.0]])
+    np.testing.assert_allclose(margins(logits, torch.tensor([0, 1, 2])).numpy(), [2.0, 4.0, 0.0])
+    # A "network" that returns fixed logits per input row (identity on 3-d inputs).
+    model = nn.Linear(3, 3, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(3))
+    y = torch.tensor([0, 1, 2])
+    expected = -np.log(np.exp(logits.numpy())[np.arange(3), y.numpy()] / np.exp(logits.numpy()).sum(1))
+    np.testing.assert_allclose(point_losses(model, logits, y).numpy(), expected, rtol=1e-5)
+    # Losses are about 0.17, 0.025, 1.10.
+    np.testing.assert_array_equal(nonzero_gradient(model, logits, y, loss_threshold=0.1), [True, False, True])
+    np.testing.assert_array_equal(nonzero_gradient(model, logits, y, loss_threshold=0.5), [False, False, True])
+    with pytest.raises(ValueError, match="loss_threshold"):
+        nonzero_gradient(model, logits, y, loss_threshold=0)
+
+
+def test_memorized_means_right_on_the_point_and_wrong_without_its_noise():
+    emb = make_embedding(2, 2, dim=400, feature_strength=1.0, noise_strength=3.0, seed=0)
+    # Points: A (class 1, learned feature), B (class 1, no learned feature, its noise read by W),
+    # D (class 1, no learned feature, noise not read), E (class 0, nothing: the bias favours class 0).
+    features = np.array([[1, 0], [0, 1], [0, 1], [0, 0]], dtype=bool)
+    labels = np.array([1, 1, 1, 0])
+    pts = embed(emb, features, labels, seed=1)
+    learned = np.array([[False, False], [True, False]])
+    extra = np.zeros((2, 400))
+    extra[1] = 5.0 * pts.noise[1].double().numpy() / 3.0  # memorize B through its noise
+    model = _linear_reading(emb, learned, weight=5.0, extra_rows=extra, bias=[3.0, 0.0])
+    x, y, noise = pts.x, pts.y, pts.noise
+    correct = (model(x).argmax(1) == y).numpy()
+    assert correct.tolist()[:2] == [True, True] and correct[3]
+    np.testing.assert_array_equal(feature_correct(model, x, y, noise), [True, False, False, True])
+    got = memorized(model, x, y, noise)
+    assert got[1] and not got[0] and not got[3]
+    assert got[2] == bool(correct[2])  # D: memorized only if its noise happens to lean on B's
+    with pytest.raises(ValueError, match="noise must have the shape"):
+        memorized(model, x, y, noise[:, :3])
+
+
+def test_jaccard():
+    a = np.array([[1, 1, 0], [0, 1, 0]], bool)
+    b = np.array([[1, 0, 0], [0, 1, 1]], bool)
+    assert jaccard(a, b) == pytest.approx(2 / 4)
+    assert jaccard(a, a) == 1.0 and jaccard(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    assert jaccard(a, ~a) == 0.0
+    with pytest.raises(ValueError, match="equal shape"):
+        jaccard(a, b[:, :2])
+
+
+# --------------------------------------------------------------------------------------------
+# The experiment
+# --------------------------------------------------------------------------------------------
+def test_bad_configs_name_the_field():
+    with pytest.raises(ValueError, match="BridgeConfig.dim"):
+        dataclasses.replace(TINY, dim=12)
+    with pytest.raises(ValueError, match="BridgeConfig.model"):
+        dataclasses.replace(TINY, model="resnet18")
+    with pytest.raises(ValueError, match="BridgeConfig.methods"):
+        dataclasses.replace(TINY, methods=("ideal",))
+    with pytest.raises(ValueError, match="BridgeConfig.n_per_chunk"):
+        dataclasses.replace(TINY, n_per_chunk=21)
+    with pytest.raises(ValueError, match="BridgeConfig.tau"):
+        dataclasses.replace(TINY, tau=7)
+    with pytest.raises(TypeError, match="BridgeConfig"):
+        run_bridge({"C": 2})
+    with pytest.raises(ValueError, match="param"):
+        run_bridge_sweep(TINY, "seeds", [(0,)])
+
+
+def test_bridge_frame_contract_and_simulator_side(tmp_path):
+    df = run_bridge(TINY, out=tmp_path)
+    assert list(df.columns) == list(COLUMNS)
+    J, n = TINY.J, TINY.n_per_chunk
+    assert len(df) == (3 + len(TINY.methods)) * J
+    assert set(zip(df.side, df.method)) == {("simulator", m) for m in ("cold", "warm", "ideal")} | \
+        {("network", m) for m in TINY.methods}
+    assert (df.n_train == df.experiment * n).all()
+    assert df.test_accuracy.between(0, 1).all()
+    for col in ("n_nonzero", "n_memorized", "n_feature_correct", "n_learned"):
+        assert ((df[col] >= 0) & (df[col] <= np.maximum(df.n_train, TINY.C * TINY.K))).all(), col
+    assert df[[c for c in df.columns if c.startswith("jaccard_")]].stack().between(0, 1).all()
+    net = df[df.side == "network"]
+    assert net.jaccard.notna().all() and df[df.side == "simulator"].jaccard.isna().all()
+    np.testing.assert_array_equal(net.jaccard, [getattr(r, f"jaccard_{experiment.PAIRED[r.method]}") for r in net.itertuples()])
+    assert (net.learned.str.len() == TINY.C * TINY.K).all()
+    assert (net.n_learned == net.learned.str.count("1")).all()
+    # Cold restarts from a fresh network: every point of T_{1:j} has the loss of an untrained model.
+    cold = net[net.method == "cold"]
+    assert (cold.n_nonzero == cold.n_train).all()
+    # The simulator rows are dashsim.simulate on the same arrays.
+    data = sample_bridge_data(TINY, 0)
+    sim = dashsim.simulate(data.features, data.labels, data.chunk, gamma=TINY.gamma, tau=TINY.tau)
+    for m, method in enumerate(sim.methods):
+        rows = df[(df.side == "simulator") & (df.method == method)].sort_values("experiment")
+        np.testing.assert_array_equal(rows.n_learned, sim.n_learned[m])
+        np.testing.assert_array_equal(rows.n_nonzero, sim.n_nonzero[m])
+        np.testing.assert_array_equal(rows.n_memorized, sim.n_memorized[m])
+        np.testing.assert_allclose(rows.test_accuracy,
+                                   dashsim.accuracy_on(sim.learned[m], data.test_features, data.test_labels, TINY.tau))
+    # Re-running reuses the cached network runs exactly (and a simulator-only change reuses them too).
+    again = run_bridge(TINY, out=tmp_path)
+    pd.testing.assert_frame_equal(again, df)
+    other_tau = run_bridge(dataclasses.replace(TINY, tau=1), out=tmp_path)
+    keep = ["method", "experiment", "test_accuracy", "n_learned", "steps", "wall_time_s"]
+    pd.testing.assert_frame_equal(other_tau[other_tau.side == "network"][keep].reset_index(drop=True),
+                                  net[keep].reset_index(drop=True))
+
+
+def test_interrupted_network_run_resumes_to_the_same_metrics(tmp_path, monkeypatch):
+    config = dataclasses.replace(TINY, methods=("warm",))
+    full = run_bridge(config, out=tmp_path / "a")
+    real = experiment.train_until_target
+    calls = {"n": 0}
+
+    def crash_on_third(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_until_target", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_bridge(config, out=tmp_path / "b")
+    monkeypatch.setattr(experiment, "train_until_target", real)
+    resumed = run_bridge(config, out=tmp_path / "b")
+    cols = [c for c in COLUMNS if c != "wall_time_s"]
+    pd.testing.assert_frame_equal(resumed[cols], full[cols])
