@@ -45,8 +45,12 @@ def train_config(args: argparse.Namespace, **fields: Any):
     return TrainConfig(data=args.data, data_root=args.data_root, device=args.device, **fields)
 
 
-def cached_run(args: argparse.Namespace, name: str, fields: dict[str, Any], n_rows: int, run: Callable[[Any], Any]):
+def cached_run(args: argparse.Namespace, name: str, fields: dict[str, Any], n_rows: int, run: Callable[[Any], Any],
+               *, sweep: dict[str, Any] | None = None):
     """The metrics of one cached run: read if its folder holds ``n_rows`` finished rows, else ``run(config)``.
+
+    ``fields`` set the run's :class:`~dashsim.nn.TrainConfig`; ``sweep`` (e.g. the swept pretrain
+    lengths) only joins the cache key.
 
     The folder is :func:`_common.run_dir` of the data set and the script's explicit ``fields`` only,
     so a field added to :class:`~dashsim.nn.TrainConfig` later (with a default that keeps the old
@@ -54,7 +58,7 @@ def cached_run(args: argparse.Namespace, name: str, fields: dict[str, Any], n_ro
     """
     import pandas as pd
 
-    folder = _common.run_dir(args, name, {"data": args.data, **fields})
+    folder = _common.run_dir(args, name, {"data": args.data, **fields, **(sweep or {})})
     metrics = Path(folder) / "metrics.csv"
     if metrics.exists():
         finished = pd.read_csv(metrics)
