@@ -26,7 +26,7 @@ from .dash import GRANULARITIES, _accumulate_chunk_gradient, _groups, shrinkable
 
 __all__ = [
     "gradient_norm", "filter_cosines", "dead_neurons", "weight_correlation",
-    "gradient_norm_probe", "filter_cosine_probe", "dead_neuron_probe", "weight_correlation_probe",
+    "gradient_norm_probe", "filter_cosine_probe", "dead_neuron_probe", "weight_correlation_probe", "StartCorrelation",
 ]
 
 
@@ -313,3 +313,31 @@ def weight_correlation_probe(learner: Any, context: Any) -> dict[str, float]:
     r = weight_correlation(learner.model, learner.initial_state)
     overall = r.pop("overall")
     return {**{f"corr:{name}": v for name, v in r.items()}, "corr_overall": overall}
+
+
+class StartCorrelation:
+    """A probe pair: the weights' Pearson correlation with the first initialization and with the experiment's start.
+
+    Pass ``probe=pair.probe, probe_after=pair.probe_after`` to :func:`dashsim.nn.run_incremental`:
+    ``probe`` remembers ``theta_start`` (the weights after the method's step, before training on
+    T_{1:j}); ``probe_after`` returns :func:`weight_correlation_probe`'s columns plus
+    ``corr_start_overall = r(theta_end, theta_start)`` over all Linear/Conv weights and biases
+    (how far training in experiment j moved the weights; near 1 for a warm start that barely moves).
+
+    References
+    ----------
+    Ash & Adams, "On Warm-Starting Neural Network Training", NeurIPS 2020, Section 4.
+    """
+
+    def __init__(self) -> None:
+        self._start: Optional[dict[str, Tensor]] = None
+
+    def probe(self, learner: Any, context: Any) -> dict[str, float]:
+        self._start = {k: v.detach().clone() for k, v in learner.model.state_dict().items()}
+        return {}
+
+    def probe_after(self, learner: Any, context: Any) -> dict[str, float]:
+        if self._start is None:
+            raise RuntimeError("StartCorrelation.probe_after needs StartCorrelation.probe to run first (pass both)")
+        start, self._start = self._start, None
+        return {**weight_correlation_probe(learner, context), "corr_start_overall": weight_correlation(learner.model, start)["overall"]}

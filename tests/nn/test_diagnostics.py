@@ -226,3 +226,29 @@ def test_probes_inside_the_incremental_protocol(tmp_path):
     assert df["dead_all"].between(0, 1).all()
     # Training moves the weights away from the first initialization, more so the longer it runs.
     assert (df["corr_overall"] < 1).all() and df["corr_overall"].iloc[1] < df["corr_overall"].iloc[0]
+
+
+def test_start_correlation_probe_pair(tmp_path):
+    cfg = TrainConfig(data="digits", model="mlp", width=16, method="sp", J=3, seeds=(0,), max_epochs=3,
+                      device="cpu", out=str(tmp_path / "run"))
+    pair = diag.StartCorrelation()
+    starts = []
+    real_probe = pair.probe
+
+    def probe(learner, context):
+        starts.append(copy.deepcopy(learner.model.state_dict()))
+        return real_probe(learner, context)
+
+    ends = []
+
+    def probe_after(learner, context):
+        ends.append(copy.deepcopy(learner.model))
+        return pair.probe_after(learner, context)
+
+    df = protocols.run_incremental(cfg, dataset=data.load_digits(), probe=probe, probe_after=probe_after)
+    for j in range(3):
+        assert df["corr_start_overall"].iloc[j] == pytest.approx(diag.weight_correlation(ends[j], starts[j])["overall"])
+    # S&P shrinks and perturbs: the start of experiment 2 is not the end of experiment 1, so the two correlations differ.
+    assert df["corr_start_overall"].iloc[1] != pytest.approx(diag.weight_correlation(ends[1], ends[0].state_dict())["overall"])
+    with pytest.raises(RuntimeError, match="needs StartCorrelation.probe"):
+        diag.StartCorrelation().probe_after(None, None)

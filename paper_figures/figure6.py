@@ -1,0 +1,111 @@
+"""Figure 6 of the DASH paper: gradient norm at the start of an experiment vs the steps it then takes to converge.
+
+The main protocol (paper Section 5) for cold, warm, S&P and DASH; at the start of experiment j
+(after the method's step, before training) the probe :func:`dashsim.nn.diagnostics.gradient_norm_probe`
+measures ``||grad L(T_{1:j})||`` in eval mode. One point per (method, seed, experiment): x = that
+norm, y = the optimizer steps experiment j took to reach 99.9% train accuracy (log-log axes).
+
+Full mode: the paper's setting (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4; a GPU job). A
+CPU-sized run, e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2``.
+``--quick``: digits, MLP of width 32, 450 images, J=3, at most 30 epochs, 2 seeds.
+
+This file also holds the flags and the cached probed runs that ``figure7.py``, ``figure14.py``,
+``figure16.py`` and ``ash_adams_pearson.py`` share (Figure 7 reads exactly these runs).
+Writes ``figure6.png`` and ``figure6.csv`` (the plotted points).
+"""
+
+from __future__ import annotations
+
+import _common
+import _training
+
+FULL = {"model": "resnet18", "width": 1000, "J": 50, "subset": None, "max_epochs": 100, "seeds": [0, 1, 2, 3, 4],
+        "methods": ["cold", "warm", "sp", "dash"]}
+QUICK = dict(FULL, model="mlp", width=32, J=3, subset=450, max_epochs=30, seeds=[0, 1])
+
+
+def add_flags(parser) -> None:
+    """The flags of the diagnostics scripts (all default to None: the quick or full default)."""
+    parser.add_argument("--model", default=None, help="network (full: resnet18; quick: mlp)")
+    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
+    parser.add_argument("--J", type=int, default=None, help="number of chunks / experiments (full: 50; quick: 3)")
+    parser.add_argument("--subset", type=int, default=None, help="train on a seeded random subset of this many images (full: all)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per experiment (full: 100; quick: 30)")
+    _training.int_list(parser, "--seeds", "seeds (full: 0-4; quick: 0 1)")
+    parser.add_argument("--methods", nargs="+", default=None, help="methods to compare")
+
+
+def parse_args(doc: str, argv, *, full: dict = FULL, quick: dict = QUICK):
+    return _training.parse_args(doc, argv, add_flags, quick_defaults=quick, full_defaults=full)
+
+
+def probed_metrics(args, name: str, *, probe=None, probe_after=None, variants=None):
+    """Rows of the main protocol with ``probe``/``probe_after`` columns, one cached run per (seed, variant).
+
+    ``variants``: ``(method, method_args)`` pairs (default: each of ``args.methods`` at its defaults);
+    the rows carry a ``method_args`` column. ``name`` is the cache folder, so scripts whose probes
+    differ never share a run folder.
+    """
+    import pandas as pd
+
+    from dashsim.nn import load_dataset, run_incremental
+
+    dataset = load_dataset(args.data, args.data_root)
+    run = lambda config: run_incremental(config, dataset=dataset, progress=not args.no_progress, probe=probe,  # noqa: E731
+                                         probe_after=probe_after)
+    frames = []
+    for seed in args.seeds:
+        for method, method_args in variants or [(m, ()) for m in args.methods]:
+            fields = {"model": args.model, "width": args.width, "method": method, "method_args": tuple(method_args),
+                      "J": args.J, "seeds": (seed,), "subset": args.subset, "max_epochs": args.max_epochs}
+            frames.append(_training.cached_run(args, name, fields, args.J, run).assign(method_args=" ".join(method_args)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def setting(args) -> str:
+    """One line naming the setting, for titles."""
+    subset = f", subset {args.subset}" if args.subset else ""
+    return (f"{args.data}, {args.model}{f' (width {args.width})' if args.model == 'mlp' else ''}, J={args.J}{subset}, "
+            f"max {args.max_epochs} epochs, seeds {' '.join(map(str, args.seeds))}" + (" (quick)" if args.quick else ""))
+
+
+def wrapped(title: str, width: int = 90) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width))
+
+
+def metrics(args):
+    """The cached runs of Figures 6 and 7: the main protocol with the gradient norm at each experiment's start."""
+    from dashsim.nn.diagnostics import gradient_norm_probe
+
+    return probed_metrics(args, "figure6", probe=gradient_norm_probe)
+
+
+def plot(table, methods, title):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    for colour, method in enumerate(methods):
+        rows = table[table["method"] == method]
+        done, capped = rows[rows["converged"]], rows[~rows["converged"]]
+        ax.scatter(done["grad_norm"], done["steps"], s=14, alpha=0.7, color=f"C{colour}", label=method)
+        # Experiments that hit the epoch cap: their step count is a lower bound.
+        ax.scatter(capped["grad_norm"], capped["steps"], s=18, alpha=0.7, color=f"C{colour}", marker="x",
+                   label=f"{method} (epoch cap)" if len(capped) else None)
+    ax.set(xscale="log", yscale="log", xlabel="gradient norm at the start of experiment j (eval mode, on $T_{1:j}$)",
+           ylabel="optimizer steps in experiment j")
+    ax.legend()
+    ax.set_title(wrapped(title), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None) -> None:
+    args = parse_args(__doc__, argv)
+    table = metrics(args)[["method", "seed", "experiment", "n_train", "grad_norm", "steps", "converged"]]
+    _common.write_table(args, "figure6", table, plot(table, args.methods, f"Figure 6: {setting(args)}"))
+
+
+if __name__ == "__main__":
+    main()
