@@ -47,3 +47,43 @@ def test_table1_against_a_hand_computed_case():
     assert shown.iloc[2].tolist() == ["sam", "dash", "60.0 (-)", "50.0 (-)", "6 (-)", "7 (-)"]
     with pytest.raises(ValueError, match="by='lr'"):
         table1(_metrics(), by="lr")
+
+
+@pytest.fixture(scope="module")
+def figure13():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "paper_figures"))
+    import figure13 as module
+
+    return module
+
+
+def test_figure13_previous_data_accuracy_bookkeeping(figure13):
+    import torch
+
+    from dashsim.nn import TrainConfig, load_dataset
+
+    dataset = load_dataset("digits")
+    config = TrainConfig(data="digits", model="mlp", width=16, method="warm", J=3, subset=150, max_epochs=5, batch_size=32, device="cpu")
+    methods = ["warm", "shrink", "dash"]
+    rows = pd.DataFrame(figure13.previous_data_accuracy(config, dataset, 0, methods, epochs=2))
+    assert list(rows.columns) == list(figure13.COLUMNS)
+    assert rows.method.tolist() == [m for m in methods for _ in range(3)] and rows.epoch.tolist() == [0, 1, 2] * 3
+    assert (rows.n_previous == 100).all()  # old data = 2 of 3 chunks of 50
+    assert rows.steps.tolist() == [0, 5, 10] * 3  # ceil(150 / 32) = 5 steps per epoch on all data
+    # Epoch 0 of warm is the pretrained model itself: its accuracy on the old data, recomputed in NumPy.
+    learner, x, y, chunks, *_ = figure13.pretrain(config, dataset, 0, torch.device("cpu"))
+    old = torch.cat(chunks[:2]).numpy()
+    learner.model.eval()
+    with torch.no_grad():
+        logits = learner.model(x).numpy()
+    expected = np.mean(logits[old].argmax(axis=1) == y.numpy()[old])
+    assert rows.previous_accuracy.iloc[0] == pytest.approx(expected, abs=1e-12)
+    # Shrinking by lam changes the old-data accuracy at once; every value is a count over 100 images.
+    assert rows.previous_accuracy.iloc[3] != rows.previous_accuracy.iloc[0]
+    np.testing.assert_allclose(rows.previous_accuracy * 100, np.round(rows.previous_accuracy * 100), atol=1e-9)
+    # A record does not depend on how many epochs follow: one epoch gives the first two rows of each method.
+    short = pd.DataFrame(figure13.previous_data_accuracy(config, dataset, 0, methods, epochs=1))
+    pd.testing.assert_frame_equal(short, rows[rows.epoch <= 1].reset_index(drop=True))

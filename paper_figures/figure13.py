@@ -1,0 +1,166 @@
+"""Figure 13 of the DASH paper: train accuracy on the PREVIOUS data in the first epochs after new data arrive.
+
+A fresh model trains on the old data ``T_1..T_{J-1}`` until the epoch's train accuracy reaches
+99.9% (or the cap); then new data ``T_J`` arrive, the method's between-experiments step is applied
+(warm: nothing; S&P: shrink and perturb; shrink: ``w <- lam w``; DASH) with the chunks
+``T_1..T_J``, and the model trains on all of it for a few epochs. Plotted: the accuracy on the old
+data (eval mode) right after the step (epoch 0) and after each epoch; mean +- std over seeds.
+The paper's point: shrinking alone forgets the old data and must relearn it; DASH keeps what
+generalizes and relearns quickly; warm keeps everything.
+
+Full mode: ResNet-18 on Fashion-MNIST, J=10 (the new data are 10%), 5 epochs, seeds 0-4 (a GPU
+job). A CPU-sized run, e.g. ``--model mlp --subset 10000 --seeds 0 1 2``. ``--quick``: digits, MLP
+of width 32. Each seed is cached in a run folder. Writes ``figure13.png`` and ``figure13.csv``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import _common
+import _training
+
+FULL = {"model": "resnet18", "width": 1000, "J": 10, "subset": None, "max_epochs": 100, "epochs": 5,
+        "seeds": [0, 1, 2, 3, 4], "methods": ["warm", "sp", "shrink", "dash"]}
+QUICK = dict(FULL, model="mlp", width=32, J=4, subset=400, max_epochs=20, epochs=3, seeds=[0, 1])
+COLUMNS = ("model", "method", "seed", "epoch", "steps", "previous_accuracy", "n_previous", "pretrain_epochs", "pretrain_converged")
+
+
+def add_flags(parser) -> None:
+    parser.add_argument("--model", default=None, help="network (full: resnet18; quick: mlp)")
+    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
+    parser.add_argument("--J", type=int, default=None, help="chunks: old data T_1..T_{J-1}, new data T_J (full: 10)")
+    parser.add_argument("--subset", type=int, default=None, help="use a seeded random subset of this many training images (full: all)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap of the training on the old data (full: 100)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of training on all data to follow (full: 5)")
+    _training.int_list(parser, "--seeds", "seeds (full: 0-4; quick: 0 1)")
+    parser.add_argument("--methods", nargs="+", default=None, help="methods (default: warm sp shrink dash)")
+
+
+def pretrain(config, dataset, seed: int, device):
+    """The model trained on the old data, the data, the chunks and the shuffle/method generators of ``seed``.
+
+    Returns ``(learner, x, y, chunks, shuffle_gen, method_gen, result)`` where ``chunks`` are the
+    index tensors of ``T_1..T_J`` (the old data are all but the last) and ``result`` is the
+    :class:`~dashsim.nn.train.ExperimentResult` of the training on the old data.
+    """
+    import torch
+
+    from dashsim.nn.protocols import _seed_run, chunk_permutation
+    from dashsim.nn.train import build_learner, train_until_target
+
+    x, y = dataset.as_float("train", normalize=config.resolved_normalize, device=device)
+    perm, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=config.J, subset=config.subset)
+    chunks = list(perm.to(device).split(n_per_chunk))
+    shuffle_gen, method_gen = _seed_run(seed)
+    learner = build_learner(config, dataset, device)
+    old = torch.cat(chunks[:-1])
+    result = train_until_target(learner, config.make_method(), x, y, old, config=config, generator=shuffle_gen)
+    return learner, x, y, chunks, shuffle_gen, method_gen, result
+
+
+def previous_data_accuracy(config, dataset, seed: int, methods, epochs: int):
+    """Old-data accuracy after the method's step and after each of ``epochs`` epochs on all data, per method.
+
+    Every method starts from the same pretrained learner (a deep copy) and the same generator
+    states, so the curves differ only by the method. Row ``epoch = e`` holds
+    ``acc_e = (1/|T_old|) sum_{(x, y) in T_old} [argmax f_e(x) = y]`` (eval mode), with ``f_0``
+    the model right after ``method.before_experiment`` and ``f_e`` after ``e`` epochs.
+
+    Returns
+    -------
+    list of dicts with the keys :data:`COLUMNS`.
+
+    References
+    ----------
+    DASH paper, Appendix, Figure 13.
+    """
+    import dataclasses
+
+    import torch
+
+    from dashsim.nn import make_method
+    from dashsim.nn.train import evaluate, resolve_device, train_until_target
+
+    device = resolve_device(config.device)
+    learner, x, y, chunks, shuffle_gen, method_gen, pre = pretrain(config, dataset, seed, device)
+    old = torch.cat(chunks[:-1])
+    x_old, y_old = x[old], y[old]
+    everything = torch.cat(chunks)
+    rows = []
+    for name in methods:
+        method = make_method(name)
+        shuffle, noise = torch.Generator().set_state(shuffle_gen.get_state()), torch.Generator().set_state(method_gen.get_state())
+        trained = method.before_experiment(copy.deepcopy(learner), [(x[c], y[c]) for c in chunks], generator=noise)
+
+        def record(epoch: int, _train_acc: float, steps: int) -> None:
+            rows.append({"model": config.model, "method": name, "seed": seed, "epoch": epoch, "steps": steps,
+                         "previous_accuracy": evaluate(trained.model, x_old, y_old), "n_previous": int(old.numel()),
+                         "pretrain_epochs": pre.epochs, "pretrain_converged": pre.converged})
+
+        record(0, float("nan"), 0)
+        train_until_target(trained, method, x, y, everything, config=dataclasses.replace(config, max_epochs=epochs),
+                           generator=shuffle, on_epoch=record, stop_at_target=False)
+    return rows
+
+
+def compute(args):
+    import pandas as pd
+
+    from dashsim.nn import load_dataset
+    from dashsim.runs import RunFolder
+
+    dataset = load_dataset(args.data, args.data_root)
+    frames = []
+    for seed in args.seeds:
+        fields = {"model": args.model, "width": args.width, "J": args.J, "seeds": (seed,), "subset": args.subset,
+                  "max_epochs": args.max_epochs, "method": "warm"}
+
+        def run(config, seed=seed):
+            rows = previous_data_accuracy(config, dataset, seed, args.methods, args.epochs)
+            RunFolder(config.out, {"data": args.data, **fields, "methods": args.methods, "epochs": args.epochs}).save_checkpoint({}, rows)
+            return pd.DataFrame(rows, columns=list(COLUMNS))
+
+        sweep = {"methods": args.methods, "epochs": args.epochs}
+        frames.append(_training.cached_run(args, "previous_data", fields, len(args.methods) * (args.epochs + 1), run, sweep=sweep))
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize(rows):
+    """The plotted numbers: mean and std over seeds of the old-data accuracy per (method, epoch)."""
+    return rows.groupby(["method", "epoch"], sort=False).agg(
+        n_seeds=("seed", "nunique"), previous_accuracy_mean=("previous_accuracy", "mean"),
+        previous_accuracy_std=("previous_accuracy", "std"), steps_mean=("steps", "mean")).reset_index()
+
+
+def plot(table, methods, title):
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    colours = {"warm": "C1", "sp": "C2", "shrink": "C4", "dash": "C3"}
+    for name in methods:
+        t = table[table["method"] == name]
+        mean, std = 100 * t["previous_accuracy_mean"], 100 * t["previous_accuracy_std"].fillna(0.0)
+        ax.plot(t["epoch"], mean, "o-", label=name, color=colours.get(name))
+        ax.fill_between(t["epoch"], mean - std, mean + std, alpha=0.2, color=colours.get(name), linewidth=0)
+    ax.set(xlabel="epochs of training on all data (0 = right after the method's step)",
+           ylabel="train accuracy on the previous data (%)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend()
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None) -> None:
+    args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
+    table = summarize(compute(args))
+    subset = f", subset {args.subset}" if args.subset else ""
+    title = (f"Figure 13: {args.data}{subset}, {args.model}, old data = {args.J - 1}/{args.J}, "
+             f"{len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}" + (" (quick)" if args.quick else ""))
+    _common.write_table(args, "figure13", table, plot(table, args.methods, title))
+
+
+if __name__ == "__main__":
+    main()
