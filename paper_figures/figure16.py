@@ -38,13 +38,14 @@ def plot(table, methods, title):
 
     blocks = list(dict.fromkeys(table["block"]))
     width = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(blocks) + 3), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7.5, 0.8 * len(blocks) + 3), 4.8))
     for k, method in enumerate(methods):
         c = table[table["method"] == method].set_index("block").loc[blocks]
         ax.bar(np.arange(len(blocks)) + (k - (len(methods) - 1) / 2) * width, 100 * c["dead_fraction_mean"], width,
                yerr=100 * c["dead_fraction_std"].fillna(0.0), color=f"C{k}", label=method, capsize=2)
     ax.set_xticks(np.arange(len(blocks)), blocks, rotation=30, ha="right")
     ax.set(xlabel="block", ylabel="dead ReLU units (%) after the last experiment")
+    ax.set_ylim(bottom=0)
     ax.legend()
     ax.set_title(figure6.wrapped(title), fontsize=9)
     fig.tight_layout()
