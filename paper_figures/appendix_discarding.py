@@ -1,0 +1,106 @@
+"""Appendix C.4.3 of the DASH paper: data discarding, with DASH or S&P every m experiments vs warm and cold.
+
+The training set is split into J equal chunks; experiment j trains only on the newest chunk T_j
+(older data are discarded) until the epoch's train accuracy reaches 99.9% (or the epoch cap).
+DASH / S&P run before experiment j when j % m == 0 and j <= stop_after (the paper: m = 10, 15,
+20, stopped after experiment 40); warm keeps the model throughout; cold re-initializes it before
+every experiment. Panels: test accuracy and optimizer steps vs experiment, mean +- std over seeds.
+
+Full mode: ResNet-18, J=50, all of Fashion-MNIST (the paper: CIFAR-10), m in {10, 15, 20}, seeds
+0-2 (a GPU job). A CPU-sized run, e.g. ``--model mlp --width 256 --J 12 --subset 12000 --periods 3 6
+--stop-after 9 --max-epochs 30 --seeds 0 1``. ``--quick``: digits, MLP of width 32, J=4, m=2.
+
+Each (curve, seed) run is cached in a resumable run folder. Writes ``appendix_discarding.png`` and
+``appendix_discarding.csv`` (the plotted means and stds per curve and experiment).
+"""
+
+from __future__ import annotations
+
+import _common
+import _training
+
+FULL = {"model": "resnet18", "width": 1000, "J": 50, "periods": [10, 15, 20], "stop_after": 40, "subset": None,
+        "max_epochs": 100, "seeds": [0, 1, 2], "methods": ["dash", "sp"]}
+QUICK = dict(FULL, model="mlp", width=32, J=4, periods=[2], stop_after=3, subset=400, max_epochs=30, seeds=[0, 1])
+
+
+def add_flags(parser) -> None:
+    parser.add_argument("--model", default=None, help="network (full: resnet18; quick: mlp)")
+    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
+    parser.add_argument("--J", type=int, default=None, help="number of chunks / experiments (full: 50; quick: 4)")
+    _training.int_list(parser, "--periods", "m values: the method runs every m experiments (full: 10 15 20)")
+    parser.add_argument("--stop-after", type=int, default=None, help="last experiment the method may run before (full: 40)")
+    parser.add_argument("--subset", type=int, default=None, help="use a seeded random subset of this many training images (full: all)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per experiment (full: 100)")
+    _training.int_list(parser, "--seeds", "seeds (full: 0-2; quick: 0 1)")
+    parser.add_argument("--methods", nargs="+", default=None, help="periodically applied methods (default: dash sp)")
+
+
+def curves_to_run(args) -> list[tuple[str, str, int, int]]:
+    """(label, method, m, stop_after) per curve: the periodic methods, then warm and cold (every experiment)."""
+    periodic = [(f"{method} every {m}", method, m, args.stop_after) for m in args.periods for method in args.methods]
+    return periodic + [("warm", "warm", 1, args.J), ("cold", "cold", 1, args.J)]
+
+
+def metrics(args):
+    """Run (or read from the cache) discarding for every (curve, seed); one row per experiment, ``method`` = curve label."""
+    import pandas as pd
+
+    from dashsim.nn import load_dataset, run_discarding
+
+    dataset = load_dataset(args.data, args.data_root)
+    frames = []
+    for seed in args.seeds:
+        for label, method, m, stop_after in curves_to_run(args):
+            fields = {"model": args.model, "width": args.width, "method": method, "J": args.J, "seeds": (seed,),
+                      "subset": args.subset, "max_epochs": args.max_epochs}
+            run = lambda config, m=m, s=stop_after: run_discarding(config, m=m, stop_after=s, dataset=dataset, progress=not args.no_progress)  # noqa: E731
+            rows = _training.cached_run(args, "discarding", fields, args.J, run, sweep={"m": m, "stop_after": stop_after})
+            frames.append(rows.assign(method=label))
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_curves(table, labels, *, xlabel: str, title: str):
+    """Two panels: test accuracy (%) and optimizer steps vs ``xlabel``, one colour per curve, mean +- std bands."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, (ax_acc, ax_steps) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for colour, label in enumerate(labels):
+        c = table[table["method"] == label]
+        style = "--" if label in ("warm", "cold") else "-"
+        for ax, col, scale in ((ax_acc, "test_accuracy", 100.0), (ax_steps, "steps", 1.0)):
+            mean, std = c[f"{col}_mean"] * scale, c[f"{col}_std"].fillna(0.0) * scale
+            ax.plot(c["experiment"], mean, style, label=label, color=f"C{colour}")
+            ax.fill_between(c["experiment"], mean - std, mean + std, alpha=0.15, color=f"C{colour}", linewidth=0)
+    ax_acc.set(xlabel=xlabel, ylabel="test accuracy (%)")
+    ax_steps.set(xlabel=xlabel, ylabel="optimizer steps")
+    for ax in (ax_acc, ax_steps):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_acc.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def curve_table(rows, labels):
+    """The plotted numbers: mean and std over seeds per (curve, experiment), curves in legend order."""
+    from dashsim.nn.plotting import incremental_curves
+
+    table = incremental_curves(rows).set_index("method").loc[labels].reset_index()
+    return table[["method", "experiment", "n_seeds", "test_accuracy_mean", "test_accuracy_std", "steps_mean", "steps_std"]]
+
+
+def main(argv=None) -> None:
+    args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
+    labels = [c[0] for c in curves_to_run(args)]
+    table = curve_table(metrics(args), labels)
+    subset = f", subset {args.subset}" if args.subset else ""
+    title = (f"Data discarding (App. C.4.3): {args.data}{subset}, {args.model}, J={args.J}, method stops after j={args.stop_after}, "
+             f"{len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}" + (" (quick)" if args.quick else ""))
+    figure = plot_curves(table, labels, xlabel="experiment j (trained on chunk j only)", title=title)
+    _common.write_table(args, "appendix_discarding", table, figure)
+
+
+if __name__ == "__main__":
+    main()
