@@ -85,26 +85,34 @@ def add_incremental_flags(parser: argparse.ArgumentParser) -> None:
     int_list(parser, "--sam-seeds", "seeds of the SAM runs (default: --seeds; SAM costs two passes a step)")
 
 
-def incremental_metrics(args: argparse.Namespace):
-    """Run (or read from the cache) the main protocol for every (optimizer, seed, method); one row per experiment.
+def incremental_runs(args: argparse.Namespace, name: str, grid: list[dict[str, Any]]):
+    """Run (or read from the cache ``name``) the main protocol once per settings dict of ``grid``; rows concatenated.
 
-    One run folder per (method, optimizer, seed), so adding a seed or a method later reuses the
-    finished runs; the loop goes seed by seed so an interrupted run has every method for its first seeds.
+    Each dict holds :class:`~dashsim.nn.TrainConfig` fields of one single-seed run (its own run
+    folder, so adding a seed or a method later reuses the finished runs); the rows get an
+    ``optimizer`` column to tell SGD, SAM and Adam runs apart.
     """
     import pandas as pd
 
     from dashsim.nn import load_dataset, run_incremental
 
     dataset = load_dataset(args.data, args.data_root)  # once, shared by every run
-    frames = []
-    for optimizer in args.optimizers:
-        for seed in (args.sam_seeds or args.seeds) if optimizer == "sam" else args.seeds:
-            for method in args.methods:
-                fields = {"model": args.model, "width": args.width, "method": method, "J": args.J, "seeds": (seed,),
-                          "subset": args.subset, "max_epochs": args.max_epochs, "optimizer": optimizer}
-                run = lambda config: run_incremental(config, dataset=dataset, progress=not args.no_progress)  # noqa: E731
-                frames.append(cached_run(args, "incremental", fields, args.J, run).assign(optimizer=optimizer))
-    return pd.concat(frames, ignore_index=True)
+    run = lambda config: run_incremental(config, dataset=dataset, progress=not args.no_progress)  # noqa: E731
+    return pd.concat([cached_run(args, name, fields, fields["J"], run).assign(optimizer=fields.get("optimizer", "sgd"))
+                      for fields in grid], ignore_index=True)
+
+
+def incremental_metrics(args: argparse.Namespace):
+    """The main protocol for every (optimizer, seed, method) of the flags; one row per experiment.
+
+    Seed by seed, so an interrupted run has every method for its first seeds.
+    """
+    grid = [{"model": args.model, "width": args.width, "method": method, "J": args.J, "seeds": (seed,),
+             "subset": args.subset, "max_epochs": args.max_epochs, "optimizer": optimizer}
+            for optimizer in args.optimizers
+            for seed in ((args.sam_seeds or args.seeds) if optimizer == "sam" else args.seeds)
+            for method in args.methods]
+    return incremental_runs(args, "incremental", grid)
 
 
 def incremental_setting(args: argparse.Namespace) -> str:

@@ -1,0 +1,111 @@
+"""Ash & Adams (2020) Table 1: warm start vs random init when the training set grows from 50% to 100%.
+
+Batch updating: a model trains on a random 50% of the training set until 99% train accuracy (their
+code's criterion), then on 100% (warm start); the baseline trains on 100% from a random init. Both
+are the main protocol with J = 2 chunks and a 99% target: ``warm`` and ``cold`` share the first
+experiment (same seed), and their second experiment's test accuracy is the table's entry.
+ResNet-18, MLP and logistic regression; SGD and Adam; mean (std) over seeds. The paper's numbers
+(ResNet-18, SGD) sit beside ours only where the data set is the same; Fashion-MNIST is not in
+their table.
+
+Full mode: all three models, SGD and Adam, all of Fashion-MNIST, seeds 0-4 (a GPU job). A CPU-sized
+run, e.g. ``--models mlp logistic --subset 10000 --max-epochs 30 --seeds 0 1 2``. ``--quick``:
+digits, MLP of width 32 and logistic regression (ResNet-18 needs 28x28 or larger images).
+Writes ``ash_adams_table1.png`` (the table) and ``ash_adams_table1.csv`` (its numbers).
+"""
+
+from __future__ import annotations
+
+import _common
+import _training
+
+# Ash & Adams, Table 1, ResNet-18 with SGD: test accuracy (%) (random init, warm start), from the spec.
+PAPER = {("cifar10", "resnet18", "sgd"): (56.2, 51.7), ("cifar100", "resnet18", "sgd"): (18.2, 15.5),
+         ("svhn", "resnet18", "sgd"): (89.4, 87.5)}
+PAPER_DATA = ("cifar10", "cifar100", "svhn")
+
+FULL = {"models": ["resnet18", "mlp", "logistic"], "optimizers": ["sgd", "adam"], "width": 1000, "subset": None,
+        "max_epochs": 100, "seeds": [0, 1, 2, 3, 4], "adam_lr": 0.001}
+QUICK = dict(FULL, models=["mlp", "logistic"], width=32, subset=400, max_epochs=10, seeds=[0, 1])
+
+
+def add_flags(parser) -> None:
+    parser.add_argument("--models", nargs="+", default=None, help="networks (full: resnet18 mlp logistic)")
+    parser.add_argument("--optimizers", nargs="+", default=None, help="optimizers (default: sgd adam)")
+    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
+    parser.add_argument("--subset", type=int, default=None, help="use a seeded random subset of this many training images (full: all)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per phase (full: 100)")
+    _training.int_list(parser, "--seeds", "seeds (full: 0-4; quick: 0 1)")
+    parser.add_argument("--adam-lr", type=float, default=None, help="Adam's learning rate (default 0.001; SGD keeps the paper's)")
+
+
+def compute(args):
+    grid = [{"model": model, "width": args.width, "method": method, "J": 2, "seeds": (seed,), "subset": args.subset,
+             "max_epochs": args.max_epochs, "optimizer": optimizer, "target_accuracy": 0.99,
+             **({"lr": args.adam_lr} if optimizer == "adam" else {})}
+            for model in args.models for optimizer in args.optimizers for seed in args.seeds for method in ("cold", "warm")]
+    return _training.incremental_runs(args, "ash_adams", grid)
+
+
+def tabulate(metrics, data: str):
+    """The table's numbers: per (model, optimizer) test accuracy after 100% for random init and warm start."""
+    import pandas as pd
+
+    final = metrics[metrics["experiment"] == 2]
+    rows = []
+    for (model, optimizer), g in final.groupby(["model", "optimizer"], sort=False):
+        cold, warm = (g[g["method"] == m].set_index("seed") for m in ("cold", "warm"))
+        paper = PAPER.get((data, model, optimizer))
+        note = ("" if paper else "not in the spec's excerpt") if data in PAPER_DATA else "different data set"
+        rows.append({
+            "model": model, "optimizer": optimizer, "n_seeds": len(cold),
+            "random_init_mean": cold["test_accuracy"].mean(), "random_init_std": cold["test_accuracy"].std(),
+            "warm_start_mean": warm["test_accuracy"].mean(), "warm_start_std": warm["test_accuracy"].std(),
+            "warm_minus_random_mean": (warm["test_accuracy"] - cold["test_accuracy"]).mean(),
+            "converged_fraction": pd.concat([cold, warm])["converged"].astype(bool).mean(),
+            "paper_random_init": paper[0] / 100 if paper else float("nan"),
+            "paper_warm_start": paper[1] / 100 if paper else float("nan"), "paper_note": note,
+        })
+    return pd.DataFrame(rows)
+
+
+def render(table, title):
+    import math
+
+    import matplotlib.pyplot as plt
+
+    from dashsim.nn.tables import format_mean_std
+
+    def paper(value, note):
+        return f"{100 * value:.1f}" if not math.isnan(value) else note
+
+    cells = [[r.model, r.optimizer, format_mean_std(r.random_init_mean, r.random_init_std, scale=100),
+              format_mean_std(r.warm_start_mean, r.warm_start_std, scale=100), f"{100 * r.warm_minus_random_mean:+.1f}",
+              f"{100 * r.converged_fraction:.0f}%", paper(r.paper_random_init, r.paper_note), paper(r.paper_warm_start, r.paper_note)]
+             for r in table.itertuples()]
+    header = ["model", "optimizer", "random init (%)", "warm start (%)", "warm - random", "reached 99%",
+              "paper random", "paper warm"]
+    fig, ax = plt.subplots(figsize=(11, 0.45 * len(cells) + 1.3))
+    ax.axis("off")
+    drawn = ax.table(cellText=cells, colLabels=header, loc="center", cellLoc="center")
+    drawn.auto_set_font_size(False)
+    drawn.set_fontsize(9)
+    drawn.scale(1, 1.4)
+    ax.set_title(title, fontsize=10)
+    reference = "; ".join(f"{d} {r:.1f} vs {w:.1f}" for (d, _, _), (r, w) in PAPER.items())
+    fig.text(0.5, 0.02, f"Ash & Adams, ResNet-18 + SGD, random init vs warm start (%): {reference}", ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def main(argv=None) -> None:
+    args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
+    table = tabulate(compute(args), args.data)
+    subset = f", subset {args.subset}" if args.subset else ""
+    title = (f"Ash & Adams Table 1 (50% -> 100%, train to 99%): {args.data}{subset}, max {args.max_epochs} epochs/phase, "
+             f"{len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}" + (" (quick)" if args.quick else ""))
+    _common.write_table(args, "ash_adams_table1", table, render(table, title))
+
+
+if __name__ == "__main__":
+    main()
