@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.extending import intrinsic
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 MODE_COLD = 0
@@ -245,55 +246,344 @@ def process_from_state(m, mult_j, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamm
     return n_nonzero, n_new
 
 
+# ----------------------------------------------------------------------------------------------
+# Built-in methods on bitsets (cold, warm, ideal over all J experiments)
+# ----------------------------------------------------------------------------------------------
+_COUNTER_PLANES = 8  # the unit-weight accumulator holds counts < 2**8 per feature before a flush
+_COUNTER_LIMIT = (1 << _COUNTER_PLANES) - 1
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """Number of set bits of an unsigned integer (one popcnt instruction)."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return x(x), codegen
+
+
+@njit(cache=True, inline="always")
+def _low_bits(r):
+    # Bits 0 .. min(r, 64) - 1 set: the arrived points of a class's word.
+    if r >= 64:
+        return ~np.uint64(0)
+    return (np.uint64(1) << np.uint64(r)) - np.uint64(1)
+
+
 @njit(cache=True)
-def simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
-                     K, masks, out_learned, out_nonzero, out_memorized, out_order):
+def _add_points(points, amounts, n_points, all_unit, masks, target, base, sign):
+    """``target[base + k] += sign * amounts[r]`` for every feature k of point ``points[r]``, r < n_points.
+
+    Unit amounts (every point of sampled data) are summed 64 features at a time by a vertical
+    bit-sliced counter held in eight registers (``c_p`` holds bit p of each feature's count): a
+    fixed, branch-free ripple per point and word instead of one read-modify-write per feature,
+    emptied into ``target`` every 2**8 - 1 points. Other amounts are added feature by feature.
+    ``points`` is reordered; ``all_unit`` says every amount is 1 (``amounts`` is then not read). The points are listed first and added in one call, since a call per
+    point would pay numba's reference counting of the arrays.
+    """
+    n_unit = n_points if all_unit else 0
+    for r in range(0 if all_unit else n_points):
+        s = points[r]
+        if amounts[r] == 1:
+            points[n_unit] = s
+            n_unit += 1
+        else:
+            step = sign * amounts[r]
+            for ww in range(masks.shape[1]):
+                bits = masks[s, ww]
+                while bits:
+                    target[base + 64 * ww + np.int64(trailing_zeros(bits))] += step
+                    bits &= bits - np.uint64(1)
+    for first in range(0, n_unit, _COUNTER_LIMIT):
+        last = min(n_unit, first + _COUNTER_LIMIT)
+        for ww in range(masks.shape[1]):
+            c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = np.uint64(0)
+            for r in range(first, last):
+                x = masks[points[r], ww]
+                c0, x = c0 ^ x, c0 & x
+                c1, x = c1 ^ x, c1 & x
+                c2, x = c2 ^ x, c2 & x
+                c3, x = c3 ^ x, c3 & x
+                c4, x = c4 ^ x, c4 & x
+                c5, x = c5 ^ x, c5 & x
+                c6, x = c6 ^ x, c6 & x
+                c7 = c7 ^ x  # counts stay below 2**8, so nothing carries out
+            for p, bits in enumerate((c0, c1, c2, c3, c4, c5, c6, c7)):
+                step = sign << p
+                while bits:
+                    target[base + 64 * ww + np.int64(trailing_zeros(bits))] += step
+                    bits &= bits - np.uint64(1)
+
+
+@njit(cache=True)
+def _class_best(vals, learned, base, K):
+    # Largest count among the class's unlearned features; ties go to the smallest k (so, across
+    # classes compared by (count, class), to the smallest flat index c*K + k).
+    best_v = -1
+    best_k = -1
+    for k in range(K):
+        if not learned[base + k] and vals[base + k] > best_v:
+            best_v = vals[base + k]
+            best_k = k
+    return best_v, best_k
+
+
+@njit(cache=True)
+def simulate_builtin(mode, cprefix, mult, cstart, woff, masks, cols, weights, gamma, tau,
+                     out_learned, out_nonzero, out_memorized, out_order):
     """All J experiments of one built-in method (MODE_COLD / MODE_WARM / MODE_IDEAL), in one call.
 
-    Experiment j (0-based) trains on points 0 .. prefix_end[j]-1 with weights ``weights * mult[j]``.
-    Writes L^(j) to ``out_learned[j]``, |N^(j,0)| to ``out_nonzero[j]``, |M^(j)| (weighted) to
-    ``out_memorized[j]`` and the learned flat indices to ``out_order[j]`` (pre-filled with -1).
-    ``masks`` comes from :func:`build_masks` when K <= 64, else is empty.
+    Input from :func:`build_bitsets` (points sorted by class, then chunk): experiment j (0-based)
+    trains on the first ``cprefix[j, c]`` points of each class c, with weights
+    ``weights * mult[j]``. Writes L^(j) to ``out_learned[j]``, |N^(j,0)| to ``out_nonzero[j]``,
+    |M^(j)| (weighted) to ``out_memorized[j]`` and the learned flat indices to ``out_order[j]``
+    (pre-filled with -1).
+
+    State per point is one bit per bitset word (bit t of word ``woff[c] + t // 64`` is the t-th
+    point of class c): ``done`` = |V(x) ∩ L| >= tau; ``planes`` = |V(x) ∩ L| in binary for the
+    others (bit_length(tau - 1) planes); ``nz`` = in N at the start of the experiment. Learning
+    feature (c, k) adds ``cols[k]`` to class c's counters word by word (64 points per operation);
+    points reaching tau then give back their weight to every feature they hold, through
+    :func:`_add_points`. Only class c's counts change, so only its best feature is searched again
+    (O(K)), and a small segment tree over classes gives the overall best in O(log C).
     """
-    n = weights.shape[0]
-    n_features = out_learned.shape[1]
+    n, W = masks.shape
+    K = cols.shape[0]
+    C = cstart.shape[0] - 1
+    n_words = woff[C]
+    n_features = C * K
+    zero = np.uint64(0)
+    one = np.uint64(1)
+    cold = mode == MODE_COLD
+    warm = mode == MODE_WARM
+    top = tau - 1  # the count at which one more learned feature makes a point well-classified
+    n_planes = 0
+    while (top >> n_planes) > 0:
+        n_planes += 1
+    planes = np.zeros((n_words, max(n_planes, 1)), dtype=np.uint64)
+    done = np.zeros(n_words, dtype=np.uint64)
+    nz = np.zeros(n_words, dtype=np.uint64)
+    # Warm with a constant mult: a memorized point has a = w*mult - mem_w = 0 in every later
+    # experiment, so it is frozen out of the scans of N.
+    frozen = np.zeros(n_words, dtype=np.uint64)
+    freeze = warm
+    for j in range(mult.shape[0]):
+        freeze = freeze and mult[j] == mult[0]
+    unit = True
+    for s in range(n):
+        unit = unit and weights[s] == 1
+    mem_w = np.zeros(n if warm else 0, dtype=np.int64)
+    memorized_total = 0
     learned = np.zeros(n_features, dtype=np.bool_)
-    mem_w = np.zeros(n, dtype=np.int64)
-    hits = np.zeros(n, dtype=np.int32)
-    reached = np.empty(n, dtype=np.int32)
-    class_mask = np.zeros(2 * (n_features // K), dtype=np.uint64)
-    size = _tree_size(n_features)
-    vals = np.empty(size, dtype=np.int64)
-    tree = np.empty(2 * size, dtype=np.int64)
-    dirty = np.zeros(size, dtype=np.bool_)
-    dirty_list = np.empty(size, dtype=np.int64)
+    vals = np.zeros(n_features, dtype=np.int64)
     cold_counts = np.zeros(n_features, dtype=np.int64)
-    cold_total = -1
-    arrived = 0
-    for j in range(prefix_end.shape[0]):
-        m = prefix_end[j]
-        if mode == MODE_COLD:
+    cold_total = 0
+    # Points whose weight is added to (or taken from) counts; room for 4 unconditional writes.
+    points = np.empty(n + 4, dtype=np.int64)
+    amounts = np.empty(n, dtype=np.int64)
+    csize = _tree_size(C)
+    class_val = np.full(csize, -2, dtype=np.int64)  # padding classes rank last
+    class_k = np.zeros(csize, dtype=np.int64)
+    ctree = np.empty(2 * csize, dtype=np.int64)
+    for j in range(cprefix.shape[0]):
+        mult_j = mult[j]
+        unit_j = unit and mult_j == 1
+        n_nonzero = 0
+        if cold:
             learned[:] = False
-            # From L = M = ∅ the starting counts are sums over T_{1:j}: add only the new chunk.
-            cold_total = max(cold_total, 0)
-            for i in range(arrived, m):
-                cold_total += weights[i]
-                for p in range(pt_ptr[i], pt_ptr[i + 1]):
-                    cold_counts[pt_feat[p]] += weights[i]
-            arrived = m
-            # Cold forgets L every experiment, so hits are only needed inside T_{1:j}.
-            hit_limit = m
+            for c in range(C):
+                # From L = M = ∅ the starting counts are sums over T_{1:j}: add only the new chunk.
+                lo = cprefix[j - 1, c] if j > 0 else 0
+                hi = cprefix[j, c]
+                w0 = woff[c]
+                w_end = w0 + (hi + 63) // 64
+                done[w0:w_end] = 0
+                planes[w0:w_end, :] = 0
+                for t in range(lo, hi):
+                    s = cstart[c] + t
+                    cold_total += weights[s]
+                    if weights[s] > 0:
+                        nz[w0 + (t >> 6)] |= one << np.uint64(t & 63)
+                    points[t - lo] = s
+                    amounts[t - lo] = weights[s]
+                _add_points(points, amounts, hi - lo, False, masks, cold_counts, c * K, 1)
+            for f in range(n_features):
+                vals[f] = cold_counts[f] * mult_j
+            n_nonzero = cold_total * mult_j
         else:
-            if mode == MODE_IDEAL:
-                mem_w[:m] = 0
-            # L only grows: keep |V(x) ∩ L| exact for every point, arrived or not.
-            hit_limit = n
-        n_nonzero, _, memorized = _process(m, hit_limit, mult[j], pt_ptr, pt_feat, ft_ptr, ft_pts, weights,
-                                gamma, tau, learned, mem_w, hits, vals, tree, size, dirty, dirty_list,
-                                out_order[j], cold_counts, cold_total, K, masks, class_mask, reached)
+            vals[:] = 0
+            for c in range(C):
+                hi = cprefix[j, c]
+                w0 = woff[c]
+                n_points = 0
+                for w in range(w0, w0 + (hi + 63) // 64):
+                    t0 = (w - w0) * 64
+                    live = ~done[w] & ~frozen[w] & _low_bits(hi - t0)
+                    in_n = zero
+                    while live:
+                        b = trailing_zeros(live)
+                        live &= live - one
+                        s = cstart[c] + t0 + np.int64(b)
+                        a = weights[s] * mult_j
+                        if warm:
+                            a -= mem_w[s]
+                        if a > 0:
+                            in_n |= one << b
+                            n_nonzero += a
+                            points[n_points] = s
+                            amounts[n_points] = a
+                            n_points += 1
+                    nz[w] = in_n
+                _add_points(points, amounts, n_points, False, masks, vals, c * K, 1)
+        for c in range(C):
+            class_val[c], class_k[c] = _class_best(vals, learned, c * K, K)
+        for leaf in range(csize):
+            ctree[csize + leaf] = leaf
+        for node in range(csize - 1, 0, -1):
+            left = ctree[2 * node]
+            right = ctree[2 * node + 1]
+            ctree[node] = left if _better(class_val, left, right) else right
+
+        n_new = 0
+        while True:
+            c = ctree[1]
+            if class_val[c] < gamma:  # also stops when nothing is left to learn (-1, -2)
+                break
+            k = class_k[c]
+            base = c * K
+            learned[base + k] = True
+            out_order[j, n_new] = base + k
+            n_new += 1
+            w0 = woff[c]
+            # Cold forgets L every experiment, so counts are only needed inside T_{1:j};
+            # warm and ideal keep |V(x) ∩ L| for every point, arrived or not (L only grows).
+            w1 = w0 + (cprefix[j, c] + 63) // 64 if cold else woff[c + 1]
+            n_points = 0
+            for w in range(w0, w1):
+                x = cols[k, w] & ~done[w]
+                if x == 0:
+                    continue
+                at_top = ~zero
+                for p in range(n_planes):
+                    plane = planes[w, p]
+                    at_top &= plane if (top >> p) & 1 else ~plane
+                reached = x & at_top
+                done[w] |= reached
+                # The others count up (their counts stay below tau - 1 + 1, so no plane overflows).
+                carry = x & ~reached
+                for p in range(n_planes):
+                    plane = planes[w, p]
+                    planes[w, p] = plane ^ carry
+                    carry &= plane
+                # Points of N reaching tau leave it: their features lose their weight.
+                # Listed without a loop per word (how many leave is unpredictable, so a loop's exit
+                # would mispredict): four unconditional writes, a loop only for the rare rest.
+                leaving = reached & nz[w]
+                n_leaving = np.int64(_popcount(leaving))
+                first = cstart[c] + (w - w0) * 64
+                for r in range(n_points, n_points + 4):
+                    points[r] = first + np.int64(trailing_zeros(leaving))  # (64 once empty: unused)
+                    leaving &= leaving - one
+                r = n_points + 4
+                while leaving:
+                    points[r] = first + np.int64(trailing_zeros(leaving))
+                    leaving &= leaving - one
+                    r += 1
+                n_points += n_leaving
+            if not unit_j:  # (unit weights and mult 1: a point of N has a = 1)
+                for r in range(n_points):
+                    s = points[r]
+                    amounts[r] = weights[s] * mult_j - (mem_w[s] if warm else 0)
+            _add_points(points, amounts, n_points, unit_j, masks, vals, base, -1)
+            class_val[c], class_k[c] = _class_best(vals, learned, base, K)
+            _tree_update(ctree, class_val, csize, c)
+
+        # Everything still with non-zero gradient is memorized.
+        memorized = 0
+        for c in range(C):
+            hi = cprefix[j, c]
+            w0 = woff[c]
+            for w in range(w0, w0 + (hi + 63) // 64):
+                t0 = (w - w0) * 64
+                if warm:
+                    # M grows: M^(j) = M^(j-1) ∪ N; every arrived point below tau gets weight w*mult_j.
+                    rest = ~done[w] & ~frozen[w] & _low_bits(hi - t0)
+                    if freeze:
+                        frozen[w] |= rest
+                    while rest:
+                        s = cstart[c] + t0 + np.int64(trailing_zeros(rest))
+                        rest &= rest - one
+                        memorized_total += weights[s] * mult_j - mem_w[s]
+                        mem_w[s] = weights[s] * mult_j
+                else:
+                    # Points outside N here have weight 0 and add nothing.
+                    rest = nz[w] & ~done[w]
+                    if unit:
+                        memorized += np.int64(_popcount(rest)) * mult_j
+                    else:
+                        while rest:
+                            memorized += weights[cstart[c] + t0 + np.int64(trailing_zeros(rest))] * mult_j
+                            rest &= rest - one
         out_nonzero[j] = n_nonzero
-        out_memorized[j] = memorized
+        out_memorized[j] = memorized_total if warm else memorized
         out_learned[j, :] = learned
+
+
+@njit(cache=True)
+def build_bitsets(features, labels, chunk, n_chunks, n_classes):
+    """Points sorted by (class, chunk) (stable counting sort) and their features as bitsets.
+
+    Returns ``perm`` (sorted position -> caller's index), ``cstart`` (C + 1,) first sorted position
+    of each class, ``cprefix`` (J, C) points of class c in chunks <= j (experiment j's T_{1:j}
+    within class c is sorted positions ``cstart[c] .. cstart[c] + cprefix[j, c] - 1``), ``woff``
+    (C + 1,) first bitset word of each class (ceil(n_c / 64) words each), ``masks`` (n, ceil(K/64))
+    uint64 (bit k of word k // 64: point has feature k of its class) and ``cols`` (K, woff[C]) uint64
+    (bit t of word ``woff[c] + t // 64`` of row k: the t-th point of class c has feature k).
+    """
+    n, K = features.shape
+    n_keys = n_classes * n_chunks
+    start = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(n):
+        start[labels[i] * n_chunks + chunk[i] + 1] += 1
+    for q in range(n_keys):
+        start[q + 1] += start[q]
+    perm = np.empty(n, dtype=np.int64)
+    fill = start[:n_keys].copy()
+    for i in range(n):
+        key = labels[i] * n_chunks + chunk[i]
+        perm[fill[key]] = i
+        fill[key] += 1
+    cstart = np.empty(n_classes + 1, dtype=np.int64)
+    woff = np.zeros(n_classes + 1, dtype=np.int64)
+    cprefix = np.empty((n_chunks, n_classes), dtype=np.int64)
+    for c in range(n_classes):
+        cstart[c] = start[c * n_chunks]
+        for j in range(n_chunks):
+            cprefix[j, c] = start[c * n_chunks + j + 1] - start[c * n_chunks]
+        woff[c + 1] = woff[c] + (cprefix[n_chunks - 1, c] + 63) // 64
+    cstart[n_classes] = n
+    W = (K + 63) // 64
+    masks = np.zeros((n, W), dtype=np.uint64)
+    for s in range(n):
+        row = perm[s]
+        for ww in range(W):
+            bits = np.uint64(0)
+            # Branch-free: a present feature is a coin flip, so a branch would mispredict.
+            for k in range(64 * ww, min(K, 64 * ww + 64)):
+                bits |= np.uint64(features[row, k]) << np.uint64(k - 64 * ww)
+            masks[s, ww] = bits
+    cols = np.zeros((K, woff[n_classes]), dtype=np.uint64)
+    for c in range(n_classes):
+        for s in range(cstart[c], cstart[c + 1]):
+            t = s - cstart[c]
+            word = woff[c] + (t >> 6)
+            bit = np.uint64(1) << np.uint64(t & 63)
+            for ww in range(W):
+                bits = masks[s, ww]
+                while bits:
+                    cols[64 * ww + np.int64(trailing_zeros(bits)), word] |= bit
+                    bits &= bits - np.uint64(1)
+    return perm, cstart, cprefix, woff, masks, cols
 
 
 @njit(cache=True)
@@ -347,22 +637,3 @@ def build_index(features, labels, chunk, n_chunks, n_classes):
             ft_pts[ft_fill[f]] = s
             ft_fill[f] += 1
     return perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts
-
-
-
-@njit(cache=True)
-def build_masks(pt_ptr, pt_feat, K):
-    """Each point's features as a bitmask of its own class (requires K <= 64).
-
-    Returns ``masks`` (n,) uint64 with bit k set iff flat feature ``c*K + k`` is in the point's CSR
-    row (c is the point's label; the class itself is not stored, since a point is only reached
-    through one of its own features).
-    """
-    n = pt_ptr.shape[0] - 1
-    masks = np.zeros(n, dtype=np.uint64)
-    for i in range(n):
-        bits = np.uint64(0)
-        for p in range(pt_ptr[i], pt_ptr[i + 1]):
-            bits |= np.uint64(1) << np.uint64(pt_feat[p] % K)
-        masks[i] = bits
-    return masks

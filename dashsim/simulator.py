@@ -408,33 +408,33 @@ def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) 
     if n >= 2**31 or C * K >= 2**31:
         # The point/feature indices are int32 to halve their memory.
         raise ValueError(f"simulate supports fewer than 2**31 points and C*K < 2**31; got n={n}, C*K={C * K}")
-    # Sorted by chunk so that T_{1:j} is a prefix; results are per method, so no mapping back.
-    perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts = _kernels.build_index(features, labels, chunk, J, C)
-    s_weights = np.ascontiguousarray(weights[perm], dtype=np.int64)
-    ones = np.ones(J, dtype=np.int64)
-    masks = _kernels.build_masks(pt_ptr, pt_feat, K) if K <= 64 else np.zeros(0, dtype=np.uint64)
+    builtin = [type(rule) in (ColdRule, WarmRule, IdealRule) for rule in rules]
     out = _empty_outputs(len(rules), J, C, K)
+    if any(builtin):
+        # Sorted by class, then chunk, so that T_{1:j} is a prefix of each class's points.
+        perm, cstart, cprefix, woff, masks, cols = _kernels.build_bitsets(features, labels, chunk, J, C)
+        index = (cprefix, cstart, woff, masks, cols)
+        s_weights = np.ascontiguousarray(weights[perm], dtype=np.int64)
     data = None
+    if not all(builtin):
+        # Sorted by chunk so that T_{1:j} is a prefix; results are per method, so no mapping back.
+        c_perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts = _kernels.build_index(features, labels, chunk, J, C)
+        c_weights = np.ascontiguousarray(weights[c_perm], dtype=np.int64)
+        data = SimulationData(features=features, labels=labels, chunk=chunk, weights=weights, num_classes=C)
     for r, rule in enumerate(rules):
-        mode = getattr(rule, "kernel_mode", None) if type(rule) in (ColdRule, WarmRule, IdealRule) else None
-        if mode is not None:
-            _run_builtin(mode, prefix_end, ones, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights, gamma, tau,
-                         K, masks, out, r)
-            continue
-        if data is None:
-            data = SimulationData(features=features, labels=labels, chunk=chunk, weights=weights,
-                                  num_classes=C)
-        _run_custom_rule(rule, data, perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights,
-                         gamma, tau, C, K, {key: value[r] for key, value in out.items()})
+        if builtin[r]:
+            _run_builtin(rule.kernel_mode, index, np.ones(J, dtype=np.int64), s_weights, gamma, tau, out, r)
+        else:
+            _run_custom_rule(rule, data, c_perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts, c_weights,
+                             gamma, tau, C, K, {key: value[r] for key, value in out.items()})
     return _result(rules, out, C, K)
 
 
-def _run_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau, K, masks,
-                 out, r):
-    # masks: each point's bitmask from build_masks when K <= 64 (an empty array selects the CSR walk).
+def _run_builtin(mode, index, mult, weights, gamma, tau, out, r):
+    # index: (cprefix, cstart, woff, masks, cols) from build_bitsets; weights in its sorted order.
+    cprefix, cstart, woff, masks, cols = index
     outputs = (out["learned"][r], out["n_nonzero"][r], out["n_memorized"][r], out["order"][r])
-    _kernels.simulate_builtin(mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau,
-                              K, masks, *outputs)
+    _kernels.simulate_builtin(mode, cprefix, mult, cstart, woff, masks, cols, weights, gamma, tau, *outputs)
 
 
 def _empty_outputs(n_methods, J, C, K):
@@ -539,14 +539,15 @@ def simulate_composition(composition: Composition, n_chunks, *, gamma, tau,
     builtin = [type(rule) in (ColdRule, WarmRule, IdealRule) for rule in rules]
     out = _empty_outputs(len(rules), J, C, K)
     if any(builtin):
-        pt_ptr, pt_feat, ft_ptr, ft_pts = _point_feature_index(features, labels, C)
-        prefix_end = np.full(J, R, dtype=np.int64)
+        # One chunk holding the table; experiment j sees it with weight j * n_A.
+        perm, cstart, cprefix, woff, masks, cols = _kernels.build_bitsets(
+            features, labels, np.zeros(R, dtype=np.int64), 1, C)
+        index = (np.repeat(cprefix, J, axis=0), cstart, woff, masks, cols)
         mult = np.arange(1, J + 1, dtype=np.int64)
-        masks = _kernels.build_masks(pt_ptr, pt_feat, K) if K <= 64 else np.zeros(0, dtype=np.uint64)
+        s_counts = np.ascontiguousarray(counts[perm])
         for r, rule in enumerate(rules):
             if builtin[r]:
-                _run_builtin(rule.kernel_mode, prefix_end, mult, pt_ptr, pt_feat, ft_ptr, ft_pts, counts,
-                             gamma, tau, K, masks, out, r)
+                _run_builtin(rule.kernel_mode, index, mult, s_counts, gamma, tau, out, r)
     if not all(builtin):
         custom = [rule for rule, is_builtin in zip(rules, builtin) if not is_builtin]
         p_features, p_labels, p_chunk, p_weights = composition.materialize_weighted(J)
