@@ -279,3 +279,66 @@ def test_interrupted_network_run_resumes_to_the_same_metrics(tmp_path, monkeypat
     resumed = run_bridge(config, out=tmp_path / "b")
     cols = [c for c in COLUMNS if c != "wall_time_s"]
     pd.testing.assert_frame_equal(resumed[cols], full[cols])
+
+
+# --------------------------------------------------------------------------------------------
+# Figures: exactly the tabled numbers
+# --------------------------------------------------------------------------------------------
+def _fake_frame(rng, param=None, values=(None,)):
+    rows = []
+    for value in values:
+        for side, methods in (("simulator", ("cold", "warm", "ideal")), ("network", ("cold", "warm", "dash"))):
+            for method in methods:
+                for seed in (0, 1, 2):
+                    for j in (1, 2, 3):
+                        row = {"side": side, "method": method, "seed": seed, "experiment": j,
+                               "test_accuracy": rng.random(), "n_learned": int(rng.integers(0, 10)),
+                               "n_nonzero": int(rng.integers(0, 50)), "n_memorized": int(rng.integers(0, 50)),
+                               "jaccard": rng.random() if side == "network" else np.nan, "jaccard_cold": rng.random()}
+                        if param is not None:
+                            row = {param: value, **row}
+                        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_bridge_curves_and_figure_draw_the_seed_means(tmp_path):
+    from matplotlib.image import imread
+
+    from dashsim.bridge.plotting import QUANTITIES, bridge_curves, plot_bridge
+
+    frame = _fake_frame(np.random.default_rng(0))
+    curves = bridge_curves(frame)
+    warm = frame[(frame.side == "network") & (frame.method == "warm") & (frame.experiment == 2)]
+    row = curves[(curves.side == "network") & (curves.method == "warm") & (curves.experiment == 2)].iloc[0]
+    assert row.n_learned_mean == pytest.approx(warm.n_learned.mean()) and row.n_seeds == 3
+    assert row.test_accuracy_std == pytest.approx(warm.test_accuracy.std())
+    fig = plot_bridge(curves, title="t")
+    axes = fig.axes
+    assert len(axes) == 2 * (len(QUANTITIES) + 1)
+    learned_sim = axes[(len(QUANTITIES) + 1) + 1]  # second row (simulator), second column (learned features)
+    lines = {line.get_label(): line for line in learned_sim.get_lines()}
+    ideal = curves[(curves.side == "simulator") & (curves.method == "ideal")]
+    np.testing.assert_array_equal(lines["ideal"].get_ydata(), ideal.n_learned_mean.to_numpy())
+    fig.savefig(tmp_path / "f.png")
+    assert imread(tmp_path / "f.png").std() > 0
+    with pytest.raises(ValueError, match="missing columns"):
+        bridge_curves(frame.drop(columns=["jaccard"]))
+
+
+def test_sweep_table_takes_the_last_experiment_and_sums_nonzero():
+    from dashsim.bridge.plotting import SWEEP_QUANTITIES, plot_bridge_sweep, sweep_table
+
+    frame = _fake_frame(np.random.default_rng(1), "tau", (2, 1))
+    table = sweep_table(frame, "tau")
+    assert list(table.tau.unique()) == [1, 2]
+    one = frame[(frame.tau == 1) & (frame.side == "network") & (frame.method == "dash")]
+    got = table[(table.tau == 1) & (table.side == "network") & (table.method == "dash")].iloc[0]
+    last = one[one.experiment == 3]
+    assert got.test_accuracy_mean == pytest.approx(last.test_accuracy.mean())
+    assert got.training_time_mean == pytest.approx(one.groupby("seed").n_nonzero.sum().mean())
+    assert got.jaccard_std == pytest.approx(last.jaccard.std())
+    fig = plot_bridge_sweep({"tau": table})
+    assert len(fig.axes) == len(SWEEP_QUANTITIES)
+    lines = {line.get_label(): line for line in fig.axes[1].get_lines()}
+    expected = table[(table.side == "simulator") & (table.method == "warm")].n_learned_mean.to_numpy()
+    np.testing.assert_array_equal(lines["simulator warm"].get_ydata(), expected)

@@ -1,0 +1,202 @@
+"""Figures of the bridge experiment: the network's and the simulator's quantities side by side.
+
+Each plot function draws exactly the numbers of the table it is given (write that table as the
+figure's CSV) and returns a :class:`matplotlib.figure.Figure` built without pyplot.
+
+References
+----------
+Shin, Oh, Cho, Yun, "DASH: Warm-Starting Neural Network Training in Stationary Settings without
+Loss of Plasticity", NeurIPS 2024, Figure 3 (the simulator's panels this mirrors).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+__all__ = ["QUANTITIES", "SWEEP_QUANTITIES", "METHOD_COLOURS", "bridge_curves", "plot_bridge", "sweep_table",
+           "plot_bridge_sweep"]
+
+# (column, panel title) of the per-experiment panels; the same quantity on both sides.
+QUANTITIES = (
+    ("test_accuracy", "test accuracy"),
+    ("n_learned", r"learned features $|L^{(j)}|$"),
+    ("n_nonzero", r"non-zero-gradient points $|N^{(j,0)}|$"),
+    ("n_memorized", r"memorized points $|M^{(j)}|$"),
+)
+AGREEMENT = (("jaccard", "network vs paired simulator\n(Jaccard of learned sets)"),
+             ("jaccard_cold", "network vs simulator cold\n(Jaccard of learned sets)"))
+# (column, panel title) of the sweep panels: the last experiment, and the summed |N^(j,0)|.
+SWEEP_QUANTITIES = (
+    ("test_accuracy", "final test accuracy"),
+    ("n_learned", r"final learned features $|L^{(J)}|$"),
+    ("training_time", r"$\sum_j |N^{(j,0)}|$ (training-time proxy)"),
+    ("jaccard", "final Jaccard, network vs paired simulator"),
+)
+METHOD_COLOURS = {"cold": "#0072B2", "warm": "#D55E00", "ideal": "#009E73", "dash": "#CC79A7", "sp": "#E69F00"}
+_SIDE_STYLE = {"network": "-", "simulator": "--"}
+
+
+def _colour(method: str, index: int) -> str:
+    return METHOD_COLOURS.get(method, f"C{index % 10}")
+
+
+def _need(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what}: missing columns {missing}")
+    if len(frame) == 0:
+        raise ValueError(f"{what}: is empty")
+
+
+def bridge_curves(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of every plotted quantity per (side, method, experiment): the figure's CSV.
+
+    Parameters
+    ----------
+    frame : rows of :func:`dashsim.bridge.run_bridge`.
+
+    Returns
+    -------
+    DataFrame with side, method, experiment, n_seeds and ``<q>_mean``/``<q>_std`` for the quantities
+    of :data:`QUANTITIES` and the agreement columns ``jaccard`` and ``jaccard_cold``.
+    """
+    quantities = [q for q, _ in QUANTITIES + AGREEMENT]
+    _need(frame, ["side", "method", "seed", "experiment", *quantities], "bridge_curves")
+    grouped = frame.groupby(["side", "method", "experiment"], sort=False)
+    out = grouped[quantities].agg(["mean", "std"])
+    out.columns = [f"{q}_{s}" for q, s in out.columns]
+    out.insert(0, "n_seeds", grouped["seed"].nunique())
+    return out.reset_index()
+
+
+def _band(ax, x, mean, std, colour, linestyle, label):
+    ax.plot(x, mean, color=colour, linestyle=linestyle, label=label)
+    std = np.nan_to_num(np.asarray(std, dtype=float))
+    ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.15, linewidth=0)
+
+
+def plot_bridge(curves: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Two rows (network, simulator) of the per-experiment quantities, plus the learned-set agreement.
+
+    Row 1: the network's test accuracy, learned features, non-zero-gradient points at the start of
+    each experiment, memorized points, and the Jaccard agreement of its learned set with the paired
+    simulator method (cold-cold, warm-warm, dash-ideal). Row 2: the simulator's same quantities and
+    the agreement of every network method's learned set with the simulator's cold set. Mean +- std
+    over seeds; each column shares its y axis so the two sides compare at a glance.
+
+    Parameters
+    ----------
+    curves : output of :func:`bridge_curves`.
+    title : figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _need(curves, ["side", "method", "experiment"] + [f"{q}_mean" for q, _ in QUANTITIES + AGREEMENT], "plot_bridge")
+    fig = Figure(figsize=(4.0 * (len(QUANTITIES) + 1), 7.0))
+    axes = fig.subplots(2, len(QUANTITIES) + 1, squeeze=False)
+    for row, side in enumerate(("network", "simulator")):
+        part = curves[curves.side == side]
+        for col, (q, name) in enumerate(QUANTITIES):
+            ax = axes[row, col]
+            for i, (method, c) in enumerate(part.groupby("method", sort=False)):
+                _band(ax, c.experiment.to_numpy(), c[f"{q}_mean"].to_numpy(), c[f"{q}_std"].to_numpy(),
+                      _colour(method, i), _SIDE_STYLE[side], method)
+            ax.set(title=f"{side}: {name}", xlabel="experiment j")
+            if col == 0:
+                ax.legend(fontsize=8)
+    for col in range(len(QUANTITIES)):
+        low = min(axes[r, col].get_ylim()[0] for r in range(2))
+        high = max(axes[r, col].get_ylim()[1] for r in range(2))
+        for r in range(2):
+            axes[r, col].set_ylim(low, high)
+    network = curves[curves.side == "network"]
+    for row, (q, name) in enumerate(AGREEMENT):
+        ax = axes[row, -1]
+        for i, (method, c) in enumerate(network.groupby("method", sort=False)):
+            if c[f"{q}_mean"].notna().any():
+                _band(ax, c.experiment.to_numpy(), c[f"{q}_mean"].to_numpy(), c[f"{q}_std"].to_numpy(),
+                      _colour(method, i), "-", method)
+        ax.set(title=name, xlabel="experiment j", ylim=(-0.02, 1.02))
+        ax.legend(fontsize=8)
+    for ax in axes.ravel():
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_table(frame: pd.DataFrame, param: str) -> pd.DataFrame:
+    """Per (``param`` value, side, method): mean and std over seeds of the sweep quantities.
+
+    Per seed: the last experiment's test accuracy, learned features and Jaccard, and the training
+    time proxy ``T = sum_j |N^(j,0)|`` (paper Section 3.2); then mean and std over seeds.
+
+    Parameters
+    ----------
+    frame : rows of :func:`dashsim.bridge.run_bridge_sweep` (a ``param`` column first).
+    param : the swept field.
+
+    Returns
+    -------
+    DataFrame with param, side, method, n_seeds and ``<q>_mean``/``<q>_std`` for :data:`SWEEP_QUANTITIES`.
+    """
+    _need(frame, [param, "side", "method", "seed", "experiment", "test_accuracy", "n_learned", "n_nonzero", "jaccard"],
+          "sweep_table")
+    keys = [param, "side", "method"]
+    ordered = frame.sort_values("experiment")
+    per_seed = ordered.groupby(keys + ["seed"], sort=False).agg(
+        test_accuracy=("test_accuracy", "last"), n_learned=("n_learned", "last"),
+        training_time=("n_nonzero", "sum"), jaccard=("jaccard", "last"))
+    grouped = per_seed.groupby(keys, sort=False)
+    out = grouped[[q for q, _ in SWEEP_QUANTITIES]].agg(["mean", "std"])
+    out.columns = [f"{q}_{s}" for q, s in out.columns]
+    out.insert(0, "n_seeds", grouped.size())
+    out = out.reset_index()
+    return out.sort_values([param, "side", "method"], kind="stable").reset_index(drop=True)
+
+
+def plot_bridge_sweep(tables: dict[str, pd.DataFrame], *, labels: dict[str, str] | None = None,
+                      title: str | None = None) -> Figure:
+    """One row per sweep: the sweep quantities against the swept value, network solid, simulator dashed.
+
+    Parameters
+    ----------
+    tables : ``{param: sweep_table(frame, param)}``, one row of panels each, in order.
+    labels : x-axis label per param (default: the param's name).
+    title : figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not tables:
+        raise ValueError("plot_bridge_sweep: tables is empty")
+    labels = labels or {}
+    fig = Figure(figsize=(4.0 * len(SWEEP_QUANTITIES), 3.6 * len(tables)))
+    axes = fig.subplots(len(tables), len(SWEEP_QUANTITIES), squeeze=False)
+    for row, (param, table) in enumerate(tables.items()):
+        _need(table, [param, "side", "method"] + [f"{q}_mean" for q, _ in SWEEP_QUANTITIES], "plot_bridge_sweep")
+        for col, (q, name) in enumerate(SWEEP_QUANTITIES):
+            ax = axes[row, col]
+            for i, ((side, method), c) in enumerate(table.groupby(["side", "method"], sort=False)):
+                if c[f"{q}_mean"].isna().all():
+                    continue
+                _band(ax, c[param].to_numpy(dtype=float), c[f"{q}_mean"].to_numpy(), c[f"{q}_std"].to_numpy(),
+                      _colour(method, i), _SIDE_STYLE[side], f"{side} {method}")
+                ax.plot(c[param].to_numpy(dtype=float), c[f"{q}_mean"].to_numpy(), linestyle="none", marker="o",
+                        markersize=3, color=_colour(method, i))
+            ax.set(title=name, xlabel=labels.get(param, param))
+            if col == 0:
+                ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,57 @@
+"""Bridge sweeps: where a real network behaves like the framework, and where it stops doing so.
+
+Three sweeps around one bridge setting (see ``bridge.py``), each a row of panels against the swept
+value (network solid, simulator dashed): the last experiment's test accuracy and learned features,
+the training-time proxy sum_j |N^(j,0)|, and the Jaccard agreement of the network's learned set
+with the paired simulator method (cold-cold, warm-warm, DASH-ideal).
+1. noise_strength / feature_strength (feature_strength = 1): the framework assumes noise stronger
+   than any one feature (ratio > 1);
+2. p_max, the data's feature count per point (K p_max / 2 on average): fewer features per point
+   make the task harder on both sides;
+3. tau, the features the simulator needs per point (the network has no tau; its runs are reused,
+   so this row asks which tau the network resembles most).
+Methods cold, warm and DASH on the network side. Full mode: the paper's data setting (GPU); the
+committed CPU run: ``--K 20 --n-per-chunk 200 --J 10 --gamma 10 --p-max 0.4 --dim 256 --width 256
+--seeds 0 1 --out paper_figures/results``. ``--quick``: the tiny setting of ``bridge.py --quick``,
+two values per sweep. Writes ``bridge_sweep.png`` and ``bridge_sweep.csv`` (the plotted numbers,
+one row per sweep, value, side and method).
+"""
+
+from __future__ import annotations
+
+import _common
+import bridge as _bridge
+
+SWEEPS_FULL = {"noise_strength": (0.5, 1.0, 2.0, 3.0, 5.0, 8.0), "p_max": (0.1, 0.2, 0.4, 0.8), "tau": (1, 2, 3, 4, 5)}
+SWEEPS_QUICK = {"noise_strength": (1.0, 3.0), "p_max": (0.3, 0.6), "tau": (1, 2)}
+LABELS = {"noise_strength": "noise / feature strength", "p_max": "p_max (mean features per point = K p_max / 2)",
+          "tau": "simulator tau (features needed per point)"}
+
+
+def main(argv=None) -> None:
+    import pandas as pd
+    import torch
+
+    from dashsim.bridge import run_bridge_sweep
+    from dashsim.bridge.plotting import plot_bridge_sweep, sweep_table
+
+    args = _bridge.parse(__doc__, argv, _bridge.QUICK, defaults={"methods": ("cold", "warm", "dash")})
+    base = args.config
+    if base.device in ("auto", "cpu") and not torch.cuda.is_available():
+        torch.set_num_threads(1)
+    sweeps = SWEEPS_QUICK if args.quick else SWEEPS_FULL
+    tables = {}
+    for param, values in sweeps.items():
+        frame = run_bridge_sweep(base, param, values, out=args.cache / "bridge", progress=not args.no_progress)
+        tables[param] = sweep_table(frame, param)
+    title = (f"Bridge sweeps around {_bridge.describe(base)}; mean $\\pm$ std over {len(base.seeds)} seed(s)"
+             + (" (quick)" if args.quick else ""))
+    figure = plot_bridge_sweep(tables, labels=LABELS, title=title)
+    csv = pd.concat([t.rename(columns={param: "value"}).assign(sweep=param) for param, t in tables.items()],
+                    ignore_index=True)
+    csv = csv[["sweep"] + [c for c in csv.columns if c != "sweep"]]
+    _common.write_table(args, "bridge_sweep", csv, figure)
+
+
+if __name__ == "__main__":
+    main()
