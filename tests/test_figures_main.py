@@ -87,3 +87,19 @@ def test_figure13_previous_data_accuracy_bookkeeping(figure13):
     # A record does not depend on how many epochs follow: one epoch gives the first two rows of each method.
     short = pd.DataFrame(figure13.previous_data_accuracy(config, dataset, 0, methods, epochs=1))
     pd.testing.assert_frame_equal(short, rows[rows.epoch <= 1].reset_index(drop=True))
+
+
+def test_claim_check_reads_each_part_of_the_claim():
+    from dashsim.nn.tables import PAPER_FIGURE1, claim_check
+
+    paper = PAPER_FIGURE1.rename(columns={"final_test_accuracy": "final_test_accuracy_mean", "avg_steps": "avg_steps_mean"})
+    ours = paper.assign(optimizer="sgd")
+    flipped = ours.assign(optimizer="sam", final_test_accuracy_mean=[0.5, 0.6, 0.2, 0.45])  # cold, warm, sp, dash
+    checks = claim_check(pd.concat([ours, flipped], ignore_index=True))
+    assert checks.optimizer.tolist() == ["sgd", "sam"]
+    # The paper's own Figure 1 numbers satisfy every part of the claim.
+    assert checks.iloc[0][["dash_ge_cold", "cold_gt_warm", "dash_fewer_steps_than_cold", "sp_between"]].tolist() == [True] * 4
+    assert checks.iloc[1][["dash_ge_cold", "cold_gt_warm", "dash_fewer_steps_than_cold", "sp_between"]].tolist() == [False, False, True, False]
+    assert checks.iloc[1].dash_accuracy == 0.45 and checks.iloc[0].cold_steps == 17_500
+    with pytest.raises(ValueError, match="lacks methods"):
+        claim_check(ours[ours.method != "sp"])

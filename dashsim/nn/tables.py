@@ -14,7 +14,7 @@ import pandas as pd
 
 from .protocols import summarize
 
-__all__ = ["format_mean_std", "table1", "format_table1", "TABLE1_QUANTITIES"]
+__all__ = ["format_mean_std", "table1", "format_table1", "claim_check", "TABLE1_QUANTITIES", "PAPER_FIGURE1"]
 
 # (column stem, header, scale): accuracies are shown in percent, steps as counts.
 TABLE1_QUANTITIES = (
@@ -23,6 +23,16 @@ TABLE1_QUANTITIES = (
     ("final_steps", "steps final", 1.0),
     ("avg_steps", "steps avg", 1.0),
 )
+
+
+# DASH paper, Figure 1 (Tiny-ImageNet, ResNet-18, SGD, 3 seeds), read off the published plot (about
+# +-0.5 points): for comparison beside our runs, never as results.
+PAPER_FIGURE1 = pd.DataFrame({
+    "method": ["cold", "warm", "sp", "dash"],
+    "final_test_accuracy": [0.257, 0.096, 0.343, 0.461],
+    "final_steps": [30_200, 3_400, 13_800, 8_300],
+    "avg_steps": [17_500, 1_800, 8_100, 4_400],
+})
 
 
 def format_mean_std(mean: float, std: float, *, scale: float = 1.0, decimals: int = 1) -> str:
@@ -97,3 +107,40 @@ def format_table1(table: pd.DataFrame, *, by: str = "optimizer", decimals: int =
         places = decimals if scale != 1.0 else 0
         out[header] = [format_mean_std(m, s, scale=scale, decimals=places) for m, s in zip(table[f"{q}_mean"], table[f"{q}_std"])]
     return out
+
+
+def claim_check(table: pd.DataFrame, *, by: str = "optimizer", accuracy: str = "final_test_accuracy_mean",
+                steps: str = "avg_steps_mean") -> pd.DataFrame:
+    """Test the DASH paper's claim on each ``by`` group of a :func:`table1` table.
+
+    The claim: ``acc(dash) >= acc(cold) > acc(warm)``, ``steps(dash) < steps(cold)``, and S&P's
+    accuracy between warm's and DASH's, ``acc(warm) <= acc(sp) <= acc(dash)``.
+
+    Parameters
+    ----------
+    table : output of :func:`table1` with rows for cold, warm, sp and dash in each group.
+    by : the group column.
+    accuracy, steps : the columns compared (default: final test accuracy, mean steps per experiment).
+
+    Returns
+    -------
+    pandas.DataFrame, one row per group, with the compared values and one boolean column per part
+    of the claim: ``dash_ge_cold``, ``cold_gt_warm``, ``dash_fewer_steps_than_cold``, ``sp_between``.
+
+    References
+    ----------
+    DASH paper, Section 5 and Table 1.
+    """
+    rows = []
+    for value, group in table.groupby(by, sort=False):
+        missing = {"cold", "warm", "sp", "dash"} - set(group["method"])
+        if missing:
+            raise ValueError(f"{by}={value!r} lacks methods {sorted(missing)} needed by the claim")
+        acc = group.set_index("method")[accuracy]
+        n_steps = group.set_index("method")[steps]
+        rows.append({by: value, **{f"{m}_accuracy": acc[m] for m in ("cold", "warm", "sp", "dash")},
+                     "dash_steps": n_steps["dash"], "cold_steps": n_steps["cold"],
+                     "dash_ge_cold": bool(acc["dash"] >= acc["cold"]), "cold_gt_warm": bool(acc["cold"] > acc["warm"]),
+                     "dash_fewer_steps_than_cold": bool(n_steps["dash"] < n_steps["cold"]),
+                     "sp_between": bool(acc["warm"] <= acc["sp"] <= acc["dash"])})
+    return pd.DataFrame(rows)
