@@ -342,3 +342,19 @@ def test_sweep_table_takes_the_last_experiment_and_sums_nonzero():
     lines = {line.get_label(): line for line in fig.axes[1].get_lines()}
     expected = table[(table.side == "simulator") & (table.method == "warm")].n_learned_mean.to_numpy()
     np.testing.assert_array_equal(lines["simulator warm"].get_ydata(), expected)
+
+
+def test_image_inputs_run_through_the_experiment():
+    config = dataclasses.replace(TINY, kind="image", image_size=8, patch_size=2, channels=3, methods=("warm",), J=2)
+    df = run_bridge(config)
+    net = df[df.side == "network"]
+    assert len(net) == 2 and net.test_accuracy.between(0, 1).all() and (net.n_nonzero <= net.n_train).all()
+    assert sample_bridge_data(config, 0).train.x.shape == (40, 3, 8, 8)
+
+
+@pytest.mark.slow
+def test_resnet18_on_image_patches():
+    config = dataclasses.replace(TINY, kind="image", image_size=28, patch_size=4, model="resnet18", methods=("dash",),
+                                 J=2, n_per_chunk=8, max_epochs=1)
+    net = run_bridge(config)
+    assert (net[net.side == "network"].steps == 1).all()

@@ -6,10 +6,12 @@ trained network (learned features, non-zero-gradient points, memorized points);
 :func:`run_bridge` runs both sides on the same data and :func:`plot_bridge` draws them side by side.
 """
 
-from .experiment import COLUMNS, PAIRED, SIM_METHODS, BridgeConfig, BridgeData, run_bridge, run_bridge_sweep, sample_bridge_data
+from .experiment import (COLUMNS, PAIRED, SIM_METHODS, BridgeConfig, BridgeData, network_run_dir, run_bridge, run_bridge_sweep,
+                         sample_bridge_data)
 from .inputs import KINDS, BridgeInputs, FeatureEmbedding, embed, make_embedding, make_inputs
 from .measure import (FeatureScores, feature_correct, feature_scores, is_learned, jaccard, learned_features, margins,
                       memorized, nonzero_gradient, point_losses)
+from .plotting import bridge_curves, plot_bridge, plot_bridge_sweep, sweep_table
 
 __all__ = [
     # Inputs
@@ -19,5 +21,7 @@ __all__ = [
     "memorized", "feature_correct", "jaccard",
     # Experiment
     "BridgeConfig", "BridgeData", "sample_bridge_data", "run_bridge", "run_bridge_sweep", "COLUMNS", "SIM_METHODS",
-    "PAIRED",
+    "PAIRED", "network_run_dir",
+    # Figures
+    "bridge_curves", "plot_bridge", "sweep_table", "plot_bridge_sweep",
 ]
