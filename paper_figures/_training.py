@@ -122,3 +122,20 @@ def incremental_setting(args: argparse.Namespace) -> str:
             f"max {args.max_epochs} epochs, seeds {' '.join(map(str, args.seeds))}"
             + (f" (SAM: {' '.join(map(str, args.sam_seeds))})" if args.sam_seeds and "sam" in args.optimizers else "")
             + (" (quick)" if args.quick else ""))
+
+
+def render_table(cells: list[list[str]], header: list[str], title: str, *, footer: str | None = None):
+    """A table of strings drawn as a matplotlib figure (for the scripts whose figure is a table)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(8.0, 1.3 * len(header)), 0.45 * len(cells) + 1.4))
+    ax.axis("off")
+    drawn = ax.table(cellText=cells, colLabels=header, loc="center", cellLoc="center")
+    drawn.auto_set_font_size(False)
+    drawn.set_fontsize(9)
+    drawn.scale(1, 1.4)
+    ax.set_title(title, fontsize=10)
+    if footer:
+        fig.text(0.5, 0.02, footer, ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.05 if footer else 0, 1, 1))
+    return fig

@@ -72,8 +72,6 @@ def tabulate(metrics, data: str):
 def render(table, title):
     import math
 
-    import matplotlib.pyplot as plt
-
     from dashsim.nn.tables import format_mean_std
 
     def paper(value, note):
@@ -85,17 +83,9 @@ def render(table, title):
              for r in table.itertuples()]
     header = ["model", "optimizer", "random init (%)", "warm start (%)", "warm - random", "reached 99%",
               "paper random", "paper warm"]
-    fig, ax = plt.subplots(figsize=(11, 0.45 * len(cells) + 1.3))
-    ax.axis("off")
-    drawn = ax.table(cellText=cells, colLabels=header, loc="center", cellLoc="center")
-    drawn.auto_set_font_size(False)
-    drawn.set_fontsize(9)
-    drawn.scale(1, 1.4)
-    ax.set_title(title, fontsize=10)
     reference = "; ".join(f"{d} {r:.1f} vs {w:.1f}" for (d, _, _), (r, w) in PAPER.items())
-    fig.text(0.5, 0.02, f"Ash & Adams, ResNet-18 + SGD, random init vs warm start (%): {reference}", ha="center", fontsize=8)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig
+    return _training.render_table(cells, header, title,
+                                  footer=f"Ash & Adams, ResNet-18 + SGD, random init vs warm start (%): {reference}")
 
 
 def main(argv=None) -> None:

@@ -13,28 +13,14 @@ import _common
 import _training
 
 
-def render(shown, title):
-    """The table as a matplotlib figure (one row per optimizer and method)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(shown) + 1.2))
-    ax.axis("off")
-    cells = ax.table(cellText=shown.values, colLabels=list(shown.columns), loc="center", cellLoc="center")
-    cells.auto_set_font_size(False)
-    cells.set_fontsize(9)
-    cells.scale(1, 1.4)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
 def main(argv=None) -> None:
     from dashsim.nn.tables import format_table1, table1
 
     args = _training.parse_args(__doc__, argv, _training.add_incremental_flags,
                                 quick_defaults=_training.INCREMENTAL_QUICK, full_defaults=_training.INCREMENTAL_FULL)
     table = table1(_training.incremental_metrics(args))
-    figure = render(format_table1(table), f"Table 1: {_training.incremental_setting(args)}")
+    shown = format_table1(table)
+    figure = _training.render_table(shown.values.tolist(), list(shown.columns), f"Table 1: {_training.incremental_setting(args)}")
     _common.write_table(args, "table1", table, figure)
 
 
