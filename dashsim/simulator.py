@@ -288,23 +288,6 @@ def _rule_name(rule) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# Indices
-# ----------------------------------------------------------------------------------------------
-def _point_feature_index(features: np.ndarray, labels: np.ndarray, C: int):
-    """CSR point -> flat features (c*K + k) and its transpose feature -> points (ascending)."""
-    n, K = features.shape
-    rows, cols = np.nonzero(features)  # row-major, so rows ascend
-    pt_feat = (labels[rows] * K + cols).astype(np.int32)
-    pt_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=pt_ptr[1:])
-    by_feature = np.argsort(pt_feat, kind="stable")  # stable keeps points ascending per feature
-    ft_pts = np.ascontiguousarray(rows[by_feature], dtype=np.int32)
-    ft_ptr = np.zeros(C * K + 1, dtype=np.int64)
-    np.cumsum(np.bincount(pt_feat, minlength=C * K), out=ft_ptr[1:])
-    return pt_ptr, pt_feat, ft_ptr, ft_pts
-
-
-# ----------------------------------------------------------------------------------------------
 # Public calls
 # ----------------------------------------------------------------------------------------------
 def training_process(features, labels, weights, *, learned, memorized, gamma, tau) -> ProcessResult:
@@ -351,15 +334,18 @@ def training_process(features, labels, weights, *, learned, memorized, gamma, ta
     memorized = _as_binary_matrix(memorized[:, None], "memorized")[:, 0]
     gamma, tau = _check_gamma_tau(gamma, tau, K)
 
-    pt_ptr, pt_feat, ft_ptr, ft_pts = _point_feature_index(features, labels, C)
+    perm, cstart, cprefix, woff, masks, cols = _kernels.build_bitsets(features, labels, np.zeros(n, dtype=np.int64),
+                                                                      1, C)
     learned_flat = learned.ravel().copy()
-    mem_w = np.where(memorized, weights, 0).astype(np.int64)
+    mem_w = np.where(memorized, weights, 0).astype(np.int64)[perm]
     order = np.full(C * K, -1, dtype=np.int32)
-    n_nonzero, n_new = _kernels.process_from_state(
-        n, 1, pt_ptr, pt_feat, ft_ptr, ft_pts, weights, gamma, tau, learned_flat, mem_w, order)
+    s_below_tau = np.zeros(n, dtype=bool)
+    n_nonzero, n_new = _kernels.process_from_state(cprefix[0], 1, cstart, woff, masks, cols, weights[perm], gamma,
+                                                   tau, learned_flat, mem_w, order, s_below_tau)
     # At the end every point with fewer than tau learned features is in M (weight-0 points too).
-    memorized_out = memorized | (_hits(learned_flat, pt_ptr, pt_feat) < tau)
-    return ProcessResult(learned=learned_flat.reshape(C, K), memorized=memorized_out,
+    below_tau = np.empty(n, dtype=bool)
+    below_tau[perm] = s_below_tau
+    return ProcessResult(learned=learned_flat.reshape(C, K), memorized=memorized | below_tau,
                          order=order[:n_new].astype(np.int64), n_nonzero=int(n_nonzero))
 
 
@@ -406,27 +392,23 @@ def simulate(features, labels, chunk, *, gamma, tau, methods=("cold", "warm", "i
 def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) -> SimulationResult:
     n, K = features.shape
     if n >= 2**31 or C * K >= 2**31:
-        # The point/feature indices are int32 to halve their memory.
+        # Results hold flat feature indices as int32 (and 2**31 points would not fit in memory anyway).
         raise ValueError(f"simulate supports fewer than 2**31 points and C*K < 2**31; got n={n}, C*K={C * K}")
-    builtin = [type(rule) in (ColdRule, WarmRule, IdealRule) for rule in rules]
+    # Sorted by class, then chunk, so that T_{1:j} is a prefix of each class's points; results are
+    # per method, so only custom rules (which see points in the caller's order) map back.
+    perm, cstart, cprefix, woff, masks, cols = _kernels.build_bitsets(features, labels, chunk, J, C)
+    index = (cprefix, cstart, woff, masks, cols)
+    s_weights = np.ascontiguousarray(weights[perm], dtype=np.int64)
     out = _empty_outputs(len(rules), J, C, K)
-    if any(builtin):
-        # Sorted by class, then chunk, so that T_{1:j} is a prefix of each class's points.
-        perm, cstart, cprefix, woff, masks, cols = _kernels.build_bitsets(features, labels, chunk, J, C)
-        index = (cprefix, cstart, woff, masks, cols)
-        s_weights = np.ascontiguousarray(weights[perm], dtype=np.int64)
     data = None
-    if not all(builtin):
-        # Sorted by chunk so that T_{1:j} is a prefix; results are per method, so no mapping back.
-        c_perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts = _kernels.build_index(features, labels, chunk, J, C)
-        c_weights = np.ascontiguousarray(weights[c_perm], dtype=np.int64)
-        data = SimulationData(features=features, labels=labels, chunk=chunk, weights=weights, num_classes=C)
     for r, rule in enumerate(rules):
-        if builtin[r]:
+        if type(rule) in (ColdRule, WarmRule, IdealRule):
             _run_builtin(rule.kernel_mode, index, np.ones(J, dtype=np.int64), s_weights, gamma, tau, out, r)
-        else:
-            _run_custom_rule(rule, data, c_perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts, c_weights,
-                             gamma, tau, C, K, {key: value[r] for key, value in out.items()})
+            continue
+        if data is None:
+            data = SimulationData(features=features, labels=labels, chunk=chunk, weights=weights, num_classes=C)
+        _run_custom_rule(rule, data, index, perm, s_weights, gamma, tau, C, K,
+                         {key: value[r] for key, value in out.items()})
     return _result(rules, out, C, K)
 
 
@@ -454,36 +436,30 @@ def _result(rules, out, C, K) -> SimulationResult:
                             order=out["order"])
 
 
-def _run_custom_rule(rule, data, perm, prefix_end, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights,
-                     gamma, tau, C, K, out):
+def _run_custom_rule(rule, data, index, perm, s_weights, gamma, tau, C, K, out):
+    cprefix, cstart, woff, masks, cols = index
     n = perm.shape[0]
+    s_chunk = data.chunk[perm]
     rng = np.random.default_rng(getattr(rule, "seed", None))
     learned = np.zeros((C, K), dtype=bool)
     memorized = np.zeros(n, dtype=bool)  # caller's point order
-    for j in range(1, prefix_end.shape[0] + 1):
+    for j in range(1, cprefix.shape[0] + 1):
         if j > 1:
             learned, memorized = _apply_rule(rule, learned, memorized, j, data, rng, C, K, n)
-        m = int(prefix_end[j - 1])
         learned_flat = learned.ravel().copy()
-        mem_w = np.where(memorized[perm], s_weights, 0).astype(np.int64)
-        n_nonzero, _ = _kernels.process_from_state(m, 1, pt_ptr, pt_feat, ft_ptr, ft_pts, s_weights,
-                                                   gamma, tau, learned_flat, mem_w, out["order"][j - 1])
+        s_memorized = memorized[perm]
+        mem_w = np.where(s_memorized, s_weights, 0).astype(np.int64)
+        s_below_tau = np.zeros(n, dtype=bool)
+        n_nonzero, _ = _kernels.process_from_state(cprefix[j - 1], 1, cstart, woff, masks, cols, s_weights, gamma,
+                                                   tau, learned_flat, mem_w, out["order"][j - 1], s_below_tau)
         learned = learned_flat.reshape(C, K)
         # Sorted-order memorized flags back to the caller's order; weight-0 points still count as
         # members of M when left with non-zero gradient.
-        s_memorized = memorized[perm]
-        s_memorized[:m] |= _hits(learned_flat, pt_ptr, pt_feat)[:m] < tau
         memorized = np.empty(n, dtype=bool)
-        memorized[perm] = s_memorized
+        memorized[perm] = s_memorized | s_below_tau
         out["learned"][j - 1] = learned_flat
         out["n_nonzero"][j - 1] = n_nonzero
-        out["n_memorized"][j - 1] = int(mem_w[:m].sum())
-
-
-def _hits(learned_flat, pt_ptr, pt_feat) -> np.ndarray:
-    per_pair = learned_flat[pt_feat].astype(np.int64)
-    csum = np.concatenate([[0], np.cumsum(per_pair)])
-    return csum[pt_ptr[1:]] - csum[pt_ptr[:-1]]
+        out["n_memorized"][j - 1] = int(mem_w[s_chunk < j].sum())
 
 
 def _apply_rule(rule, learned, memorized, j, data, rng, C, K, n):
