@@ -323,3 +323,29 @@ def test_augment_rejects_flat_inputs(digits):
     x, y = digits.as_float("train", normalize=False)
     with pytest.raises(ValueError, match="augment needs image inputs"):
         train_until_target(learner, make_method("warm"), x.flatten(1), y, torch.arange(10), config=cfg, generator=torch.Generator())
+
+
+def test_compile_flag_keeps_state_dict_keys_and_is_off_by_default(digits):
+    assert TrainConfig().compile is False
+    cfg = TrainConfig(data="digits", model="mlp", width=16, compile=True, device="cpu")
+    torch.manual_seed(0)
+    learner = build_learner(cfg, digits, torch.device("cpu"))  # compiling itself is lazy: nothing runs yet
+    torch.manual_seed(0)
+    plain = build_learner(dataclasses.replace(cfg, compile=False), digits, torch.device("cpu"))
+    assert list(learner.model.state_dict()) == list(plain.model.state_dict()) == list(learner.initial_state)
+    assert type(learner.model) is type(plain.model)
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_on_cpu(digits):
+    """torch.compile on CPU takes about 100 s for this tiny MLP (2-core machine under load), hence slow."""
+    x, y = digits.as_float("train", normalize=False)
+    results = {}
+    for flag in (False, True):
+        cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", compile=flag, batch_size=64, max_epochs=2, device="cpu")
+        torch.manual_seed(0)
+        learner = build_learner(cfg, digits, torch.device("cpu"))
+        res = train_until_target(learner, make_method("warm"), x, y, torch.arange(256), config=cfg, generator=torch.Generator().manual_seed(0))
+        results[flag] = (res, torch.cat([p.detach().flatten() for p in learner.model.parameters()]))
+    assert results[True][0].steps == results[False][0].steps == 8
+    torch.testing.assert_close(results[True][1], results[False][1], rtol=1e-4, atol=1e-5)
