@@ -11,7 +11,11 @@ the same CIFAR-shaped 32x32x3 images with batch 128 and SGD momentum 0.9:
   ``num_workers=0``, and ``loss.item()`` / ``correct.item()`` every step (a host sync per step).
 
 It also times the DASH step (:func:`dashsim.nn.dash_`) over all the images, split in two chunks.
-Prints one side-by-side table. Run:  python benchmarks/training.py [--quick] [--device cuda]
+``--augment`` times both paths with the "SoTA" augmentation (random crop with padding 4 and a
+horizontal flip): dashsim draws it per mini-batch on the device, the authors' pipeline per PIL
+image in the Dataset (written out like their torchvision RandomCrop + RandomHorizontalFlip).
+``--compile`` compiles dashsim's model (``TrainConfig.compile``; on CPU compiling takes minutes).
+Prints one side-by-side table. Run:  python benchmarks/training.py [--quick] [--device cuda] [--augment]
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ from dashsim.nn.train import TrainConfig, build_learner, train_until_target
 class AuthorsStyleDataset(torch.utils.data.Dataset):
     """One image at a time: uint8 HWC array -> PIL -> ToTensor (CHW float in [0, 1]) -> Normalize."""
 
-    def __init__(self, images_hwc: np.ndarray, labels: np.ndarray, mean, std):
-        self.images, self.labels = images_hwc, labels
+    def __init__(self, images_hwc: np.ndarray, labels: np.ndarray, mean, std, augment: bool = False):
+        self.images, self.labels, self.augment = images_hwc, labels, augment
         self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
 
@@ -45,6 +49,13 @@ class AuthorsStyleDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         img = Image.fromarray(self.images[i])  # what torchvision's CIFAR10 dataset returns
+        if self.augment:
+            # RandomCrop(32, padding=4) (black padding), then RandomHorizontalFlip(), on the PIL image.
+            h, w = img.height, img.width
+            top, left = (int(v) for v in torch.randint(0, 9, (2,)))
+            img = Image.fromarray(np.pad(np.array(img), ((4, 4), (4, 4), (0, 0)))[top : top + h, left : left + w])
+            if torch.rand(1) < 0.5:
+                img = img.transpose(Image.FLIP_LEFT_RIGHT)
         x = torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div(255.0)  # ToTensor
         x = (x - self.mean) / self.std  # Normalize
         return x, int(self.labels[i])
@@ -86,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["resnet18", "mlp"], choices=["resnet18", "mlp"], help="models to time")
     parser.add_argument("--repeats", type=int, default=2, help="epochs timed per path (alternating); the fastest is reported")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--augment", action="store_true", help="both paths with random crop (padding 4) + horizontal flip")
+    parser.add_argument("--compile", action="store_true", help="torch.compile dashsim's model (minutes to compile on CPU)")
     args = parser.parse_args(argv)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
     if args.threads:
@@ -114,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             mean=(0.5, 0.5, 0.5),
             std=(0.25, 0.25, 0.25),
         )
-        cfg = TrainConfig(data="fashion-mnist", model=model_name, method="warm", batch_size=128, target_accuracy=1.0, max_epochs=1, device=str(device))
+        cfg = TrainConfig(data="fashion-mnist", model=model_name, method="warm", batch_size=128, target_accuracy=1.0, max_epochs=1,
+                          device=str(device), augment=args.augment, compile=args.compile)
+        fill = ds.pixel_value(0, normalize=True)
         # dashsim: data resident on the device, one epoch of the library's loop.
         x, y = ds.as_float("train", normalize=True, device=device)
         torch.manual_seed(0)
@@ -124,15 +139,15 @@ def main(argv: list[str] | None = None) -> int:
         def time_dashsim(indices: torch.Tensor, seed: int) -> float:
             _sync(device)
             start = time.perf_counter()
-            train_until_target(learner, method, x, y, indices, config=cfg, generator=torch.Generator().manual_seed(seed))
+            train_until_target(learner, method, x, y, indices, config=cfg, generator=torch.Generator().manual_seed(seed), fill=fill)
             _sync(device)
             return time.perf_counter() - start
 
         # Authors' pipeline: same model and optimizer semantics, fed one PIL image at a time.
         torch.manual_seed(0)
         learner2 = build_learner(cfg, ds, device)
-        loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images, labels, ds.mean, ds.std), batch_size=128, shuffle=True, num_workers=0)
-        warm_loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images[:256], labels[:256], ds.mean, ds.std), batch_size=128, shuffle=True, num_workers=0)
+        loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images, labels, ds.mean, ds.std, args.augment), batch_size=128, shuffle=True, num_workers=0)
+        warm_loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images[:256], labels[:256], ds.mean, ds.std, args.augment), batch_size=128, shuffle=True, num_workers=0)
         time_dashsim(torch.arange(min(n, 256), device=device), 0)  # warm-up
         authors_epoch(learner2.model, learner2.optimizer, warm_loader, device)
         # Alternate the two paths and keep each one's fastest epoch: on a shared machine the
@@ -158,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                 t_dash = min(t_dash, time.perf_counter() - start)
             dash_rows.append(("resnet18", "DASH step (dash_, 2 chunks)", n_dash, t_dash))
 
-    print(f"# best of {args.repeats} alternating epochs per path")
+    options = [name for name, on in (("random crop + flip", args.augment), ("dashsim model compiled", args.compile)) if on]
+    print(f"# best of {args.repeats} alternating epochs per path" + (f"; {', '.join(options)}" if options else ""))
     print(f"{'model':<9} {'path':<30} {'images':>7} {'seconds':>8} {'images/s':>9} {'vs authors':>10}")
     baseline = {}
     for model_name, path, n, secs in rows + dash_rows:
