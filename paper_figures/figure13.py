@@ -4,7 +4,8 @@ A fresh model trains on the old data ``T_1..T_{J-1}`` until the epoch's train ac
 99.9% (or the cap); then new data ``T_J`` arrive, the method's between-experiments step is applied
 (warm: nothing; S&P: shrink and perturb; shrink: ``w <- lam w``; DASH) with the chunks
 ``T_1..T_J``, and the model trains on all of it for a few epochs. Plotted: the accuracy on the old
-data (eval mode) right after the step (epoch 0) and after each epoch; mean +- std over seeds.
+data right after the step (epoch 0) and after each epoch, mean +- std over seeds, with BatchNorm
+in eval mode (running statistics) and in train mode (batch statistics) side by side.
 The paper's point: shrinking alone forgets the old data and must relearn it; DASH keeps what
 generalizes and relearns quickly; warm keeps everything.
 
@@ -23,7 +24,12 @@ import _training
 FULL = {"model": "resnet18", "width": 1000, "J": 10, "subset": None, "max_epochs": 100, "epochs": 5,
         "seeds": [0, 1, 2, 3, 4], "methods": ["warm", "sp", "shrink", "dash"]}
 QUICK = dict(FULL, model="mlp", width=32, J=4, subset=400, max_epochs=20, epochs=3, seeds=[0, 1])
-COLUMNS = ("model", "method", "seed", "epoch", "steps", "previous_accuracy", "n_previous", "pretrain_epochs", "pretrain_converged")
+COLUMNS = ("model", "method", "seed", "epoch", "steps", "previous_accuracy", "previous_accuracy_batch_stats", "n_previous",
+           "pretrain_epochs", "pretrain_converged")
+# How the model is evaluated on the old data, by column: BatchNorm with its running statistics
+# (eval mode) or with each evaluation batch's own statistics (train mode, as the running train
+# accuracy sees it). A shrink before BatchNorm changes the former at once, the latter not at all.
+MODES = {"previous_accuracy": "eval mode (BN running statistics)", "previous_accuracy_batch_stats": "train mode (BN batch statistics)"}
 
 
 def add_flags(parser) -> None:
@@ -59,13 +65,24 @@ def pretrain(config, dataset, seed: int, device):
     return learner, x, y, chunks, shuffle_gen, method_gen, result
 
 
+def batch_stats_accuracy(model, x, y, *, batch_size: int = 1024) -> float:
+    """Accuracy of ``model`` on ``(x, y)`` with BatchNorm in train mode, on a copy (running statistics untouched)."""
+    import torch
+
+    probe = copy.deepcopy(model).train()
+    with torch.no_grad():
+        correct = sum(int((probe(xb).argmax(dim=1) == yb).sum()) for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
+    return correct / y.shape[0]
+
+
 def previous_data_accuracy(config, dataset, seed: int, methods, epochs: int):
     """Old-data accuracy after the method's step and after each of ``epochs`` epochs on all data, per method.
 
     Every method starts from the same pretrained learner (a deep copy) and the same generator
     states, so the curves differ only by the method. Row ``epoch = e`` holds
     ``acc_e = (1/|T_old|) sum_{(x, y) in T_old} [argmax f_e(x) = y]`` (eval mode), with ``f_0``
-    the model right after ``method.before_experiment`` and ``f_e`` after ``e`` epochs.
+    the model right after ``method.before_experiment`` and ``f_e`` after ``e`` epochs; once in eval
+    mode (``previous_accuracy``) and once with BatchNorm batch statistics (``previous_accuracy_batch_stats``).
 
     Returns
     -------
@@ -95,7 +112,8 @@ def previous_data_accuracy(config, dataset, seed: int, methods, epochs: int):
 
         def record(epoch: int, _train_acc: float, steps: int) -> None:
             rows.append({"model": config.model, "method": name, "seed": seed, "epoch": epoch, "steps": steps,
-                         "previous_accuracy": evaluate(trained.model, x_old, y_old), "n_previous": int(old.numel()),
+                         "previous_accuracy": evaluate(trained.model, x_old, y_old),
+                         "previous_accuracy_batch_stats": batch_stats_accuracy(trained.model, x_old, y_old), "n_previous": int(old.numel()),
                          "pretrain_epochs": pre.epochs, "pretrain_converged": pre.converged})
 
         record(0, float("nan"), 0)
@@ -121,34 +139,35 @@ def compute(args):
             RunFolder(config.out, {"data": args.data, **fields, "methods": args.methods, "epochs": args.epochs}).save_checkpoint({}, rows)
             return pd.DataFrame(rows, columns=list(COLUMNS))
 
-        sweep = {"methods": args.methods, "epochs": args.epochs}
+        sweep = {"methods": args.methods, "epochs": args.epochs, "columns": COLUMNS}  # new columns, new runs
         frames.append(_training.cached_run(args, "previous_data", fields, len(args.methods) * (args.epochs + 1), run, sweep=sweep))
     return pd.concat(frames, ignore_index=True)
 
 
 def summarize(rows):
-    """The plotted numbers: mean and std over seeds of the old-data accuracy per (method, epoch)."""
+    """The plotted numbers: mean and std over seeds of the old-data accuracy (both modes) per (method, epoch)."""
+    stats = {f"{col}_{stat}": (col, stat) for col in MODES for stat in ("mean", "std")}
     return rows.groupby(["method", "epoch"], sort=False).agg(
-        n_seeds=("seed", "nunique"), previous_accuracy_mean=("previous_accuracy", "mean"),
-        previous_accuracy_std=("previous_accuracy", "std"), steps_mean=("steps", "mean")).reset_index()
+        n_seeds=("seed", "nunique"), **stats, steps_mean=("steps", "mean")).reset_index()
 
 
 def plot(table, methods, title):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, axes = plt.subplots(1, len(MODES), figsize=(11, 4.0), sharey=True)
     colours = {"warm": "C1", "sp": "C2", "shrink": "C4", "dash": "C3"}
-    for name in methods:
-        t = table[table["method"] == name]
-        mean, std = 100 * t["previous_accuracy_mean"], 100 * t["previous_accuracy_std"].fillna(0.0)
-        ax.plot(t["epoch"], mean, "o-", label=name, color=colours.get(name))
-        ax.fill_between(t["epoch"], mean - std, mean + std, alpha=0.2, color=colours.get(name), linewidth=0)
-    ax.set(xlabel="epochs of training on all data (0 = right after the method's step)",
-           ylabel="train accuracy on the previous data (%)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend()
-    ax.set_title(title, fontsize=9)
+    for ax, (col, mode) in zip(axes, MODES.items()):
+        for name in methods:
+            t = table[table["method"] == name]
+            mean, std = 100 * t[f"{col}_mean"], 100 * t[f"{col}_std"].fillna(0.0)
+            ax.plot(t["epoch"], mean, "o-", label=name, color=colours.get(name))
+            ax.fill_between(t["epoch"], mean - std, mean + std, alpha=0.2, color=colours.get(name), linewidth=0)
+        ax.set(xlabel="epochs on all data (0 = right after the method's step)", title=mode)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set_ylabel("train accuracy on the previous data (%)")
+    axes[0].legend()
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

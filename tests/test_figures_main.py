@@ -76,14 +76,21 @@ def test_figure13_previous_data_accuracy_bookkeeping(figure13):
     # Epoch 0 of warm is the pretrained model itself: its accuracy on the old data, recomputed in NumPy.
     learner, x, y, chunks, *_ = figure13.pretrain(config, dataset, 0, torch.device("cpu"))
     old = torch.cat(chunks[:2]).numpy()
-    learner.model.eval()
-    with torch.no_grad():
-        logits = learner.model(x).numpy()
-    expected = np.mean(logits[old].argmax(axis=1) == y.numpy()[old])
-    assert rows.previous_accuracy.iloc[0] == pytest.approx(expected, abs=1e-12)
+    for column, training in (("previous_accuracy", False), ("previous_accuracy_batch_stats", True)):
+        learner.model.train(training)
+        with torch.no_grad():
+            logits = learner.model(x[torch.from_numpy(old)]).numpy()  # batch statistics of the old data only
+        expected = np.mean(logits.argmax(axis=1) == y.numpy()[old])
+        assert rows[column].iloc[0] == pytest.approx(expected, abs=1e-12), column
     # Shrinking by lam changes the old-data accuracy at once; every value is a count over 100 images.
     assert rows.previous_accuracy.iloc[3] != rows.previous_accuracy.iloc[0]
     np.testing.assert_allclose(rows.previous_accuracy * 100, np.round(rows.previous_accuracy * 100), atol=1e-9)
+    # The batch-statistics probe must not move the running statistics the eval-mode numbers use.
+    learner.model.eval()
+    running = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    figure13.batch_stats_accuracy(learner.model, x, y)
+    assert not learner.model.training
+    assert all(torch.equal(v, learner.model.state_dict()[k]) for k, v in running.items())
     # A record does not depend on how many epochs follow: one epoch gives the first two rows of each method.
     short = pd.DataFrame(figure13.previous_data_accuracy(config, dataset, 0, methods, epochs=1))
     pd.testing.assert_frame_equal(short, rows[rows.epoch <= 1].reset_index(drop=True))
