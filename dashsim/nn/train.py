@@ -45,6 +45,9 @@ class TrainConfig:
 
     Method hyper-parameters are given as ``method_args`` strings ``"name=value"`` so the method
     classes stay the single source of their defaults (e.g. ``("alpha=0.3", "lam=0.3")`` for DASH).
+
+    The paper's "SoTA" variant (augmentation, weight decay, per-experiment step schedule with
+    warm-up, epoch cap; Appendix C.4.1) is off by default: ``apply_preset(config, "sota")``.
     """
 
     data: str = dataclasses.field(default="fashion-mnist", metadata={"help": "data set", "choices": tuple(_data.DATASETS)})
