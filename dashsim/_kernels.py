@@ -87,6 +87,13 @@ def _low_bits(r):
 
 
 @njit(cache=True)
+def _carry_save(a, b, c):
+    # Bitwise full adder: a + b + c = 2 * carry + total in each of the 64 lanes.
+    partial = a ^ b
+    return (a & b) | (partial & c), partial ^ c
+
+
+@njit(cache=True)
 def _add_points(points, amounts, n_points, all_unit, masks, target, base, sign):
     """``target[base + k] += sign * amounts[r]`` for every feature k of point ``points[r]``, r < n_points.
 
@@ -113,9 +120,22 @@ def _add_points(points, amounts, n_points, all_unit, masks, target, base, sign):
                     bits &= bits - np.uint64(1)
     for first in range(0, n_unit, _COUNTER_LIMIT):
         last = min(n_unit, first + _COUNTER_LIMIT)
+        last4 = first + (last - first) // 4 * 4
         for ww in range(masks.shape[1]):
             c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = np.uint64(0)
-            for r in range(first, last):
+            # Four points at a time through carry-save adders (Harley-Seal): c0 + x0 + x1 + x2 + x3
+            # and c1 + twos take three adders, and only the fours ripple up.
+            for r in range(first, last4, 4):
+                twos_a, c0 = _carry_save(c0, masks[points[r], ww], masks[points[r + 1], ww])
+                twos_b, c0 = _carry_save(c0, masks[points[r + 2], ww], masks[points[r + 3], ww])
+                x, c1 = _carry_save(c1, twos_a, twos_b)
+                c2, x = c2 ^ x, c2 & x
+                c3, x = c3 ^ x, c3 & x
+                c4, x = c4 ^ x, c4 & x
+                c5, x = c5 ^ x, c5 & x
+                c6, x = c6 ^ x, c6 & x
+                c7 = c7 ^ x  # counts stay below 2**8, so nothing carries out
+            for r in range(last4, last):
                 x = masks[points[r], ww]
                 c0, x = c0 ^ x, c0 & x
                 c1, x = c1 ^ x, c1 & x
@@ -222,7 +242,11 @@ def _learn(prefix, hit_all, mult_j, unit_j, warm, cstart, woff, masks, cols, wei
     one = np.uint64(1)
     K = cols.shape[0]
     n_classes = cstart.shape[0] - 1
-    top = tau - 1  # the count at which one more learned feature makes a point well-classified
+    # Points at count tau - 1 reach tau with one more learned feature; pattern[p] is bit p of
+    # tau - 1 spread over a word, so a count equals tau - 1 where no plane differs from it.
+    pattern = np.empty(n_planes, dtype=np.uint64)
+    for p in range(n_planes):
+        pattern[p] = ~zero if ((tau - 1) >> p) & 1 else zero
     for c in range(n_classes):
         class_val[c], class_k[c] = _class_best(vals, learned, c * K, K)
     csize = class_val.shape[0]
@@ -251,8 +275,7 @@ def _learn(prefix, hit_all, mult_j, unit_j, warm, cstart, woff, masks, cols, wei
                 continue
             at_top = ~zero
             for p in range(n_planes):
-                plane = planes[w, p]
-                at_top &= plane if (top >> p) & 1 else ~plane
+                at_top &= ~(planes[w, p] ^ pattern[p])
             reached = x & at_top
             done[w] |= reached
             # The others count up (their counts stay below tau - 1 + 1, so no plane overflows).

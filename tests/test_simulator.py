@@ -258,3 +258,65 @@ def test_composition_and_rule_bad_input():
     features, labels, chunk = _ok()
     with pytest.raises(TypeError, match="must return \\(learned, memorized\\)"):
         simulate(features, labels, chunk, gamma=1, tau=1, methods=[broken])
+
+
+# ---------------------------------------------------------------------------------------------
+# Bitset kernels at their edges: word boundaries, multi-word masks, many leaving points, many planes
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("K", [63, 64, 65, 130])
+def test_simulate_matches_reference_across_word_boundaries(K):
+    # Classes of 60-200 points span one to four 64-point words; K > 64 needs several mask words.
+    rng = np.random.default_rng(K)
+    for _ in range(3):
+        C = int(rng.integers(1, 3))
+        J = int(rng.integers(2, 4))
+        n = int(rng.integers(60, 200))
+        features = rng.random((n, K)) < rng.uniform(0.02, 0.3)
+        labels = rng.integers(0, C, n)
+        chunk = np.sort(np.concatenate([np.arange(J), rng.integers(0, J, n - J)]))
+        gamma = float(rng.integers(2, 12))
+        tau = int(rng.integers(1, 4))
+        got = simulate(features, labels, chunk, gamma=gamma, tau=tau, num_classes=C)
+        ref = reference_simulate(features, labels, chunk, gamma, tau, num_classes=C)
+        for field in FIELDS:
+            np.testing.assert_array_equal(getattr(got, field), ref[field], err_msg=field)
+
+
+def test_more_than_255_points_leave_at_once():
+    # tau = 1: learning the shared feature drops all 300 points at once, beyond the 2**8 - 1
+    # points the bit-sliced counter sums before emptying; every other count must reach 0 exactly.
+    rng = np.random.default_rng(5)
+    n, K = 300, 70
+    features = rng.random((n, K)) < 0.5
+    features[:, 3] = True
+    labels = np.zeros(n, dtype=np.int64)
+    got = training_process(features, labels, np.ones(n, dtype=np.int64), learned=np.zeros((1, K), bool),
+                           memorized=np.zeros(n, bool), gamma=1, tau=1)
+    assert got.order.tolist() == [3]
+    ref = reference_training_process(features, labels, np.ones(n), np.zeros((1, K), bool), np.zeros(n, bool), 1, 1)
+    np.testing.assert_array_equal(got.learned, ref[0])
+    np.testing.assert_array_equal(got.memorized, ref[1])
+
+
+def test_large_tau_and_weights_match_reference():
+    # tau up to 12 needs four count planes; weights of 0 and large multiplicities take the
+    # feature-by-feature path instead of the unit-weight counter.
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        C, K = int(rng.integers(1, 3)), int(rng.integers(12, 20))
+        n = int(rng.integers(20, 90))
+        features = rng.random((n, K)) < rng.uniform(0.3, 0.9)
+        labels = rng.integers(0, C, n)
+        weights = np.where(rng.random(n) < 0.2, 0, rng.integers(1, 1000, n))
+        learned = rng.random((C, K)) < 0.2
+        memorized = rng.random(n) < 0.2
+        gamma = float(rng.integers(1, 3000))
+        tau = int(rng.integers(4, 13))
+        got = training_process(features, labels, weights, learned=learned, memorized=memorized, gamma=gamma,
+                               tau=tau)
+        ref_l, ref_m, ref_order, ref_nz = reference_training_process(features, labels, weights, learned,
+                                                                     memorized, gamma, tau)
+        np.testing.assert_array_equal(got.learned, ref_l)
+        np.testing.assert_array_equal(got.memorized, ref_m)
+        np.testing.assert_array_equal(got.order, ref_order)
+        assert got.n_nonzero == ref_nz
