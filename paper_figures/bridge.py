@@ -10,8 +10,9 @@ memorized points (network row on top, simulator row below) and the Jaccard agree
 sets (network cold vs simulator cold, warm vs warm, DASH vs ideal). Mean +- std over seeds.
 
 Full mode: the paper's Figure 3 data setting (C=2, K=50, n=1000, J=50, gamma=50, tau=3) with the
-paper's MLP (width 1000), D=512, seeds 0-2 (a GPU job). The committed CPU-sized run:
-``--K 20 --n-per-chunk 200 --J 20 --gamma 10 --p-max 0.4 --dim 256 --width 256 --seeds 0 1 2
+paper's MLP (width 1000), D=512, seeds 0-2 (a GPU job). The committed CPU-sized run (the paper's
+features, n and J scaled down, gamma/n kept at 0.05; about 15 minutes on one core):
+``--K 50 --n-per-chunk 300 --J 25 --gamma 15 --dim 1024 --width 256 --seeds 0 1 2
 --out paper_figures/results``. ``--quick``: K=6, n=30, J=4, tau=2, width 32, one seed (seconds).
 Every BridgeConfig field is a flag. Writes ``bridge.png`` and ``bridge.csv`` (the plotted numbers).
 """

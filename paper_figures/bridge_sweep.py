@@ -11,8 +11,8 @@ with the paired simulator method (cold-cold, warm-warm, DASH-ideal).
 3. tau, the features the simulator needs per point (the network has no tau; its runs are reused,
    so this row asks which tau the network resembles most).
 Methods cold, warm and DASH on the network side. Full mode: the paper's data setting (GPU); the
-committed CPU run: ``--K 20 --n-per-chunk 200 --J 10 --gamma 10 --p-max 0.4 --dim 256 --width 256
---seeds 0 1 --out paper_figures/results``. ``--quick``: the tiny setting of ``bridge.py --quick``,
+committed CPU run: ``--K 50 --n-per-chunk 100 --J 15 --gamma 5 --dim 1024 --width 256
+--noise-strength 4 --seeds 0 1 2 --out paper_figures/results``. ``--quick``: the tiny setting of ``bridge.py --quick``,
 two values per sweep. Writes ``bridge_sweep.png`` and ``bridge_sweep.csv`` (the plotted numbers,
 one row per sweep, value, side and method).
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 import _common
 import bridge as _bridge
 
-SWEEPS_FULL = {"noise_strength": (0.5, 1.0, 2.0, 3.0, 5.0, 8.0), "p_max": (0.1, 0.2, 0.4, 0.8), "tau": (1, 2, 3, 4, 5)}
+SWEEPS_FULL = {"noise_strength": (0.5, 1.0, 2.0, 4.0, 8.0, 16.0), "p_max": (0.1, 0.2, 0.4, 0.8), "tau": (1, 2, 3, 4, 5)}
 SWEEPS_QUICK = {"noise_strength": (1.0, 3.0), "p_max": (0.3, 0.6), "tau": (1, 2)}
 LABELS = {"noise_strength": "noise / feature strength", "p_max": "p_max (mean features per point = K p_max / 2)",
           "tau": "simulator tau (features needed per point)"}
