@@ -7,8 +7,9 @@ DASH / S&P run before experiment j when j % m == 0 and j <= stop_after (the pape
 every experiment. Panels: test accuracy and optimizer steps vs experiment, mean +- std over seeds.
 
 Full mode: ResNet-18, J=50, all of Fashion-MNIST (the paper: CIFAR-10), m in {10, 15, 20}, seeds
-0-2 (a GPU job). A CPU-sized run, e.g. ``--model mlp --width 256 --J 12 --subset 12000 --periods 3 6
---stop-after 9 --max-epochs 30 --seeds 0 1``. ``--quick``: digits, MLP of width 32, J=4, m=2.
+0-2 (a GPU job). The committed CPU result (``paper_figures/results``; about 10 min on 2 shared cores):
+``--model mlp --width 1000 --J 20 --subset 20000 --periods 5 --stop-after 15 --max-epochs 50 --seeds 0 1
+--out paper_figures/results``. ``--quick``: digits, MLP of width 32, J=4, m=2.
 
 Each (curve, seed) run is cached in a resumable run folder. Writes ``appendix_discarding.png`` and
 ``appendix_discarding.csv`` (the plotted means and stds per curve and experiment).
