@@ -93,7 +93,8 @@ def _carry_save(a, b, c):
     return (a & b) | (partial & c), partial ^ c
 
 
-@njit(cache=True)
+# An explicit signature, so that literal arguments at the call sites do not compile variants.
+@njit("void(int64[::1], int64[::1], int64, boolean, uint64[:, ::1], int64[::1], int64, int64)", cache=True)
 def _add_points(points, amounts, n_points, all_unit, masks, target, base, sign):
     """``target[base + k] += sign * amounts[r]`` for every feature k of point ``points[r]``, r < n_points.
 
@@ -460,12 +461,14 @@ def process_from_state(prefix, mult_j, cstart, woff, masks, cols, weights, gamma
                 for p in range(n_planes):
                     if (h >> p) & 1:
                         planes[w, p] |= bit
-    n_nonzero = _start_from_state(prefix, mult_j, True, cstart, woff, masks, weights, mem_w, done, frozen,
+    # Flags as np.bool_ rather than literals: literals would compile another variant of each helper.
+    yes, no = np.bool_(True), np.bool_(False)
+    n_nonzero = _start_from_state(prefix, mult_j, yes, cstart, woff, masks, weights, mem_w, done, frozen,
                                   nz, vals, points, amounts, K)
-    n_new = _learn(prefix, False, mult_j, False, True, cstart, woff, masks, cols, weights, gamma, tau,
+    n_new = _learn(prefix, no, mult_j, no, yes, cstart, woff, masks, cols, weights, gamma, tau,
                    n_planes, learned, mem_w, done, planes, nz, vals, points, amounts, class_val, class_k,
                    ctree, order_row)
-    _memorize(prefix, mult_j, False, cstart, woff, weights, mem_w, done, frozen)
+    _memorize(prefix, mult_j, no, cstart, woff, weights, mem_w, done, frozen)
     for c in range(C):
         for t in range(prefix[c]):
             below_tau[cstart[c] + t] = not (done[woff[c] + (t >> 6)] >> np.uint64(t & 63)) & np.uint64(1)
