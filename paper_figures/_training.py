@@ -28,6 +28,11 @@ def parse_args(doc: str, argv, add_flags: Callable[[argparse.ArgumentParser], No
     known, rest = own.parse_known_args(argv)
     # The common parser owns --help, so the script's flags are shown in its description.
     args = _common.parse_args(doc + "\n" + own.format_help(), rest, data=True)
+    if args.quick:
+        import torch
+
+        # Tiny models: a second thread only adds synchronization, and under load it costs 10x.
+        torch.set_num_threads(1)
     defaults = quick_defaults if args.quick else full_defaults
     for name, value in vars(known).items():
         setattr(args, name, defaults.get(name) if value is None else value)
