@@ -6,9 +6,10 @@ m epochs while data arrive (cold: a fresh model every m epochs; warm: nothing). 
 train accuracy vs epoch, mean +- std over seeds; the dotted line marks the last arrival.
 
 Full mode: ResNet-18 on all of Fashion-MNIST (the paper: CIFAR-10), A = F = 500, m = 50, seeds 0-2
-(a GPU job). A CPU-sized run, e.g. ``--model mlp --width 256 --subset 6000 --arrival-epochs 60
---final-epochs 40 --method-every 10 --seeds 0 1``. ``--quick``: digits, MLP of width 32, 400
-images, A=6, F=4, m=2.
+(a GPU job). The committed CPU result (``paper_figures/results``; about 7 min on 2 shared cores):
+``--model mlp --width 256 --subset 6000 --arrival-epochs 60 --final-epochs 40 --method-every 10
+--seeds 0 1 --out paper_figures/results``. ``--quick``: digits, MLP of width 32, 400 images, A=6,
+F=4, m=2.
 
 Each (method, seed) run is cached in a resumable run folder. Writes ``appendix_continuous.png`` and
 ``appendix_continuous.csv`` (the plotted means and stds per method and epoch).
