@@ -40,8 +40,9 @@ MODE_IDEAL = 2
 
 @njit(cache=True)
 def _better(vals, a, b):
-    # Largest count first; equal counts go to the smaller flat index (the authors' stable
-    # descending sort of the flattened C x K counts).
+    # Largest count first; equal counts go to the smaller index. Over classes holding each class's
+    # best feature, the smaller class has the smaller flat index c*K + k, so this is the authors'
+    # stable descending sort of the flattened C x K counts.
     return vals[a] > vals[b] or (vals[a] == vals[b] and a < b)
 
 
@@ -56,9 +57,9 @@ def _tree_update(tree, vals, size, leaf):
 
 
 @njit(cache=True)
-def _tree_size(n_features):
+def _tree_size(n_leaves):
     size = 1
-    while size < n_features:
+    while size < n_leaves:
         size *= 2
     return size
 
