@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import dashsim
-from dashsim.bridge import (COLUMNS, BridgeConfig, embed, experiment, feature_correct, feature_scores, jaccard,
+from dashsim.bridge import (COLUMNS, BridgeConfig, correct, embed, experiment, feature_correct, feature_scores, jaccard,
                             learned_features, make_embedding, make_inputs, margins, memorized, nonzero_gradient,
                             point_losses, run_bridge, run_bridge_sweep, sample_bridge_data)
 
@@ -181,12 +181,13 @@ def test_memorized_means_right_on_the_point_and_wrong_without_its_noise():
     extra[1] = 5.0 * pts.noise[1].double().numpy() / 3.0  # memorize B through its noise
     model = _linear_reading(emb, learned, weight=5.0, extra_rows=extra, bias=[3.0, 0.0])
     x, y, noise = pts.x, pts.y, pts.noise
-    correct = (model(x).argmax(1) == y).numpy()
-    assert correct.tolist()[:2] == [True, True] and correct[3]
+    right = (model(x).argmax(1) == y).numpy()
+    assert right.tolist()[:2] == [True, True] and right[3]
+    np.testing.assert_array_equal(correct(model, x, y), right)
     np.testing.assert_array_equal(feature_correct(model, x, y, noise), [True, False, False, True])
     got = memorized(model, x, y, noise)
     assert got[1] and not got[0] and not got[3]
-    assert got[2] == bool(correct[2])  # D: memorized only if its noise happens to lean on B's
+    assert got[2] == bool(right[2])  # D: memorized only if its noise happens to lean on B's
     with pytest.raises(ValueError, match="noise must have the shape"):
         memorized(model, x, y, noise[:, :3])
 
@@ -230,8 +231,9 @@ def test_bridge_frame_contract_and_simulator_side(tmp_path):
         {("network", m) for m in TINY.methods}
     assert (df.n_train == df.experiment * n).all()
     assert df.test_accuracy.between(0, 1).all()
-    for col in ("n_nonzero", "n_memorized", "n_feature_correct", "n_learned"):
-        assert ((df[col] >= 0) & (df[col] <= np.maximum(df.n_train, TINY.C * TINY.K))).all(), col
+    for col in ("n_nonzero", "n_memorized", "n_feature_correct", "n_learned", "n_wrong_start", "n_learned_abs"):
+        values = df[col].dropna()
+        assert ((values >= 0) & (values <= np.maximum(df.n_train, TINY.C * TINY.K)[values.index])).all(), col
     assert df[[c for c in df.columns if c.startswith("jaccard_")]].stack().between(0, 1).all()
     net = df[df.side == "network"]
     assert net.jaccard.notna().all() and df[df.side == "simulator"].jaccard.isna().all()
@@ -241,6 +243,8 @@ def test_bridge_frame_contract_and_simulator_side(tmp_path):
     # Cold restarts from a fresh network: every point of T_{1:j} has the loss of an untrained model.
     cold = net[net.method == "cold"]
     assert (cold.n_nonzero == cold.n_train).all()
+    assert (net.n_wrong_start <= net.n_nonzero).all()  # a misclassified point has loss > log 2 > 0.1
+    assert df[df.side == "simulator"][["n_wrong_start", "n_learned_abs", "steps"]].isna().all().all()
     # The simulator rows are dashsim.simulate on the same arrays.
     data = sample_bridge_data(TINY, 0)
     sim = dashsim.simulate(data.features, data.labels, data.chunk, gamma=TINY.gamma, tau=TINY.tau)

@@ -9,7 +9,7 @@ trained network (learned features, non-zero-gradient points, memorized points);
 from .experiment import (COLUMNS, PAIRED, SIM_METHODS, BridgeConfig, BridgeData, network_run_dir, run_bridge, run_bridge_sweep,
                          sample_bridge_data)
 from .inputs import KINDS, BridgeInputs, FeatureEmbedding, embed, make_embedding, make_inputs
-from .measure import (FeatureScores, feature_correct, feature_scores, is_learned, jaccard, learned_features, margins,
+from .measure import (FeatureScores, correct, feature_correct, feature_scores, is_learned, jaccard, learned_features, margins,
                       memorized, nonzero_gradient, point_losses)
 from .plotting import bridge_curves, plot_bridge, plot_bridge_sweep, sweep_table
 
@@ -18,7 +18,7 @@ __all__ = [
     "KINDS", "FeatureEmbedding", "BridgeInputs", "make_embedding", "embed", "make_inputs",
     # Measurements
     "FeatureScores", "margins", "feature_scores", "learned_features", "is_learned", "point_losses", "nonzero_gradient",
-    "memorized", "feature_correct", "jaccard",
+    "memorized", "correct", "feature_correct", "jaccard",
     # Experiment
     "BridgeConfig", "BridgeData", "sample_bridge_data", "run_bridge", "run_bridge_sweep", "COLUMNS", "SIM_METHODS",
     "PAIRED", "network_run_dir",

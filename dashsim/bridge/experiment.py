@@ -54,8 +54,10 @@ PAIRED = {"cold": "cold", "warm": "warm", "dash": "ideal"}
 COLUMNS = (
     "side", "method", "seed", "experiment", "n_train", "test_accuracy", "n_learned", "n_nonzero", "n_memorized",
     "n_feature_correct", "jaccard", "jaccard_cold", "jaccard_warm", "jaccard_ideal", "steps", "epochs", "converged",
-    "null_rms", "wall_time_s", "learned",
+    "n_wrong_start", "n_learned_abs", "null_rms", "wall_time_s", "learned",
 )
+# Sensitivity check of the learned-feature rule: an absolute push of one logit instead of k sigma_0.
+ABSOLUTE_SCORE = 1.0
 
 
 def _field(default: Any, help: str, **metadata: Any) -> Any:
@@ -247,8 +249,10 @@ def _network_rows(config: BridgeConfig, data: BridgeData, method_name: str, seed
             chunks = [(x[i * n:(i + 1) * n], y[i * n:(i + 1) * n]) for i in range(j)]
             learner = method.before_experiment(learner, chunks, generator=method_gen)
         seen = slice(0, j * n)
-        n_nonzero = int(measure.nonzero_gradient(learner.model, x[seen], y[seen],
-                                                 loss_threshold=config.loss_threshold).sum())
+        losses = measure.point_losses(learner.model, x[seen], y[seen])
+        n_nonzero = int((losses > config.loss_threshold).sum())
+        # The points it gets wrong before training: what must be (re)learned, by features or by noise.
+        n_wrong_start = int((~measure.correct(learner.model, x[seen], y[seen])).sum())
         result = train_until_target(learner, method, x, y, torch.arange(j * n, device=device), config=train_config,
                                     generator=shuffle_gen)
         scores = measure.feature_scores(learner.model, data.embedding, seed=int(seed))
@@ -260,6 +264,7 @@ def _network_rows(config: BridgeConfig, data: BridgeData, method_name: str, seed
             "n_memorized": int(measure.memorized(learner.model, x[seen], y[seen], noise[seen]).sum()),
             "n_feature_correct": int(measure.feature_correct(learner.model, x[seen], y[seen], noise[seen]).sum()),
             "steps": result.steps, "epochs": result.epochs, "converged": bool(result.converged),
+            "n_wrong_start": n_wrong_start, "n_learned_abs": int((scores.scores > ABSOLUTE_SCORE).sum()),
             "null_rms": scores.null_rms, "wall_time_s": time.perf_counter() - started, "learned": _bits(learned),
         })
         if folder is not None:
@@ -289,7 +294,9 @@ def run_bridge(config: BridgeConfig, *, out: str | Path | None = None, progress:
     (``j >= 2``), counts the points of T_{1:j} with loss above ``loss_threshold`` (the network's
     ``|N^(j,0)|``), trains to ``target_accuracy`` (:func:`dashsim.nn.train.train_until_target`), then
     measures test accuracy, the learned set (:func:`dashsim.bridge.measure.learned_features` rule),
-    memorized and feature-correct points of T_{1:j}. ``jaccard_<m>`` is
+    memorized and feature-correct points of T_{1:j}. Two network-only checks: ``n_wrong_start``,
+    the points of T_{1:j} misclassified at the start (before training), and ``n_learned_abs``, the
+    features whose score exceeds one logit (the learned-set rule without its sigma_0 scale). ``jaccard_<m>`` is
     ``|L ∩ L_sim,m| / |L ∪ L_sim,m|`` against simulator method m, ``jaccard`` against the paired
     method (:data:`PAIRED`: cold-cold, warm-warm, dash-ideal).
 

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from .inputs import FeatureEmbedding, embed
 
 __all__ = ["FeatureScores", "margins", "feature_scores", "learned_features", "is_learned", "point_losses", "nonzero_gradient", "memorized",
-           "feature_correct", "jaccard"]
+           "correct", "feature_correct", "jaccard"]
 
 
 @torch.no_grad()
@@ -158,13 +158,14 @@ def nonzero_gradient(model: nn.Module, x: Tensor, y: Tensor, *, loss_threshold: 
     return (point_losses(model, x, y) > loss_threshold).numpy()
 
 
-def _correct(model: nn.Module, x: Tensor, y: Tensor) -> np.ndarray:
+def correct(model: nn.Module, x: Tensor, y: Tensor) -> np.ndarray:
+    """Points the network classifies correctly in eval mode: ``argmax f(x_i) = y_i``, shape (n,) bool."""
     return (_logits(model, x).argmax(dim=1) == y.cpu()).numpy()
 
 
 def feature_correct(model: nn.Module, x: Tensor, y: Tensor, noise: Tensor) -> np.ndarray:
     """Points the network classifies correctly with their noise removed: ``argmax f(x_i - xi_i) = y_i``."""
-    return _correct(model, x - noise, y)
+    return correct(model, x - noise, y)
 
 
 def memorized(model: nn.Module, x: Tensor, y: Tensor, noise: Tensor) -> np.ndarray:
@@ -184,7 +185,7 @@ def memorized(model: nn.Module, x: Tensor, y: Tensor, noise: Tensor) -> np.ndarr
     """
     if x.shape != noise.shape:
         raise ValueError(f"noise must have the shape of x {tuple(x.shape)}; got {tuple(noise.shape)}")
-    return _correct(model, x, y) & ~feature_correct(model, x, y, noise)
+    return correct(model, x, y) & ~feature_correct(model, x, y, noise)
 
 
 def jaccard(a, b) -> float:
