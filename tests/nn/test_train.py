@@ -338,7 +338,7 @@ def test_compile_flag_keeps_state_dict_keys_and_is_off_by_default(digits):
 
 @pytest.mark.slow
 def test_compiled_training_matches_eager_on_cpu(digits):
-    """torch.compile on CPU takes about 100 s for this tiny MLP (2-core machine under load), hence slow."""
+    """torch.compile on CPU takes 35-100 s for this tiny MLP (2-core machine, varying load), hence slow."""
     x, y = digits.as_float("train", normalize=False)
     results = {}
     for flag in (False, True):
