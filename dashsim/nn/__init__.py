@@ -2,9 +2,11 @@
 
 Methods and models: :func:`dash_`, the between-experiments method registry :data:`METHODS`, the
 paper's networks :func:`build_model`, :class:`SAM`. Running the paper's protocols on real data:
-:func:`load_dataset`, :class:`TrainConfig`, :func:`run_incremental`, :func:`run_two_phase`.
+:func:`load_dataset`, :class:`TrainConfig`, :func:`run_incremental`, :func:`run_two_phase`,
+:func:`run_continuous`, :func:`run_class_incremental` and Ash & Adams' online protocols.
 """
 
+from .arrival import run_class_incremental, run_continuous
 from .dash import dash_, dash_shrink
 from .methods import METHODS, Learner, Method, make_method
 from .models import MODELS, build_model
@@ -13,7 +15,7 @@ from .online import run_active_online, run_discarding, run_passive_online, small
 from .plotting import plot_incremental
 from .protocols import run_incremental, run_two_phase, summarize
 from .sam import SAM
-from .train import NonFiniteLossError, TrainConfig
+from .train import PRESETS, NonFiniteLossError, TrainConfig, apply_preset
 
 __all__ = [
     "dash_",
@@ -30,6 +32,8 @@ __all__ = [
     "ImageDataset",
     "load_dataset",
     "TrainConfig",
+    "PRESETS",
+    "apply_preset",
     "NonFiniteLossError",
     "run_incremental",
     "run_two_phase",
@@ -37,6 +41,8 @@ __all__ = [
     "run_active_online",
     "smallest_margin",
     "run_discarding",
+    "run_continuous",
+    "run_class_incremental",
     "summarize",
     "plot_incremental",
 ]
