@@ -32,7 +32,7 @@ def add_flags(parser, *, methods: bool = True, chunks: bool = True) -> None:
         parser.add_argument("--J", type=int, default=None, help="number of chunks / experiments (full: 50; quick: 3)")
     parser.add_argument("--subset", type=int, default=None, help="train on a seeded random subset of this many images (full: all)")
     parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per experiment (full: 100; quick: 30)")
-    _training.int_list(parser, "--seeds", "seeds (full: 0-4; quick: 0 1)")
+    _training.int_list(parser, "--seeds", "seeds (full: 0-4; quick: see above)")
     if methods:
         parser.add_argument("--methods", nargs="+", default=None, help="methods to compare")
 
