@@ -13,8 +13,11 @@ from .models import MODELS, build_model
 from .data import DATASETS, ImageDataset, load_dataset
 from .online import run_active_online, run_discarding, run_passive_online, smallest_margin
 from .plotting import plot_incremental
-from .protocols import run_incremental, run_two_phase, summarize
+from . import diagnostics
+from .diagnostics import StartCorrelation, dead_neurons, filter_cosines, gradient_norm, weight_correlation
+from .protocols import ProbeContext, run_incremental, run_two_phase, summarize
 from .sam import SAM
+from .tables import claim_check, format_table1, table1
 from .train import PRESETS, NonFiniteLossError, TrainConfig, apply_preset
 
 __all__ = [
@@ -45,4 +48,15 @@ __all__ = [
     "run_class_incremental",
     "summarize",
     "plot_incremental",
+    "ProbeContext",
+    # Tables and diagnostics of the paper's figures
+    "table1",
+    "format_table1",
+    "claim_check",
+    "diagnostics",
+    "gradient_norm",
+    "filter_cosines",
+    "dead_neurons",
+    "weight_correlation",
+    "StartCorrelation",
 ]

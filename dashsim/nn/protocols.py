@@ -240,6 +240,7 @@ def run_incremental(
         logger.info("resuming %s after seed %s experiment %d", folder.path, state["seed"], state["experiment"])
     x, y, x_test, y_test = _prepare_data(config, dataset, device)
     method = config.make_method()
+    fill = dataset.pixel_value(0, normalize=config.resolved_normalize)  # augmentation pads with black, as torchvision
     # Micro-batch size of gradient passes over chunks (memory only); DASH exposes its own.
     chunk_batch = getattr(method, "batch_size", 1024)
     J = config.J
@@ -276,7 +277,7 @@ def run_incremental(
                     epoch_bar.set_postfix(train_acc=f"{acc:.4f}", steps=steps)
 
                 try:
-                    result = train_until_target(learner, method, x, y, perm[: j * n_per_chunk], config=config, generator=shuffle_gen, on_epoch=on_epoch)
+                    result = train_until_target(learner, method, x, y, perm[: j * n_per_chunk], config=config, generator=shuffle_gen, on_epoch=on_epoch, fill=fill)
                 except NonFiniteLossError as err:
                     raise NonFiniteLossError(f"{err}; seed {seed}, experiment {j}: the {len(rows)} finished experiments are kept in {folder.path}") from err
                 finally:
@@ -402,6 +403,7 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
     done = {(r["seed"], r["pretrain_epochs"]) for r in rows}
     x, y, x_test, y_test = _prepare_data(config, dataset, device)
     method = config.make_method()
+    fill = dataset.pixel_value(0, normalize=config.resolved_normalize)  # augmentation pads with black, as torchvision
     pairs = [(seed, e) for seed in config.seeds for e in pretrain_epochs]
     for seed, e in tqdm(pairs, desc="seed x E", disable=not progress):
         if (seed, e) in done:
@@ -414,12 +416,12 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
         pre_train_acc = float("nan")
         pre_test_acc = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
         if e > 0:
-            pre = train_until_target(learner, method, x, y, perm[:n_per_chunk], config=dataclasses.replace(config, max_epochs=e), generator=shuffle_gen, stop_at_target=False)
+            pre = train_until_target(learner, method, x, y, perm[:n_per_chunk], config=dataclasses.replace(config, max_epochs=e), generator=shuffle_gen, stop_at_target=False, fill=fill)
             pre_train_acc = pre.train_accuracy
             pre_test_acc = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
             chunks = [_IndexedChunk(x, y, perm[i * n_per_chunk : (i + 1) * n_per_chunk], getattr(method, "batch_size", 1024)) for i in range(2)]
             learner = method.before_experiment(learner, chunks, generator=method_gen)
-        result = train_until_target(learner, method, x, y, perm, config=config, generator=shuffle_gen)
+        result = train_until_target(learner, method, x, y, perm, config=config, generator=shuffle_gen, fill=fill)
         rows.append({
             "dataset": config.data, "model": config.model, "method": config.method, "seed": seed, "pretrain_epochs": e,
             "pretrain_train_accuracy": pre_train_acc, "pretrain_test_accuracy": pre_test_acc,
