@@ -22,37 +22,16 @@ FULL = dict(figure6.FULL, methods=["cold", "warm", "dash"])
 QUICK = dict(figure6.QUICK, methods=FULL["methods"])
 
 
-def curves(metrics):
-    """The plotted numbers: mean and std over seeds of the mean cosine per (method, n_train)."""
-    out = metrics.groupby(["method", "n_train"], sort=False).agg(
-        cos_mean_mean=("cos_mean", "mean"), cos_mean_std=("cos_mean", "std"), n_seeds=("seed", "nunique"))
-    return out.reset_index()
-
-
-def plot(table, methods, title):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.8))
-    for colour, method in enumerate(methods):
-        c = table[table["method"] == method]
-        mean, std = c["cos_mean_mean"], c["cos_mean_std"].fillna(0.0)
-        ax.plot(c["n_train"], mean, marker="o", markersize=3, color=f"C{colour}", label=method)
-        ax.fill_between(c["n_train"], mean - std, mean + std, alpha=0.2, color=f"C{colour}", linewidth=0)
-    ax.axhline(0.0, color="grey", linewidth=0.6)
-    ax.set(xlabel="training images $n_{train}$ at the start of experiment j",
-           ylabel="mean cos(-gradient, weights) over DASH's groups")
-    ax.legend()
-    ax.set_title(figure6.wrapped(title), fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def main(argv=None) -> None:
     from dashsim.nn.diagnostics import filter_cosine_probe
 
     args = figure6.parse_args(__doc__, argv, full=FULL, quick=QUICK)
-    table = curves(figure6.probed_metrics(args, "figure14", probe=filter_cosine_probe))
-    _common.write_table(args, "figure14", table, plot(table, args.methods, f"Figure 14: {figure6.setting(args)}"))
+    table = figure6.band_table(figure6.probed_metrics(args, "figure14", probe=filter_cosine_probe), "cos_mean")
+    figure = figure6.plot_bands(table, args.methods, "cos_mean", zero_line=True,
+                                xlabel="training images $n_{train}$ at the start of experiment j",
+                                ylabel="mean cos(-gradient, weights) over DASH's groups",
+                                title=f"Figure 14: {figure6.setting(args)}")
+    _common.write_table(args, "figure14", table, figure)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,33 @@ def wrapped(title: str, width: int = 90) -> str:
     return "\n".join(textwrap.wrap(title, width))
 
 
+def band_table(metrics, column: str):
+    """The plotted numbers of a per-experiment curve: seed mean and std of ``column`` per (method, n_train)."""
+    out = metrics.groupby(["method", "n_train"], sort=False).agg(
+        **{f"{column}_mean": (column, "mean"), f"{column}_std": (column, "std")}, n_seeds=("seed", "nunique"))
+    return out.reset_index()
+
+
+def plot_bands(table, methods, column: str, *, ylabel: str, title: str, xlabel: str = "training images $n_{train}$",
+               zero_line: bool = False):
+    """One line per method of ``column``'s seed mean against n_train, with a mean +- std band."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    for colour, method in enumerate(methods):
+        c = table[table["method"] == method]
+        mean, std = c[f"{column}_mean"], c[f"{column}_std"].fillna(0.0)
+        ax.plot(c["n_train"], mean, marker="o", markersize=3, color=f"C{colour}", label=method)
+        ax.fill_between(c["n_train"], mean - std, mean + std, alpha=0.2, color=f"C{colour}", linewidth=0)
+    if zero_line:
+        ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.legend()
+    ax.set_title(wrapped(title), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def metrics(args):
     """The cached runs of Figures 6 and 7: the main protocol with the gradient norm at each experiment's start."""
     from dashsim.nn.diagnostics import gradient_norm_probe

@@ -18,33 +18,13 @@ import _common
 import figure6
 
 
-def curves(metrics):
-    """The plotted numbers: mean and std over seeds of the steps per (method, n_train)."""
-    out = metrics.groupby(["method", "n_train"], sort=False).agg(
-        steps_mean=("steps", "mean"), steps_std=("steps", "std"), n_seeds=("seed", "nunique"))
-    return out.reset_index()
-
-
-def plot(table, methods, title):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.8))
-    for colour, method in enumerate(methods):
-        c = table[table["method"] == method]
-        mean, std = c["steps_mean"], c["steps_std"].fillna(0.0)
-        ax.plot(c["n_train"], mean, marker="o", markersize=3, color=f"C{colour}", label=method)
-        ax.fill_between(c["n_train"], mean - std, mean + std, alpha=0.2, color=f"C{colour}", linewidth=0)
-    ax.set(xlabel="training images $n_{train} = j \\cdot n_{per\\,chunk}$", ylabel="optimizer steps in experiment j")
-    ax.legend()
-    ax.set_title(figure6.wrapped(title), fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def main(argv=None) -> None:
     args = figure6.parse_args(__doc__, argv)
-    table = curves(figure6.metrics(args))
-    _common.write_table(args, "figure7", table, plot(table, args.methods, f"Figure 7: {figure6.setting(args)}"))
+    table = figure6.band_table(figure6.metrics(args), "steps")
+    figure = figure6.plot_bands(table, args.methods, "steps", ylabel="optimizer steps in experiment j",
+                                xlabel="training images $n_{train} = j \\cdot n_{per\\,chunk}$",
+                                title=f"Figure 7: {figure6.setting(args)}")
+    _common.write_table(args, "figure7", table, figure)
 
 
 if __name__ == "__main__":
