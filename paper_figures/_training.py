@@ -129,6 +129,17 @@ def incremental_setting(args: argparse.Namespace) -> str:
             + (" (quick)" if args.quick else ""))
 
 
+def data_phrase(args: argparse.Namespace) -> str:
+    """The data set and, when given, its subset size, for titles."""
+    return f"{args.data}, subset {args.subset}" if args.subset else args.data
+
+
+def seeds_phrase(args: argparse.Namespace) -> str:
+    """"N seed(s)", marked "(quick)" in quick mode, for titles."""
+    n = len(args.seeds)
+    return f"{n} seed{'s' if n > 1 else ''}" + (" (quick)" if args.quick else "")
+
+
 def render_table(cells: list[list[str]], header: list[str], title: str, *, footer: str | None = None):
     """A table of strings drawn as a matplotlib figure (for the scripts whose figure is a table)."""
     import matplotlib.pyplot as plt

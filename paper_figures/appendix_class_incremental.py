@@ -59,9 +59,8 @@ def main(argv=None) -> None:
     args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
     dataset = load_dataset(args.data, args.data_root)
     table = curve_table(metrics(args, dataset), args.methods)
-    subset = f", subset {args.subset}" if args.subset else ""
-    title = (f"Class-incremental with accumulation (App. C.4): {args.data}{subset}, {args.model}, max {args.max_epochs} epochs, "
-             f"{len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}" + (" (quick)" if args.quick else ""))
+    title = (f"Class-incremental with accumulation (App. C.4): {_training.data_phrase(args)}, {args.model}, max {args.max_epochs} epochs, "
+             f"{_training.seeds_phrase(args)}")
     figure = plot_curves(table, args.methods, xlabel="round r (classes seen; scored on them)", title=title)
     _common.write_table(args, "appendix_class_incremental", table, figure)
 

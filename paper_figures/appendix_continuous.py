@@ -89,10 +89,8 @@ def plot(table, methods, last_arrival: int, title: str):
 def main(argv=None) -> None:
     args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
     table = curves(metrics(args), args.methods)
-    subset = f", subset {args.subset}" if args.subset else ""
-    title = (f"Continuous arrival (App. C.4.4): {args.data}{subset}, {args.model}, {args.arrival_epochs} arrival + "
-             f"{args.final_epochs} epochs, method every {args.method_every}, {len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}"
-             + (" (quick)" if args.quick else ""))
+    title = (f"Continuous arrival (App. C.4.4): {_training.data_phrase(args)}, {args.model}, {args.arrival_epochs} arrival + "
+             f"{args.final_epochs} epochs, method every {args.method_every}, {_training.seeds_phrase(args)}")
     _common.write_table(args, "appendix_continuous", table, plot(table, args.methods, args.arrival_epochs, title))
 
 

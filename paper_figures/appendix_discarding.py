@@ -96,9 +96,8 @@ def main(argv=None) -> None:
     args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
     labels = [c[0] for c in curves_to_run(args)]
     table = curve_table(metrics(args), labels)
-    subset = f", subset {args.subset}" if args.subset else ""
-    title = (f"Data discarding (App. C.4.3): {args.data}{subset}, {args.model}, J={args.J}, method stops after j={args.stop_after}, "
-             f"{len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}" + (" (quick)" if args.quick else ""))
+    title = (f"Data discarding (App. C.4.3): {_training.data_phrase(args)}, {args.model}, J={args.J}, method stops after j={args.stop_after}, "
+             f"{_training.seeds_phrase(args)}")
     figure = plot_curves(table, labels, xlabel="experiment j (trained on chunk j only)", title=title)
     _common.write_table(args, "appendix_discarding", table, figure)
 

@@ -91,9 +91,8 @@ def render(table, title):
 def main(argv=None) -> None:
     args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
     table = tabulate(compute(args), args.data)
-    subset = f", subset {args.subset}" if args.subset else ""
-    title = (f"Ash & Adams Table 1 (50% -> 100%, train to 99%): {args.data}{subset}, max {args.max_epochs} epochs/phase, "
-             f"{len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}" + (" (quick)" if args.quick else ""))
+    title = (f"Ash & Adams Table 1 (50% -> 100%, train to 99%): {_training.data_phrase(args)}, max {args.max_epochs} epochs/phase, "
+             f"{_training.seeds_phrase(args)}")
     _common.write_table(args, "ash_adams_table1", table, render(table, title))
 
 

@@ -175,9 +175,8 @@ def plot(table, methods, title):
 def main(argv=None) -> None:
     args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
     table = summarize(compute(args))
-    subset = f", subset {args.subset}" if args.subset else ""
-    title = (f"Figure 13: {args.data}{subset}, {args.model}, old data = {args.J - 1}/{args.J}, "
-             f"{len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}" + (" (quick)" if args.quick else ""))
+    title = (f"Figure 13: {_training.data_phrase(args)}, {args.model}, old data = {args.J - 1}/{args.J}, "
+             f"{_training.seeds_phrase(args)}")
     _common.write_table(args, "figure13", table, plot(table, args.methods, title))
 
 

@@ -89,9 +89,8 @@ def plot(table, title):
 def main(argv=None) -> None:
     args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
     table = summarize(sweep(args))
-    subset = f", subset {args.subset}" if args.subset else ""
-    title = (f"Figure 2: {args.data}{subset}, {args.method} start, max {args.max_epochs} epochs, "
-             f"{len(args.seeds)} seed{'s' if len(args.seeds) > 1 else ''}" + (" (quick)" if args.quick else ""))
+    title = (f"Figure 2: {_training.data_phrase(args)}, {args.method} start, max {args.max_epochs} epochs, "
+             f"{_training.seeds_phrase(args)}")
     _common.write_table(args, "figure2", table, plot(table, title))
 
 
