@@ -38,6 +38,7 @@ __all__ = [
     "FASHION_MNIST_ROOT",
     "crop_flip",
     "random_crop_flip",
+    "fill_tensor",
 ]
 
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -137,7 +138,7 @@ class ImageDataset:
 
 
 def crop_flip(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torch.Tensor, *, padding: int,
-              fill: float | tuple[float, ...] = 0.0) -> torch.Tensor:
+              fill: float | tuple[float, ...] | torch.Tensor = 0.0) -> torch.Tensor:
     """Pad every image by ``padding`` on each side, crop it back at a given offset, flip it if asked.
 
     With ``P`` the image ``x[b]`` padded by ``p = padding`` pixels of value ``fill`` (per channel),
@@ -152,7 +153,9 @@ def crop_flip(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torc
     flip : bool ``(B,)``, mirror left-right after cropping.
     padding : pixels added on each side (>= 0).
     fill : padding value, one float or one per channel (in ``x``'s units, e.g.
-        :meth:`ImageDataset.pixel_value` for a black pixel).
+        :meth:`ImageDataset.pixel_value` for a black pixel); a tensor already of ``x``'s dtype on
+        ``x``'s device (see :func:`fill_tensor`) is used as is, so a training loop that builds it
+        once copies nothing from the host per mini-batch.
 
     Returns
     -------
@@ -170,7 +173,7 @@ def crop_flip(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torc
     for name, t in (("top", top), ("left", left), ("flip", flip)):
         if t.shape != (B,):
             raise ValueError(f"{name} must have shape ({B},), got {tuple(t.shape)}")
-    fill_t = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(-1)
+    fill_t = fill_tensor(fill, x).reshape(-1)
     if fill_t.numel() not in (1, C):
         raise ValueError(f"fill must be one value or one per channel ({C}), got {fill_t.numel()} values")
     padded = fill_t.view(1, -1, 1, 1).expand(B, C, H + 2 * padding, W + 2 * padding).clone()
@@ -184,8 +187,18 @@ def crop_flip(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torc
     return padded[b, c, rows[:, None, :, None], cols[:, None, None, :]]
 
 
+def fill_tensor(fill: float | tuple[float, ...] | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``fill`` as a tensor of ``like``'s dtype on ``like``'s device (no copy if it already is one).
+
+    From Python numbers this is a host-to-device copy (blocking on CUDA), which is why
+    :func:`~dashsim.nn.train.train_until_target` calls it once per call rather than
+    :func:`crop_flip` once per mini-batch.
+    """
+    return torch.as_tensor(fill, dtype=like.dtype, device=like.device)
+
+
 def random_crop_flip(x: torch.Tensor, generator: torch.Generator, *, padding: int = 4,
-                     fill: float | tuple[float, ...] = 0.0) -> torch.Tensor:
+                     fill: float | tuple[float, ...] | torch.Tensor = 0.0) -> torch.Tensor:
     """:func:`crop_flip` with offsets and flips drawn from ``generator`` (a CPU generator, so runs resume exactly).
 
     Draws, in this order, ``top ~ U{0..2p}^B``, ``left ~ U{0..2p}^B``, ``flip ~ U{0, 1}^B`` with

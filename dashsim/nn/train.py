@@ -349,6 +349,8 @@ def train_until_target(
     autocast = _autocast(device, config.bf16)
     if config.augment and x.dim() != 4:
         raise ValueError(f"augment needs image inputs (N, C, H, W), got x of shape {tuple(x.shape)}")
+    if config.augment:
+        fill = _data.fill_tensor(fill, x)  # once per call: a per-step host copy would block every CUDA step
     scheduled = bool(config.lr_milestones) or config.warmup_epochs > 0
     base_lr = config.resolved_lr
     steps_per_epoch = -(-n // bs)

@@ -297,6 +297,38 @@ def test_sota_loop_matches_twin_and_restarts_every_call(digits):
     assert torch.equal(g1.get_state(), g2.get_state())
 
 
+def test_augmented_steps_get_the_fill_as_a_ready_tensor(digits, monkeypatch):
+    """The fill is built once per call: every crop gets a tensor on x's device and dtype (no per-step host copy)."""
+    cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", batch_size=32, augment=True, crop_padding=1,
+                      max_epochs=2, device="cpu")
+    x, y = digits.as_float("train", normalize=True)
+    fills, real = [], data.crop_flip
+
+    def spy(xb, top, left, flip, *, padding, fill):
+        fills.append(fill)
+        return real(xb, top, left, flip, padding=padding, fill=fill)
+
+    monkeypatch.setattr(data, "crop_flip", spy)
+    torch.manual_seed(0)
+    learner = build_learner(cfg, digits, torch.device("cpu"))
+    res = train_until_target(learner, make_method("warm"), x, y, torch.arange(96), config=cfg, generator=torch.Generator().manual_seed(0),
+                             fill=digits.pixel_value(0, normalize=True), stop_at_target=False)
+    assert len(fills) == res.steps == 6
+    assert all(isinstance(f, torch.Tensor) and f.dtype == x.dtype and f.device == x.device for f in fills)
+    assert all(f is fills[0] for f in fills)
+    torch.testing.assert_close(fills[0], torch.tensor(digits.pixel_value(0, normalize=True)))
+
+
+def test_crop_flip_tensor_fill_equals_float_fill():
+    x = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    top, left, flip = torch.randint(0, 5, (4,), generator=g), torch.randint(0, 5, (4,), generator=g), torch.tensor([True, False, True, False])
+    fill = (0.25, -1.5, 3.0)
+    a = data.crop_flip(x, top, left, flip, padding=2, fill=fill)
+    b = data.crop_flip(x, top, left, flip, padding=2, fill=data.fill_tensor(fill, x))
+    assert torch.equal(a, b) and (a == -1.5).any()
+
+
 def test_sota_preset_and_new_field_validation():
     cfg = apply_preset(TrainConfig(model="resnet18"), "sota")
     assert (cfg.resolved_lr, cfg.weight_decay, cfg.augment, cfg.crop_padding) == (0.1, 5e-4, True, 4)
