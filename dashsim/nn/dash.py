@@ -7,14 +7,18 @@ model traversal (which layers shrink), the per-chunk mean gradients and their EM
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["GRANULARITIES", "dash_", "dash_shrink", "shrinkable_parameters"]
+__all__ = [
+    "GRANULARITIES", "dash_", "dash_shrink", "eval_gradients", "group_cosines", "groups", "mean_loss_gradients",
+    "shrinkable_parameters", "summed_loss_gradients",
+]
 
 GRANULARITIES = ("kernel", "filter")
 
@@ -37,8 +41,26 @@ def _check_granularity(granularity: object) -> str:
     return granularity  # type: ignore[return-value]
 
 
-def _groups(t: Tensor, granularity: str) -> Tensor:
-    """View ``t`` as (groups, entries): bias -> 1 group, Linear -> rows, Conv -> kernels or filters."""
+def groups(t: Tensor, granularity: str) -> Tensor:
+    """View ``t`` as (groups, entries), the groups DASH shrinks together.
+
+    A bias (1-D) is one group; a Linear weight (out, in) has one group per row; a Conv weight
+    (out, in, *kernel) has one group per (out, in) kernel slice (``"kernel"``) or per output filter
+    (``"filter"``).
+
+    Parameters
+    ----------
+    t : a weight or bias tensor (or a gradient of the same shape).
+    granularity : "kernel" or "filter" (only matters for Conv weights).
+
+    Returns
+    -------
+    A 2-D view (or copy, if ``t`` is not contiguous) of ``t``'s entries, one row per group.
+
+    References
+    ----------
+    DASH paper, Section 4 (shrinking per neuron / kernel).
+    """
     if t.ndim == 1:
         return t.reshape(1, -1)
     if t.ndim == 2 or granularity == "filter":
@@ -47,7 +69,7 @@ def _groups(t: Tensor, granularity: str) -> Tensor:
 
 
 def _scale_shape(t: Tensor, granularity: str) -> tuple[int, ...]:
-    """Shape of the per-group factors, broadcastable against ``t`` (inverse of ``_groups``)."""
+    """Shape of the per-group factors, broadcastable against ``t`` (inverse of ``groups``)."""
     if t.ndim == 1:
         return (1,)
     if t.ndim == 2 or granularity == "filter":
@@ -55,15 +77,38 @@ def _scale_shape(t: Tensor, granularity: str) -> tuple[int, ...]:
     return (t.shape[0], t.shape[1]) + (1,) * (t.ndim - 2)
 
 
-def _group_scale(weight: Tensor, grad_avg: Tensor, lam: float, granularity: str) -> Tensor:
-    """Per-group factor ``clamp(cos(G, theta), lam, 1)``, shaped to broadcast against ``_groups(weight)``."""
-    w = _groups(weight, granularity)
-    g = _groups(grad_avg, granularity)
+def group_cosines(weight: Tensor, grad: Tensor, granularity: str) -> Tensor:
+    """Cosine between each group of ``weight`` and the same group of ``grad`` (0 where a norm is 0).
+
+    ``s_g = <theta[g], G[g]> / (||theta[g]|| ||G[g]||)`` for every group ``g`` of :func:`groups`;
+    ``s_g = 0`` when either norm is zero (a zero vector has no direction). Computed in the inputs'
+    dtype; unclamped (DASH's factor is ``clamp(s_g, lam, 1)``).
+
+    Parameters
+    ----------
+    weight : theta, a Linear/Conv weight or a bias.
+    grad : G, a tensor of ``weight``'s shape (for DASH the EMA of negative chunk gradients).
+    granularity : "kernel" or "filter", as in :func:`groups`.
+
+    Returns
+    -------
+    1-D tensor of the groups' cosines, in :func:`groups` order.
+
+    References
+    ----------
+    DASH paper, Section 4, Algorithm 1 (``cos(G, theta)``) and Appendix, Figure 14.
+    """
+    w = groups(weight, granularity)
+    g = groups(grad, granularity)
     dot = torch.linalg.vecdot(w, g, dim=1)
     norms = torch.linalg.vector_norm(w, dim=1) * torch.linalg.vector_norm(g, dim=1)
     # A zero vector has no direction: similarity 0 (scale lam), never 0/0 = NaN.
-    cos = torch.where(norms > 0, dot / torch.where(norms > 0, norms, 1.0), 0.0)
-    return cos.clamp_(min=lam, max=1.0)[:, None]
+    return torch.where(norms > 0, dot / torch.where(norms > 0, norms, 1.0), 0.0)
+
+
+def _group_scale(weight: Tensor, grad_avg: Tensor, lam: float, granularity: str) -> Tensor:
+    """Per-group factor ``clamp(cos(G, theta), lam, 1)``, shaped to broadcast against ``groups(weight)``."""
+    return group_cosines(weight, grad_avg, granularity).clamp_(min=lam, max=1.0)[:, None]
 
 
 def dash_shrink(weight: Tensor, grad_avg: Tensor, lam: float, *, granularity: str = "kernel") -> Tensor:
@@ -93,7 +138,7 @@ def dash_shrink(weight: Tensor, grad_avg: Tensor, lam: float, *, granularity: st
     if weight.shape != grad_avg.shape:
         raise ValueError(f"grad_avg shape {tuple(grad_avg.shape)} != weight shape {tuple(weight.shape)}")
     scale = _group_scale(weight, grad_avg, lam, granularity)
-    return (_groups(weight, granularity) * scale).reshape(weight.shape)
+    return (groups(weight, granularity) * scale).reshape(weight.shape)
 
 
 def shrinkable_parameters(model: nn.Module) -> list[Tensor]:
@@ -132,33 +177,129 @@ def _micro_batches(chunk: Any, batch_size: int, index: int) -> Iterable[tuple[Te
         yield batch[0], batch[1]
 
 
-def _accumulate_chunk_gradient(
+@contextlib.contextmanager
+def eval_gradients(model: nn.Module, params: Sequence[Tensor]) -> Iterator[None]:
+    """Inside: eval mode, gradients enabled, ``requires_grad`` and empty ``.grad`` on ``params``; all restored after.
+
+    Eval mode makes BatchNorm use its running statistics and leaves them unchanged, so a gradient
+    pass measures the model without training it. On exit every module's train/eval mode and every
+    parameter's ``requires_grad`` and ``.grad`` are as before (even if the body raised).
+
+    Parameters
+    ----------
+    model : the network whose modes are saved and restored.
+    params : the parameters the body takes gradients of (e.g. :func:`shrinkable_parameters`).
+
+    Returns
+    -------
+    A context manager yielding None.
+
+    References
+    ----------
+    DASH paper, Section 4, Algorithm 1 (the gradients U_i of the current model on past chunks).
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    saved = [(p, p.requires_grad, p.grad) for p in params]
+    try:
+        model.eval()
+        with torch.enable_grad():
+            for p in params:
+                p.requires_grad_(True)
+                p.grad = None
+            yield
+    finally:
+        for p, requires, grad in saved:
+            p.requires_grad_(requires)
+            p.grad = grad
+        for m, training in modes:
+            m.training = training
+
+
+def summed_loss_gradients(
     model: nn.Module,
-    params: list[Tensor],
+    params: Sequence[Tensor],
     chunk: Any,
     loss_fn: Callable[[Tensor, Tensor], Tensor],
     batch_size: int,
-    device: torch.device,
-    index: int,
-) -> int:
-    """Leave ``n * U`` in each ``param.grad`` (U: mean-loss gradient over the chunk); return n.
+    *,
+    index: int = 0,
+) -> tuple[list[Tensor], int]:
+    """Return ``(n * U for each param, n)``: the chunk's summed loss gradient and its number of samples.
 
-    Each mini-batch's mean loss is weighted by its size, so any split into mini-batches sums to the
-    full-chunk gradient. ``backward(inputs=params)`` skips the unneeded BatchNorm gradients, and
-    accumulating in ``.grad`` lets autograd sum the mini-batches without extra buffers.
+    ``n * U_theta = d/d theta sum_b |b| loss_fn(model(x_b), y_b)`` over the chunk's mini-batches
+    ``b``, so ``U_theta`` is the gradient of the mean loss over all ``n`` samples whatever the
+    split. Call inside :func:`eval_gradients`; each ``param.grad`` is left empty. A parameter the
+    forward pass does not use gets a zero tensor (U = 0).
+
+    Parameters
+    ----------
+    model : the network (on the device of ``params[0]``, where the batches are moved).
+    params : the parameters to differentiate (``backward(inputs=params)`` skips all others).
+    chunk : an ``(inputs, targets)`` pair of tensors, split into micro-batches of ``batch_size``, or
+        an iterable of such mini-batch pairs.
+    loss_fn : ``loss_fn(logits, targets)`` returning the MEAN loss over a batch.
+    batch_size : micro-batch size for pair chunks (memory only).
+    index : the chunk's position, named in error messages (``chunks[index]``).
+
+    Returns
+    -------
+    (list of tensors ``n * U_theta`` in ``params`` order, ``n``).
+
+    References
+    ----------
+    DASH paper, Section 4, Algorithm 1 (U_i, the gradient on chunk T_i).
     """
+    device = params[0].device
     n = 0
+    # Accumulating in .grad lets autograd sum the mini-batches without extra buffers.
     for x, y in _micro_batches(chunk, batch_size, index):
         if len(x) == 0:
             continue
         x = x.to(device, non_blocking=True)
         y = y.to(device, non_blocking=True)
         loss = loss_fn(model(x), y) * len(x)
-        loss.backward(inputs=params)
+        loss.backward(inputs=list(params))
         n += len(x)
     if n == 0:
         raise ValueError(f"chunks[{index}] is empty; every chunk needs at least one sample")
-    return n
+    sums = []
+    for p in params:
+        sums.append(p.grad if p.grad is not None else torch.zeros_like(p))  # unused layer: U = 0
+        p.grad = None
+    return sums, n
+
+
+def mean_loss_gradients(
+    model: nn.Module,
+    params: Sequence[Tensor],
+    chunk: Any,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    batch_size: int = 1024,
+) -> list[Tensor]:
+    """Eval-mode gradient of the mean loss over one chunk, for each of ``params``; the model is left as it was.
+
+    ``U_theta = d/d theta (1/n) sum_{k=1..n} loss(model(x_k), y_k)`` over the chunk's ``n`` samples,
+    computed in micro-batches inside :func:`eval_gradients` (see :func:`summed_loss_gradients`).
+
+    Parameters
+    ----------
+    model : the network (modes, ``requires_grad`` and ``.grad`` restored).
+    params : the parameters to differentiate.
+    chunk : ``(inputs, targets)`` tensors or an iterable of mini-batch pairs.
+    loss_fn : mean loss ``loss_fn(logits, targets)``; default cross-entropy (as the paper).
+    batch_size : micro-batch size for pair chunks (memory only).
+
+    Returns
+    -------
+    list of tensors U_theta, in ``params`` order, each of its parameter's shape.
+
+    References
+    ----------
+    DASH paper, Section 4, Algorithm 1 (U_i) and Appendix, Figures 6 and 14.
+    """
+    with eval_gradients(model, params):
+        sums, n = summed_loss_gradients(model, params, chunk, loss_fn or F.cross_entropy, batch_size)
+    return [u_sum / n for u_sum in sums]
 
 
 def dash_(
@@ -215,34 +356,16 @@ def dash_(
         raise ValueError("model has no shrinkable layer (no nn.Linear or nn.Conv*d); DASH has nothing to shrink")
     if loss_fn is None:
         loss_fn = F.cross_entropy
-    device = params[0].device
-
-    modes = [(m, m.training) for m in model.modules()]
-    requires = [p.requires_grad for p in params]
-    saved_grads = [p.grad for p in params]
     G: list[Tensor] = []
-    try:
-        model.eval()
-        with torch.enable_grad():
-            for p in params:
-                p.requires_grad_(True)
-                p.grad = None
-            for i, chunk in enumerate(chunks):
-                n = _accumulate_chunk_gradient(model, params, chunk, loss_fn, batch_size, device, i)
-                for j, p in enumerate(params):
-                    u_sum = p.grad if p.grad is not None else torch.zeros_like(p)  # unused layer: U = 0
-                    p.grad = None
-                    # G <- (1 - alpha) G + alpha (-U), with U = u_sum / n; G starts at 0.
-                    if i == 0:
-                        G.append(u_sum.mul_(-alpha / n))
-                    else:
-                        G[j].mul_(1.0 - alpha).add_(u_sum, alpha=-alpha / n)
-    finally:
-        for p, r, g in zip(params, requires, saved_grads):
-            p.requires_grad_(r)
-            p.grad = g
-        for m, training in modes:
-            m.training = training
+    with eval_gradients(model, params):
+        for i, chunk in enumerate(chunks):
+            sums, n = summed_loss_gradients(model, params, chunk, loss_fn, batch_size, index=i)
+            for j, u_sum in enumerate(sums):
+                # G <- (1 - alpha) G + alpha (-U), with U = u_sum / n; G starts at 0.
+                if i == 0:
+                    G.append(u_sum.mul_(-alpha / n))
+                else:
+                    G[j].mul_(1.0 - alpha).add_(u_sum, alpha=-alpha / n)
     with torch.no_grad():
         for p, g_avg in zip(params, G):
             # In place: the same factor dash_shrink applies, without a copy of every weight. The

@@ -13,16 +13,14 @@ Network Training", NeurIPS 2020, Section 4 (gradient norms, Pearson correlation 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .dash import GRANULARITIES, _accumulate_chunk_gradient, _groups, shrinkable_parameters
+from .dash import GRANULARITIES, group_cosines, mean_loss_gradients, shrinkable_parameters
 
 __all__ = [
     "gradient_norm", "filter_cosines", "dead_neurons", "weight_correlation",
@@ -40,34 +38,6 @@ def _check_data(x: Any, y: Any = None) -> None:
 def _check_batch_size(batch_size: Any) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-
-
-@contextlib.contextmanager
-def _eval_gradients(model: nn.Module, params: list[Tensor]) -> Iterator[None]:
-    """Eval mode and empty ``.grad`` on ``params`` inside; every module's mode and every ``.grad`` restored after."""
-    modes = [(m, m.training) for m in model.modules()]
-    saved = [(p, p.requires_grad, p.grad) for p in params]
-    try:
-        model.eval()
-        for p in params:
-            p.requires_grad_(True)
-            p.grad = None
-        with torch.enable_grad():
-            yield
-    finally:
-        for p, requires, grad in saved:
-            p.requires_grad_(requires)
-            p.grad = grad
-        for m, training in modes:
-            m.training = training
-
-
-def _mean_loss_gradient(model: nn.Module, params: list[Tensor], x: Tensor, y: Tensor, batch_size: int,
-                        loss_fn: Optional[Callable[[Tensor, Tensor], Tensor]]) -> list[Tensor]:
-    """``U = grad_theta (1/N) sum_n loss(model(x_n), y_n)`` for each of ``params``, in eval mode (as DASH's pass)."""
-    with _eval_gradients(model, params):
-        n = _accumulate_chunk_gradient(model, params, (x, y), loss_fn or F.cross_entropy, batch_size, params[0].device, 0)
-        return [p.grad / n if p.grad is not None else torch.zeros_like(p) for p in params]
 
 
 def gradient_norm(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1024,
@@ -99,15 +69,8 @@ def gradient_norm(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameter; its gradient norm is undefined")
-    grads = _mean_loss_gradient(model, params, x, y, batch_size, loss_fn)
+    grads = mean_loss_gradients(model, params, (x, y), loss_fn, batch_size)
     return float(torch.sqrt(sum(g.double().pow(2).sum() for g in grads)))
-
-
-def _row_cosines(a: Tensor, b: Tensor) -> Tensor:
-    """Cosine between matching rows of ``a`` and ``b``; 0 where a row has zero norm (as DASH)."""
-    dot = (a.double() * b.double()).sum(dim=1)
-    norms = a.double().norm(dim=1) * b.double().norm(dim=1)
-    return torch.where(norms > 0, dot / torch.where(norms > 0, norms, 1.0), 0.0)
 
 
 def filter_cosines(model: nn.Module, x: Tensor, y: Tensor, *, granularity: str = "kernel", batch_size: int = 1024,
@@ -145,9 +108,10 @@ def filter_cosines(model: nn.Module, x: Tensor, y: Tensor, *, granularity: str =
     if not params:
         raise ValueError("model has no Linear or Conv layer; there are no filters to compare with")
     names = {id(p): name for name, p in model.named_parameters()}
-    grads = _mean_loss_gradient(model, params, x, y, batch_size, loss_fn)
+    grads = mean_loss_gradients(model, params, (x, y), loss_fn, batch_size)
     with torch.no_grad():
-        return {names[id(p)]: _row_cosines(_groups(-g, granularity), _groups(p, granularity)).cpu() for p, g in zip(params, grads)}
+        # float64, so Figure 14's cosines near 0 are not float32 rounding noise.
+        return {names[id(p)]: group_cosines(p.double(), -g.double(), granularity).cpu() for p, g in zip(params, grads)}
 
 
 def _block_names(model: nn.Module) -> dict[nn.Module, str]:

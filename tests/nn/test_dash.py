@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from dashsim.nn import dash_, dash_shrink
+from dashsim.nn.dash import eval_gradients, group_cosines, mean_loss_gradients
 
 from dash_reference import dash_reference
 
@@ -245,3 +246,41 @@ def test_layer_unused_by_forward_is_scaled_by_lam():
     dash_(net, [(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]))], lam=0.5)
     # Its gradient is zero, so its similarity is 0 and it is scaled by lam (no error, no NaN).
     torch.testing.assert_close(net.spare.weight.detach(), 0.5 * spare)
+
+
+def test_group_cosines_match_a_loop_over_groups():
+    gen = torch.Generator().manual_seed(5)
+    for shape, granularity in [((4, 3, 2, 2), "kernel"), ((4, 3, 2, 2), "filter"), ((5, 6), "kernel"), ((7,), "filter")]:
+        w = torch.randn(shape, generator=gen, dtype=torch.float64)
+        g = torch.randn(shape, generator=gen, dtype=torch.float64)
+        w.reshape(-1)[: w.numel() // shape[0]] = 0.0  # the first group (or the whole bias) has no direction
+        if len(shape) == 4 and granularity == "kernel":
+            pairs = [(w[o, i].reshape(-1), g[o, i].reshape(-1)) for o in range(shape[0]) for i in range(shape[1])]
+        elif len(shape) == 1:
+            pairs = [(w, g)]
+        else:
+            pairs = [(w[o].reshape(-1), g[o].reshape(-1)) for o in range(shape[0])]
+        expected = [float(a @ b / (a.norm() * b.norm())) if a.norm() * b.norm() > 0 else 0.0 for a, b in pairs]
+        got = group_cosines(w, g, granularity)
+        assert got.shape == (len(pairs),)
+        torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64), rtol=1e-12, atol=1e-12)
+        assert not torch.isnan(got).any()
+
+
+def test_mean_loss_gradients_equal_one_batch_autograd_and_restore_the_model():
+    gen = torch.Generator().manual_seed(11)
+    net = _random_net(gen).train()
+    (x, y), = _chunks(gen, [13])
+    twin = copy.deepcopy(net).eval()
+    params = list(net.parameters())
+    sentinel = torch.ones_like(params[0])
+    params[0].grad = sentinel
+    params[1].requires_grad_(False)  # a frozen parameter still gets its gradient, and stays frozen
+    expected = torch.autograd.grad(torch.nn.functional.cross_entropy(twin(x), y), list(twin.parameters()))
+    got = mean_loss_gradients(net, params, (x, y), batch_size=4)
+    for u, e in zip(got, expected):
+        torch.testing.assert_close(u, e, rtol=1e-10, atol=1e-12)
+    assert net.training and params[0].grad is sentinel and not params[1].requires_grad
+    with pytest.raises(RuntimeError, match="boom"), eval_gradients(net, params):
+        raise RuntimeError("boom")
+    assert all(m.training for m in net.modules()) and params[0].grad is sentinel and not params[1].requires_grad

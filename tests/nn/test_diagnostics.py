@@ -12,6 +12,7 @@ from torch import nn
 
 from dashsim.nn import build_model, dash_, data, protocols
 from dashsim.nn import diagnostics as diag
+from dashsim.nn.dash import group_cosines, mean_loss_gradients, shrinkable_parameters
 from dashsim.nn.train import TrainConfig
 
 
@@ -118,6 +119,23 @@ def test_filter_cosines_are_the_factors_dash_applies_with_one_chunk():
             q = dict(shrunk.named_parameters())[name]
             expected = (p.reshape(factor.numel(), -1) * factor[:, None]).reshape(p.shape) if p.ndim > 1 else p * factor
             torch.testing.assert_close(q, expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("granularity", ["kernel", "filter"])
+def test_filter_cosines_are_dash_group_cosines_of_the_mean_gradient(granularity):
+    # Figure 14 and DASH's shrink factor share one cosine: the numbers must be identical, not close.
+    for seed, conv in [(0, False), (1, True), (2, True)]:
+        model = _small_net(seed, conv)
+        x, y = _data(seed, conv, 17)
+        got = diag.filter_cosines(model, x, y, granularity=granularity, batch_size=5)
+        params = shrinkable_parameters(model)
+        grads = mean_loss_gradients(model, params, (x, y), batch_size=5)
+        names = {id(p): n for n, p in model.named_parameters()}
+        assert list(got) == [names[id(p)] for p in params]
+        for p, g in zip(params, grads):
+            expected = group_cosines(p.detach().double(), -g.double(), granularity)
+            assert got[names[id(p)]].dtype == torch.float64
+            assert torch.equal(got[names[id(p)]], expected), names[id(p)]
 
 
 def _np_dead_mlp(model: nn.Sequential, x: np.ndarray) -> list[tuple[int, int]]:
