@@ -31,7 +31,7 @@ def add_flags(parser) -> None:
     parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
     parser.add_argument("--n-classes", type=int, default=None, help="classes / rounds (full: all; quick: 4)")
     parser.add_argument("--subset", type=int, default=None, help="use a seeded random subset of this many training images (full: all)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per round (full: 100; quick: 30)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per round (full: 100; quick: 20)")
     _training.int_list(parser, "--seeds", "seeds (full: 0-2; quick: 0 1)")
     parser.add_argument("--methods", nargs="+", default=None, help="methods (default: cold warm sp dash)")
 
