@@ -55,10 +55,7 @@ def write_outputs(args: argparse.Namespace, name: str, summary, figure, by=()) -
     """Save ``name``.png and ``name``.csv (exactly the plotted numbers) into the output folder."""
     from dashsim.plotting import plotted_table
 
-    png, csv = args.out / f"{name}.png", args.out / f"{name}.csv"
-    figure.savefig(png, dpi=120)
-    plotted_table(summary, by).to_csv(csv, index=False)
-    print(f"wrote {png} and {csv} in {time.perf_counter() - args.start:.1f} s")
+    write_table(args, name, plotted_table(summary, by), figure)
 
 
 def run_dir(args: argparse.Namespace, name: str, config: dict) -> str:
