@@ -46,23 +46,25 @@ def add_flags(parser) -> None:
 def pretrain(config, dataset, seed: int, device):
     """The model trained on the old data, the data, the chunks and the shuffle/method generators of ``seed``.
 
-    Returns ``(learner, x, y, chunks, shuffle_gen, method_gen, result)`` where ``chunks`` are the
-    index tensors of ``T_1..T_J`` (the old data are all but the last) and ``result`` is the
-    :class:`~dashsim.nn.train.ExperimentResult` of the training on the old data.
+    Returns ``(learner, x, y, chunks, shuffle_gen, method_gen, result, fill)`` where ``chunks`` are the
+    index tensors of ``T_1..T_J`` (the old data are all but the last), ``result`` is the
+    :class:`~dashsim.nn.train.ExperimentResult` of the training on the old data and ``fill`` the
+    crop padding (a black pixel) of :func:`~dashsim.nn.train.prepare_data`.
     """
     import torch
 
     from dashsim.nn.protocols import _seed_run, chunk_permutation
-    from dashsim.nn.train import build_learner, train_until_target
+    from dashsim.nn.train import build_learner, prepare_data, train_until_target
 
-    x, y = dataset.as_float("train", normalize=config.resolved_normalize, device=device)
+    prepared = prepare_data(config, dataset, device)
+    x, y, fill = prepared.x, prepared.y, prepared.fill
     perm, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=config.J, subset=config.subset)
     chunks = list(perm.to(device).split(n_per_chunk))
     shuffle_gen, method_gen = _seed_run(seed)
     learner = build_learner(config, dataset, device)
     old = torch.cat(chunks[:-1])
-    result = train_until_target(learner, config.make_method(), x, y, old, config=config, generator=shuffle_gen)
-    return learner, x, y, chunks, shuffle_gen, method_gen, result
+    result = train_until_target(learner, config.make_method(), x, y, old, config=config, generator=shuffle_gen, fill=fill)
+    return learner, x, y, chunks, shuffle_gen, method_gen, result, fill
 
 
 def batch_stats_accuracy(model, x, y, *, batch_size: int = 1024) -> float:
@@ -100,7 +102,7 @@ def previous_data_accuracy(config, dataset, seed: int, methods, epochs: int):
     from dashsim.nn.train import evaluate, resolve_device, train_until_target
 
     device = resolve_device(config.device)
-    learner, x, y, chunks, shuffle_gen, method_gen, pre = pretrain(config, dataset, seed, device)
+    learner, x, y, chunks, shuffle_gen, method_gen, pre, fill = pretrain(config, dataset, seed, device)
     old = torch.cat(chunks[:-1])
     x_old, y_old = x[old], y[old]
     everything = torch.cat(chunks)
@@ -118,7 +120,7 @@ def previous_data_accuracy(config, dataset, seed: int, methods, epochs: int):
 
         record(0, float("nan"), 0)
         train_until_target(trained, method, x, y, everything, config=dataclasses.replace(config, max_epochs=epochs),
-                           generator=shuffle, on_epoch=record, stop_at_target=False)
+                           generator=shuffle, on_epoch=record, stop_at_target=False, fill=fill)
     return rows
 
 

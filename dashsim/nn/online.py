@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 from .. import runs
 from . import data as _data
 from .methods import Learner
-from .protocols import METRIC_COLUMNS, _IndexedChunk, _prepare_data, _learner_state, _restore_learner, _seed_run, chunk_permutation, run_config_dict
-from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, resolve_device, train_until_target
+from .protocols import METRIC_COLUMNS, _IndexedChunk, _learner_state, _restore_learner, _seed_run, chunk_permutation, run_config_dict
+from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
 
 __all__ = ["run_passive_online", "run_active_online", "run_discarding", "discarding_schedule", "smallest_margin", "ONLINE_COLUMNS"]
 
@@ -129,7 +129,8 @@ def _run_rounds(
         dataset = _data.load_dataset(config.data, config.data_root)
     elif dataset.name != config.data:
         raise ValueError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
-    x, y, x_test, y_test = _prepare_data(config, dataset, device)
+    prepared = prepare_data(config, dataset, device)
+    x, y, x_test, y_test, fill = prepared.x, prepared.y, prepared.x_test, prepared.y_test, prepared.fill
     R = n_rounds(x.shape[0])
     out = config.out or config.resolved_out + f"_{protocol}"
     folder = runs.RunFolder(out, dict(run_config_dict(config), protocol=protocol, rounds=R, **extra_config))
@@ -140,7 +141,6 @@ def _run_rounds(
         logger.info("resuming %s after seed %s round %d", folder.path, state["seed"], state["round"])
     method = config.make_method()
     chunk_batch = getattr(method, "batch_size", 1024)
-    fill = dataset.pixel_value(0, normalize=config.resolved_normalize)
     bar = tqdm(total=len(config.seeds) * R, initial=len(rows), desc=protocol, unit="round", disable=not progress)
     try:
         for seed_index, seed in enumerate(config.seeds):

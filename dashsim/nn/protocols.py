@@ -32,7 +32,7 @@ from .. import runs
 from .._config import config_to_dict
 from . import data as _data
 from .methods import Learner
-from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, resolve_device, train_until_target
+from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
 
 __all__ = ["run_incremental", "run_two_phase", "summarize", "chunk_permutation", "run_config_dict", "ProbeContext", "Probe"]
 
@@ -172,18 +172,6 @@ def run_config_dict(config: TrainConfig) -> dict[str, Any]:
     return values
 
 
-def _prepare_data(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    normalize = config.resolved_normalize
-    x, y = dataset.as_float("train", normalize=normalize, device=device)
-    x_test, y_test = dataset.as_float("test", normalize=normalize, device=device)
-    if config.test_subset is not None:
-        x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]
-    if config.channels_last and config.model != "mlp":
-        x = x.contiguous(memory_format=torch.channels_last)
-        x_test = x_test.contiguous(memory_format=torch.channels_last)
-    return x, y, x_test, y_test
-
-
 def run_incremental(
     config: TrainConfig, *, dataset: _data.ImageDataset | None = None, progress: bool = False,
     probe: Optional[Probe] = None, probe_after: Optional[Probe] = None,
@@ -238,9 +226,9 @@ def run_incremental(
     state, rows = resumed if resumed is not None else (None, [])
     if state is not None:
         logger.info("resuming %s after seed %s experiment %d", folder.path, state["seed"], state["experiment"])
-    x, y, x_test, y_test = _prepare_data(config, dataset, device)
+    prepared = prepare_data(config, dataset, device)
+    x, y, x_test, y_test, fill = prepared.x, prepared.y, prepared.x_test, prepared.y_test, prepared.fill
     method = config.make_method()
-    fill = dataset.pixel_value(0, normalize=config.resolved_normalize)  # augmentation pads with black, as torchvision
     # Micro-batch size of gradient passes over chunks (memory only); DASH exposes its own.
     chunk_batch = getattr(method, "batch_size", 1024)
     J = config.J
@@ -401,9 +389,9 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
     folder.write_environment(device=str(device), seeds=config.seeds)
     rows = resumed[1] if resumed is not None else []
     done = {(r["seed"], r["pretrain_epochs"]) for r in rows}
-    x, y, x_test, y_test = _prepare_data(config, dataset, device)
+    prepared = prepare_data(config, dataset, device)
+    x, y, x_test, y_test, fill = prepared.x, prepared.y, prepared.x_test, prepared.y_test, prepared.fill
     method = config.make_method()
-    fill = dataset.pixel_value(0, normalize=config.resolved_normalize)  # augmentation pads with black, as torchvision
     pairs = [(seed, e) for seed in config.seeds for e in pretrain_epochs]
     for seed, e in tqdm(pairs, desc="seed x E", disable=not progress):
         if (seed, e) in done:

@@ -28,7 +28,8 @@ from .methods import METHODS, Learner, Method, make_method
 from .models import MODELS, build_model
 from .sam import SAM
 
-__all__ = ["TrainConfig", "NonFiniteLossError", "ExperimentResult", "train_until_target", "evaluate", "build_learner", "resolve_device",
+__all__ = ["TrainConfig", "NonFiniteLossError", "ExperimentResult", "TrainingData", "prepare_data", "train_until_target", "evaluate",
+           "build_learner", "resolve_device",
            "parse_method_args", "scheduled_lr", "PRESETS", "apply_preset"]
 
 logger = logging.getLogger(__name__)
@@ -276,6 +277,48 @@ def build_learner(config: TrainConfig, dataset: _data.ImageDataset, device: torc
 
 
 @dataclasses.dataclass(frozen=True)
+class TrainingData:
+    """A run's tensors on the training device, and the crop padding that matches their normalization."""
+
+    x: Tensor  # training images as the model sees them (normalized iff config.resolved_normalize)
+    y: Tensor  # their int64 labels
+    x_test: Tensor  # test images (the first config.test_subset, if set), same units as x
+    y_test: Tensor  # their labels
+    fill: tuple[float, ...]  # a black pixel in x's units, per channel: what augmentation pads with
+
+
+def prepare_data(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device) -> TrainingData:
+    """The train and test tensors of ``dataset`` as ``config`` trains on them, with the matching crop fill.
+
+    ``x = dataset.as_float("train", normalize=config.resolved_normalize)`` (likewise the test
+    split, cut to ``config.test_subset``), in channels_last layout when ``config.channels_last``
+    and the model is a conv net; ``fill = dataset.pixel_value(0, normalize=config.resolved_normalize)``,
+    the black pixel that torchvision's ``RandomCrop(padding=4)`` inserts before ``Normalize`` in
+    the authors' pipeline. Computing it here, next to the normalization, keeps the two in step
+    (pass it as ``train_until_target(..., fill=data.fill)``).
+
+    Parameters
+    ----------
+    config : normalization, test subset, channels_last flag and model.
+    dataset : the images.
+    device : the training device.
+
+    Returns
+    -------
+    TrainingData
+    """
+    normalize = config.resolved_normalize
+    x, y = dataset.as_float("train", normalize=normalize, device=device)
+    x_test, y_test = dataset.as_float("test", normalize=normalize, device=device)
+    if config.test_subset is not None:
+        x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]
+    if config.channels_last and config.model != "mlp":
+        x = x.contiguous(memory_format=torch.channels_last)
+        x_test = x_test.contiguous(memory_format=torch.channels_last)
+    return TrainingData(x, y, x_test, y_test, dataset.pixel_value(0, normalize=normalize))
+
+
+@dataclasses.dataclass(frozen=True)
 class ExperimentResult:
     """What one experiment's training loop measured."""
 
@@ -301,7 +344,7 @@ def train_until_target(
     generator: torch.Generator,
     on_epoch: Callable[[int, float, int], None] | None = None,
     stop_at_target: bool = True,
-    fill: float | tuple[float, ...] = 0.0,
+    fill: float | tuple[float, ...] | Tensor | None = None,
 ) -> ExperimentResult:
     """Train ``learner`` on ``x[indices]`` with shuffled mini-batches until the epoch's train accuracy reaches the target.
 
@@ -328,9 +371,9 @@ def train_until_target(
     on_epoch : optional callback ``(epoch, train_accuracy, steps)`` for progress bars.
     stop_at_target : False trains exactly ``config.max_epochs`` epochs (the two-phase protocol's
         fixed-length pretraining); ``converged`` then still reports whether the target was reached.
-    fill : with ``config.augment``, the crop's padding value in ``x``'s units (one float or one per
-        channel; :meth:`~dashsim.nn.data.ImageDataset.pixel_value` gives the black pixel the
-        authors' torchvision pipeline pads with; the default 0.0 is black only for un-normalized data).
+    fill : with ``config.augment`` (required then), the crop's padding value in ``x``'s units (one
+        float or one per channel): :attr:`TrainingData.fill` of :func:`prepare_data`, the black
+        pixel the authors' torchvision pipeline pads with. Unused without augmentation.
 
     Returns
     -------
@@ -350,6 +393,10 @@ def train_until_target(
     if config.augment and x.dim() != 4:
         raise ValueError(f"augment needs image inputs (N, C, H, W), got x of shape {tuple(x.shape)}")
     if config.augment:
+        if fill is None:
+            # A default would be black only for un-normalized data; the caller knows the normalization.
+            raise ValueError("fill must be given with config.augment: the crop's padding value in x's units, "
+                             "e.g. prepare_data(config, dataset, device).fill (a black pixel)")
         fill = _data.fill_tensor(fill, x)  # once per call: a per-step host copy would block every CUDA step
     scheduled = bool(config.lr_milestones) or config.warmup_epochs > 0
     base_lr = config.resolved_lr

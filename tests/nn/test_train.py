@@ -319,6 +319,24 @@ def test_augmented_steps_get_the_fill_as_a_ready_tensor(digits, monkeypatch):
     torch.testing.assert_close(fills[0], torch.tensor(digits.pixel_value(0, normalize=True)))
 
 
+def test_prepare_data_fill_is_a_black_pixel_of_the_normalization_and_augment_requires_it(digits):
+    from dashsim.nn.train import prepare_data
+
+    cpu = torch.device("cpu")
+    for model, normalize in (("mlp", None), ("mlp", True), ("resnet18", None)):
+        cfg = TrainConfig(data="digits", model=model, normalize=normalize, test_subset=7, device="cpu")
+        prepared = prepare_data(cfg, digits, cpu)
+        x, y = digits.as_float("train", normalize=cfg.resolved_normalize)
+        assert torch.equal(prepared.x, x) and torch.equal(prepared.y, y) and prepared.x_test.shape[0] == 7
+        black = digits.x_train == 0  # raw black pixels land exactly on the fill value
+        assert prepared.fill == digits.pixel_value(0, normalize=cfg.resolved_normalize)
+        torch.testing.assert_close(prepared.x[black], torch.full((int(black.sum()),), prepared.fill[0]))
+    cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", augment=True, device="cpu", max_epochs=1)
+    learner = build_learner(cfg, digits, cpu)
+    with pytest.raises(ValueError, match="fill must be given with config.augment"):
+        train_until_target(learner, make_method("warm"), x, y, torch.arange(10), config=cfg, generator=torch.Generator())
+
+
 def test_crop_flip_tensor_fill_equals_float_fill():
     x = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(1)
