@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from dashsim import _kernels
+from dashsim._validate import as_binary_matrix, as_int_vector, check_int, check_labels, check_real
 from dashsim.synthetic import Composition
 
 __all__ = [
@@ -198,54 +199,13 @@ BUILTIN_RULES: dict[str, Any] = {"cold": ColdRule(), "warm": WarmRule(), "ideal"
 # ----------------------------------------------------------------------------------------------
 # Validation
 # ----------------------------------------------------------------------------------------------
-def _as_binary_matrix(features, field: str = "features") -> np.ndarray:
-    arr = np.asarray(features)
-    if arr.ndim != 2:
-        raise ValueError(f"{field} must be a 2-D (n, K) array; got shape {arr.shape}")
-    if arr.dtype == np.bool_:
-        return np.ascontiguousarray(arr)
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"{field} must be binary (bool or 0/1 numbers); got dtype {arr.dtype}")
-    bad = (arr != 0) & (arr != 1)
-    if bad.any():
-        raise ValueError(f"{field} must be binary (values 0 or 1); found {arr[bad].ravel()[0]!r}")
-    return np.ascontiguousarray(arr == 1)
-
-
-def _as_int_vector(values, n: int, field: str) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{field} must be a 1-D array; got shape {arr.shape}")
-    if arr.shape[0] != n:
-        raise ValueError(f"{field} must have one entry per point (n={n}); got {arr.shape[0]}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{field} must hold integers; got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
-
-
 def _check_gamma_tau(gamma, tau, K: int) -> tuple[float, int]:
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not np.isfinite(gamma) or gamma <= 0:
-        raise ValueError(f"gamma must be a finite number > 0; got {gamma!r}")
+    gamma = check_real("gamma", gamma)
     if isinstance(tau, bool) or not isinstance(tau, numbers.Integral):
         raise TypeError(f"tau must be an integer in [1, K={K}]; got {tau!r}")
     if not 1 <= int(tau) <= K:
         raise ValueError(f"tau must be an integer in [1, K={K}]; got {tau}")
-    return float(gamma), int(tau)
-
-
-def _check_labels(labels: np.ndarray, num_classes) -> int:
-    if num_classes is None:
-        if labels.size == 0:
-            raise ValueError("num_classes must be given when there are no points")
-        if labels.min() < 0:
-            raise ValueError(f"labels must be in [0, C); found {labels.min()}")
-        return int(labels.max()) + 1
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1; got {num_classes!r}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = labels[(labels < 0) | (labels >= num_classes)][0]
-        raise ValueError(f"labels must be in [0, num_classes={num_classes}); found {bad}")
-    return int(num_classes)
+    return gamma, int(tau)
 
 
 def _check_chunk(chunk: np.ndarray) -> int:
@@ -317,21 +277,21 @@ def training_process(features, labels, weights, *, learned, memorized, gamma, ta
     ----------
     Shin et al., "DASH", NeurIPS 2024, Section 3.1 and Algorithm 1 (Appendix A).
     """
-    learned = _as_binary_matrix(learned, "learned")
+    learned = as_binary_matrix("learned", learned)
     C, K = learned.shape
-    features = _as_binary_matrix(features)
+    features = as_binary_matrix("features", features)
     n = features.shape[0]
     if features.shape[1] != K:
         raise ValueError(f"features must have K={K} columns (learned is {learned.shape}); got {features.shape[1]}")
-    labels = _as_int_vector(labels, n, "labels")
-    _check_labels(labels, C)
-    weights = _as_int_vector(weights, n, "weights")
+    labels = as_int_vector("labels", labels, n)
+    check_labels("labels", labels, C)
+    weights = as_int_vector("weights", weights, n)
     if weights.size and weights.min() < 0:
         raise ValueError(f"weights must be integers >= 0; found {weights.min()}")
     memorized = np.asarray(memorized)
     if memorized.shape != (n,):
         raise ValueError(f"memorized must have shape (n,)=({n},); got {memorized.shape}")
-    memorized = _as_binary_matrix(memorized[:, None], "memorized")[:, 0]
+    memorized = as_binary_matrix("memorized", memorized[:, None])[:, 0]
     gamma, tau = _check_gamma_tau(gamma, tau, K)
 
     perm, cstart, cprefix, woff, masks, cols = _kernels.build_bitsets(features, labels, np.zeros(n, dtype=np.int64),
@@ -377,11 +337,11 @@ def simulate(features, labels, chunk, *, gamma, tau, methods=("cold", "warm", "i
     ----------
     Shin et al., "DASH", NeurIPS 2024, Section 3.2 (cold, warm, ideal) and Appendix A.
     """
-    features = _as_binary_matrix(features)
+    features = as_binary_matrix("features", features)
     n, K = features.shape
-    labels = _as_int_vector(labels, n, "labels")
-    chunk = _as_int_vector(chunk, n, "chunk")
-    C = _check_labels(labels, num_classes)
+    labels = as_int_vector("labels", labels, n)
+    chunk = as_int_vector("chunk", chunk, n)
+    C = check_labels("labels", labels, num_classes)
     J = _check_chunk(chunk)
     gamma, tau = _check_gamma_tau(gamma, tau, K)
     rules = _resolve_methods(methods)
@@ -502,9 +462,7 @@ def simulate_composition(composition: Composition, n_chunks, *, gamma, tau,
     """
     if not isinstance(composition, Composition):
         raise TypeError(f"composition must be a dashsim.Composition; got {type(composition).__name__}")
-    if isinstance(n_chunks, bool) or not isinstance(n_chunks, numbers.Integral) or n_chunks < 1:
-        raise ValueError(f"n_chunks must be an integer >= 1; got {n_chunks!r}")
-    J = int(n_chunks)
+    J = check_int("n_chunks", n_chunks)
     C = composition.num_classes
     features = np.ascontiguousarray(composition.features, dtype=bool)
     labels = np.ascontiguousarray(composition.labels, dtype=np.int64)

@@ -15,6 +15,8 @@ import numbers
 
 import numpy as np
 
+from dashsim._validate import as_binary_matrix, check_int, check_labels
+
 __all__ = [
     "PaperData",
     "Composition",
@@ -48,17 +50,8 @@ class Composition:
     num_classes: int  # C
 
     def __post_init__(self):
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, numbers.Integral) \
-                or self.num_classes < 1:
-            raise ValueError(f"Composition.num_classes must be an integer >= 1; got {self.num_classes!r}")
-        features = np.asarray(self.features)
-        if features.ndim != 2:
-            raise ValueError(f"Composition.features must be a 2-D (R, K) array; got shape {features.shape}")
-        if features.dtype != np.bool_:
-            if not (np.issubdtype(features.dtype, np.integer) or np.issubdtype(features.dtype, np.floating)):
-                raise TypeError(f"Composition.features must be binary; got dtype {features.dtype}")
-            if ((features != 0) & (features != 1)).any():
-                raise ValueError("Composition.features must be binary (values 0 or 1)")
+        num_classes = check_int("Composition.num_classes", self.num_classes)
+        features = as_binary_matrix("Composition.features", self.features, shape="(R, K)")
         R, K = features.shape
         if K < 1:
             raise ValueError("Composition.features needs K >= 1 columns")
@@ -70,15 +63,13 @@ class Composition:
                                  f"got {arr.shape}")
             if arr.size and not np.issubdtype(arr.dtype, np.integer):
                 raise TypeError(f"Composition.{name} must hold integers; got dtype {arr.dtype}")
-        if R and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f"Composition.labels must be in [0, num_classes={self.num_classes}); "
-                             f"found {labels[(labels < 0) | (labels >= self.num_classes)][0]}")
+        check_labels("Composition.labels", labels, num_classes)
         if R and counts.min() < 0:
             raise ValueError(f"Composition.counts (n_A) must be integers >= 0; found {counts.min()}")
-        object.__setattr__(self, "features", np.ascontiguousarray(features != 0))
+        object.__setattr__(self, "features", features.copy())  # never a view of the caller's array
         object.__setattr__(self, "labels", np.ascontiguousarray(labels, dtype=np.int64))
         object.__setattr__(self, "counts", np.ascontiguousarray(counts, dtype=np.int64))
-        object.__setattr__(self, "num_classes", int(self.num_classes))
+        object.__setattr__(self, "num_classes", num_classes)
 
     @property
     def n_per_chunk(self) -> int:
@@ -97,18 +88,10 @@ class Composition:
 
     def materialize_weighted(self, n_chunks: int):
         """One weighted point per (chunk, row): ``(features, labels, chunk, weights)``, R * J rows."""
-        if isinstance(n_chunks, bool) or not isinstance(n_chunks, numbers.Integral) or n_chunks < 1:
-            raise ValueError(f"n_chunks must be an integer >= 1; got {n_chunks!r}")
+        J = check_int("n_chunks", n_chunks)
         R = self.labels.shape[0]
-        J = int(n_chunks)
         return (np.tile(self.features, (J, 1)), np.tile(self.labels, J),
                 np.repeat(np.arange(J, dtype=np.int64), R), np.tile(self.counts, J))
-
-
-def _check_positive_int(value, field: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{field} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
 
 
 def _check_probs(probs) -> np.ndarray:
@@ -164,10 +147,10 @@ def sample_paper_data(C=2, K=50, n_per_chunk=1000, J=50, *, seed=None, legacy=Fa
     ----------
     Shin et al., "DASH", NeurIPS 2024, Section 3.3 (Figure 3) and Appendix E.
     """
-    C = _check_positive_int(C, "C")
-    K = _check_positive_int(K, "K")
-    n_per_chunk = _check_positive_int(n_per_chunk, "n_per_chunk")
-    J = _check_positive_int(J, "J")
+    C = check_int("C", C)
+    K = check_int("K", K)
+    n_per_chunk = check_int("n_per_chunk", n_per_chunk)
+    J = check_int("J", J)
     if n_per_chunk % C:
         raise ValueError(f"n_per_chunk must be divisible by C={C} (equal points per class); got {n_per_chunk}")
     per_class = n_per_chunk // C
@@ -209,7 +192,7 @@ def sample_test_set(probs, n_test, *, seed=None) -> tuple[np.ndarray, np.ndarray
     (features (n_test, K) bool, labels (n_test,) int64).
     """
     probs = _check_probs(probs)
-    n_test = _check_positive_int(n_test, "n_test")
+    n_test = check_int("n_test", n_test)
     rng = np.random.default_rng(seed)
     labels = np.arange(n_test, dtype=np.int64) % probs.shape[0]
     return rng.random((n_test, probs.shape[1])) < probs[labels], labels
@@ -229,9 +212,9 @@ def legacy_test_set(C, K, n_test) -> tuple[np.ndarray, np.ndarray]:
     -------
     (features (n_test, K) bool, labels (n_test,) int64), class by class.
     """
-    C = _check_positive_int(C, "C")
-    K = _check_positive_int(K, "K")
-    n_test = _check_positive_int(n_test, "n_test")
+    C = check_int("C", C)
+    K = check_int("K", K)
+    n_test = check_int("n_test", n_test)
     if n_test % C:
         raise ValueError(f"n_test must be divisible by C={C}; got {n_test}")
     rs = np.random.RandomState(C * 100 + 100)

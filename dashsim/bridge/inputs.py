@@ -21,10 +21,11 @@ Loss of Plasticity", NeurIPS 2024, Section 3.1 (features and noise), Appendix A.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import numpy as np
 import torch
+
+from dashsim._validate import as_binary_matrix, as_int_vector, check_int, check_labels, check_real
 
 __all__ = ["KINDS", "FeatureEmbedding", "BridgeInputs", "make_embedding", "embed", "make_inputs"]
 
@@ -73,18 +74,6 @@ class BridgeInputs:
     noise: torch.Tensor  # (n, *shape) float32: noise_strength * xi_i, so x - noise is the noise-free point
 
 
-def _positive_int(value, field: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{field} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
-def _positive_real(value, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{field} must be a finite number > 0; got {value!r}")
-    return float(value)
-
-
 def _orthonormal_columns(rng: np.random.Generator, dim: int, count: int) -> np.ndarray:
     """``count`` orthonormal random directions in R^dim as columns (QR of a Gaussian matrix)."""
     q, r = np.linalg.qr(rng.standard_normal((dim, count)))
@@ -122,24 +111,24 @@ def make_embedding(num_classes, K, *, kind="vector", dim=None, image_size=32, ch
     ----------
     Shin et al., NeurIPS 2024, Section 3.1 (each class owns K features; noise is per point).
     """
-    C = _positive_int(num_classes, "num_classes")
-    K = _positive_int(K, "K")
-    feature_strength = _positive_real(feature_strength, "feature_strength")
-    noise_strength = _positive_real(noise_strength, "noise_strength")
+    C = check_int("num_classes", num_classes)
+    K = check_int("K", K)
+    feature_strength = check_real("feature_strength", feature_strength)
+    noise_strength = check_real("noise_strength", noise_strength)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
     rng = np.random.default_rng(seed)
     n_features = C * K
     if kind == "vector":
-        dim = max(2 * n_features, 64) if dim is None else _positive_int(dim, "dim")
+        dim = max(2 * n_features, 64) if dim is None else check_int("dim", dim)
         if dim <= n_features:
             raise ValueError(f"dim must be > C*K = {n_features} (noise needs directions outside the features); got {dim}")
         patterns = _orthonormal_columns(rng, dim, n_features).T.reshape(C, K, dim)
         shape: tuple[int, ...] = (dim,)
     else:
-        image_size = _positive_int(image_size, "image_size")
-        channels = _positive_int(channels, "channels")
-        patch_size = _positive_int(patch_size, "patch_size")
+        image_size = check_int("image_size", image_size)
+        channels = check_int("channels", channels)
+        patch_size = check_int("patch_size", patch_size)
         per_side = image_size // patch_size
         if per_side * per_side <= n_features:
             raise ValueError(f"patch_size={patch_size} gives {per_side}x{per_side} = {per_side * per_side} cells in a "
@@ -159,22 +148,12 @@ def make_embedding(num_classes, K, *, kind="vector", dim=None, image_size=32, ch
 
 
 def _check_points(features, labels, embedding: FeatureEmbedding) -> tuple[np.ndarray, np.ndarray]:
-    features = np.asarray(features)
-    if features.ndim != 2 or features.shape[1] != embedding.K:
+    features = as_binary_matrix("features", features)
+    if features.shape[1] != embedding.K:
         raise ValueError(f"features must have shape (n, K={embedding.K}); got {features.shape}")
-    if features.dtype != np.bool_:
-        if not np.issubdtype(features.dtype, np.number) or ((features != 0) & (features != 1)).any():
-            raise ValueError("features must be binary (bool or 0/1)")
-        features = features != 0
-    labels = np.asarray(labels)
-    if labels.shape != (features.shape[0],):
-        raise ValueError(f"labels must have shape (n,)=({features.shape[0]},); got {labels.shape}")
-    if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"labels must hold integers; got dtype {labels.dtype}")
-    C = embedding.num_classes
-    if labels.size and (labels.min() < 0 or labels.max() >= C):
-        raise ValueError(f"labels must be in [0, C={C}); found {labels[(labels < 0) | (labels >= C)][0]}")
-    return features, labels.astype(np.int64)
+    labels = as_int_vector("labels", labels, features.shape[0])
+    check_labels("labels", labels, embedding.num_classes)
+    return features, labels
 
 
 def embed(embedding: FeatureEmbedding, features, labels, *, seed=None) -> BridgeInputs:

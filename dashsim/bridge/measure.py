@@ -12,12 +12,13 @@ Loss of Plasticity", NeurIPS 2024, Section 3.1 (L, M, N and well-classified poin
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from dashsim._validate import check_int, check_real
 
 from .inputs import FeatureEmbedding, embed
 
@@ -44,13 +45,6 @@ def margins(logits: Tensor, classes: Tensor) -> Tensor:
     return own - others.max(dim=1).values
 
 
-def _check_real(value, field: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) \
-            or (positive and value <= 0):
-        raise ValueError(f"{field} must be a finite number{' > 0' if positive else ''}; got {value!r}")
-    return float(value)
-
-
 @dataclasses.dataclass(frozen=True)
 class FeatureScores:
     """Each pure feature's push on its class's margin, and the same push of unseen random patterns."""
@@ -75,9 +69,8 @@ def feature_scores(model: nn.Module, embedding: FeatureEmbedding, *, scale: floa
     -------
     FeatureScores (scores (C, K), null_rms).
     """
-    a = embedding.feature_strength if scale is None else _check_real(scale, "scale", positive=True)
-    if isinstance(n_null, bool) or not isinstance(n_null, numbers.Integral) or n_null < 1:
-        raise ValueError(f"n_null must be an integer >= 1; got {n_null!r}")
+    a = embedding.feature_strength if scale is None else check_real("scale", scale)
+    n_null = check_int("n_null", n_null)
     C, K = embedding.num_classes, embedding.K
     probes = torch.from_numpy((a * embedding.patterns).astype(np.float32)).reshape(C * K, *embedding.shape)
     # Pure noise points (no features) of norm a: embed's noise, rescaled.
@@ -124,10 +117,10 @@ def learned_features(model: nn.Module, embedding: FeatureEmbedding, *, threshold
     ----------
     Shin et al., NeurIPS 2024, Section 3.1 (learned features L).
     """
-    threshold = _check_real(threshold, "threshold")
+    threshold = check_real("threshold", threshold, positive=False)
     if threshold < 0:
         raise ValueError(f"threshold must be >= 0; got {threshold}")
-    min_score = _check_real(min_score, "min_score")
+    min_score = check_real("min_score", min_score, positive=False)
     return is_learned(feature_scores(model, embedding, scale=scale, n_null=n_null, seed=seed), threshold, min_score)
 
 
@@ -154,7 +147,7 @@ def nonzero_gradient(model: nn.Module, x: Tensor, y: Tensor, *, loss_threshold: 
     ----------
     Shin et al., NeurIPS 2024, Section 3.2 (N^(j,0) as a proxy of training time).
     """
-    loss_threshold = _check_real(loss_threshold, "loss_threshold", positive=True)
+    loss_threshold = check_real("loss_threshold", loss_threshold)
     return (point_losses(model, x, y) > loss_threshold).numpy()
 
 

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dashsim._validate import check_int
+
 __all__ = [
     "GRANULARITIES", "dash_", "dash_shrink", "eval_gradients", "group_cosines", "groups", "mean_loss_gradients",
     "shrinkable_parameters", "summed_loss_gradients",
@@ -345,8 +347,7 @@ def dash_(
     granularity = _check_granularity(granularity)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size)
     if isinstance(chunks, Tensor) or _is_pair(chunks) or not isinstance(chunks, Sequence):
         raise TypeError("chunks must be a sequence of chunks (oldest first), e.g. [(x1, y1), (x2, y2)]")
     if len(chunks) == 0:

@@ -20,6 +20,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from dashsim._validate import check_int
+
 from .dash import GRANULARITIES, group_cosines, mean_loss_gradients, shrinkable_parameters
 
 __all__ = [
@@ -33,11 +35,6 @@ def _check_data(x: Any, y: Any = None) -> None:
         raise TypeError("x must be a non-empty tensor of inputs (N, ...)")
     if y is not None and (not isinstance(y, Tensor) or y.shape != (x.shape[0],)):
         raise TypeError(f"y must be a tensor of {x.shape[0]} class labels, one per input")
-
-
-def _check_batch_size(batch_size: Any) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
 
 
 def gradient_norm(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1024,
@@ -65,7 +62,7 @@ def gradient_norm(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 1
     Ash & Adams 2020, Section 4 (gradient norms of warm-started and fresh models).
     """
     _check_data(x, y)
-    _check_batch_size(batch_size)
+    batch_size = check_int("batch_size", batch_size)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameter; its gradient norm is undefined")
@@ -103,7 +100,7 @@ def filter_cosines(model: nn.Module, x: Tensor, y: Tensor, *, granularity: str =
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     _check_data(x, y)
-    _check_batch_size(batch_size)
+    batch_size = check_int("batch_size", batch_size)
     params = shrinkable_parameters(model)
     if not params:
         raise ValueError("model has no Linear or Conv layer; there are no filters to compare with")
@@ -160,7 +157,7 @@ def dead_neurons(model: nn.Module, x: Tensor, *, batch_size: int = 1024) -> pd.D
     DASH paper, Appendix, Figure 16 (dead neurons per block of ResNet-18).
     """
     _check_data(x)
-    _check_batch_size(batch_size)
+    batch_size = check_int("batch_size", batch_size)
     blocks = _block_names(model)
     if not blocks:
         raise ValueError("model has no nn.ReLU module; dead neurons are defined for ReLU units")

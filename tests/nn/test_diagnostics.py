@@ -223,7 +223,7 @@ def test_weight_correlation_edge_cases():
 def test_bad_inputs_are_errors():
     model = _small_net(0, conv=False)
     x, y = _data(0, False, 5)
-    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         diag.gradient_norm(model, x, y, batch_size=0)
     with pytest.raises(ValueError, match="granularity must be one of"):
         diag.filter_cosines(model, x, y, granularity="row")

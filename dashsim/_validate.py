@@ -1,0 +1,74 @@
+"""Argument checks shared by the simulator, the synthetic data, the bridge and the diagnostics.
+
+Each check returns the value in its canonical type (``int``, ``float``, contiguous ``bool`` or
+``int64`` array) or raises a ``ValueError``/``TypeError`` that names the argument and its allowed
+range, so every public function reports bad input the same way.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["as_binary_matrix", "as_int_vector", "check_int", "check_labels", "check_real"]
+
+
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """Return ``value`` as an int after checking it is an integer (not a bool) ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def check_real(name: str, value, *, positive: bool = True) -> float:
+    """Return ``value`` as a float after checking it is a finite real number (not a bool), ``> 0`` if ``positive``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) \
+            or (positive and value <= 0):
+        raise ValueError(f"{name} must be a finite number{' > 0' if positive else ''}; got {value!r}")
+    return float(value)
+
+
+def as_binary_matrix(name: str, values, *, shape: str = "(n, K)") -> np.ndarray:
+    """Return ``values`` as a C-contiguous 2-D bool array; bool or 0/1 integer/float entries are accepted.
+
+    ``shape`` names the expected axes in the error message (e.g. ``"(R, K)"``).
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D {shape} array; got shape {arr.shape}")
+    if arr.dtype == np.bool_:
+        return np.ascontiguousarray(arr)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{name} must be binary (bool or 0/1 numbers); got dtype {arr.dtype}")
+    bad = (arr != 0) & (arr != 1)
+    if bad.any():
+        raise ValueError(f"{name} must be binary (values 0 or 1); found {arr[bad].ravel()[0].item()!r}")
+    return np.ascontiguousarray(arr == 1)
+
+
+def as_int_vector(name: str, values, n: int) -> np.ndarray:
+    """Return ``values`` as a C-contiguous int64 vector after checking it holds integers, one per point (n)."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array; got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} must have one entry per point (n={n}); got {arr.shape[0]}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers; got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def check_labels(name: str, labels: np.ndarray, num_classes) -> int:
+    """Check integer ``labels`` lie in [0, C) and return C: ``num_classes``, or ``labels.max() + 1`` if it is None."""
+    if num_classes is None:
+        if labels.size == 0:
+            raise ValueError("num_classes must be given when there are no points")
+        if labels.min() < 0:
+            raise ValueError(f"{name} must be in [0, C); found {labels.min()}")
+        return int(labels.max()) + 1
+    num_classes = check_int("num_classes", num_classes)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)][0]
+        raise ValueError(f"{name} must be in [0, num_classes={num_classes}); found {bad}")
+    return num_classes
