@@ -53,14 +53,14 @@ def pretrain(config, dataset, seed: int, device):
     """
     import torch
 
-    from dashsim.nn.protocols import _seed_run, chunk_permutation
+    from dashsim.nn.protocols import seed_run, chunk_permutation
     from dashsim.nn.train import build_learner, prepare_data, train_until_target
 
     prepared = prepare_data(config, dataset, device)
     x, y, fill = prepared.x, prepared.y, prepared.fill
     perm, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=config.J, subset=config.subset)
     chunks = list(perm.to(device).split(n_per_chunk))
-    shuffle_gen, method_gen = _seed_run(seed)
+    shuffle_gen, method_gen = seed_run(seed)
     learner = build_learner(config, dataset, device)
     old = torch.cat(chunks[:-1])
     result = train_until_target(learner, config.make_method(), x, y, old, config=config, generator=shuffle_gen, fill=fill)

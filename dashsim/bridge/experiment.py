@@ -38,7 +38,7 @@ from ..simulator import simulate
 from ..synthetic import sample_test_set
 from ..nn.methods import METHODS, make_method
 from ..nn.models import MODELS
-from ..nn.protocols import _learner_state, _restore_learner, _seed_run
+from ..nn.protocols import learner_state, restore_learner, seed_run
 from ..nn.train import TrainConfig, build_learner, evaluate, resolve_device, train_until_target
 from . import measure
 from .inputs import KINDS, BridgeInputs, FeatureEmbedding, make_inputs
@@ -232,14 +232,14 @@ def _network_rows(config: BridgeConfig, data: BridgeData, method_name: str, seed
     # build_learner reads only the class count and the input shape: a vector of length D is a
     # D-channel 1x1 "image" to the MLP, which flattens its input.
     layout = types.SimpleNamespace(num_classes=config.C, channels=shape[0], image_size=shape[1] if len(shape) == 3 else 1)
-    shuffle_gen, method_gen = _seed_run(int(seed))
+    shuffle_gen, method_gen = seed_run(int(seed))
     learner = build_learner(train_config, layout, device)
     rows: list[dict[str, Any]] = []
     first = 1
     resumed = folder.resume_state() if folder is not None else None
     if resumed is not None:
         state, rows = resumed
-        learner = _restore_learner(learner, state, shuffle_gen, method_gen, device)
+        learner = restore_learner(learner, state, shuffle_gen, method_gen, device)
         first = state["experiment"] + 1
     if folder is not None:
         folder.write_environment(device=str(device), seeds=[int(seed)])
@@ -268,7 +268,7 @@ def _network_rows(config: BridgeConfig, data: BridgeData, method_name: str, seed
             "null_rms": scores.null_rms, "wall_time_s": time.perf_counter() - started, "learned": _bits(learned),
         })
         if folder is not None:
-            folder.save_checkpoint({"experiment": j, **_learner_state(learner, shuffle_gen, method_gen)}, rows)
+            folder.save_checkpoint({"experiment": j, **learner_state(learner, shuffle_gen, method_gen)}, rows)
     return rows
 
 

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from . import data as _data
 from .methods import Learner
-from .online import _int_at_least, _Round, _run_rounds
+from .online import int_at_least, Round, run_rounds
 from .protocols import chunk_permutation
 from .train import TrainConfig
 
@@ -92,13 +92,13 @@ def run_continuous(
     DASH paper, Appendix C.4.4 (continuous arrival: 500 epochs of arrivals, 500 on all data, DASH
     or S&P every 50 epochs).
     """
-    A = _int_at_least("arrival_epochs", arrival_epochs, 1)
-    F = _int_at_least("final_epochs", final_epochs, 0)
-    m = _int_at_least("method_every", method_every, 1)
+    A = int_at_least("arrival_epochs", arrival_epochs, 1)
+    F = int_at_least("final_epochs", final_epochs, 0)
+    m = int_at_least("method_every", method_every, 1)
     if method_until is not None:
-        method_until = _int_at_least("method_until", method_until, 1)
+        method_until = int_at_least("method_until", method_until, 1)
     if new_per_epoch is not None:
-        new_per_epoch = _int_at_least("new_per_epoch", new_per_epoch, 1)
+        new_per_epoch = int_at_least("new_per_epoch", new_per_epoch, 1)
     if config.lr_milestones or config.warmup_epochs:
         raise ValueError("lr_milestones and warmup_epochs must be unset for run_continuous: a schedule restarts at every "
                          f"training call, and each epoch is one call (got {config.lr_milestones!r}, {config.warmup_epochs})")
@@ -116,16 +116,16 @@ def run_continuous(
         n = new_per_epoch if new_per_epoch is not None else most
         return {"perm": perm[: A * n].to(x.device), "n": torch.tensor(n)}
 
-    def plan_round(t: int, learner: Learner, x: Tensor, st: dict[str, Tensor]) -> _Round:
+    def plan_round(t: int, learner: Learner, x: Tensor, st: dict[str, Tensor]) -> Round:
         n = int(st["n"])
         chunks = None
         if t in applied:
             k = (t - 1) // m
             bounds = [min(i * m, A) * n for i in range(k + 1)]
             chunks = [st["perm"][lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
-        return _Round(st["perm"][: min(t, A) * n], chunks)
+        return Round(st["perm"][: min(t, A) * n], chunks)
 
-    return _run_rounds(config, dataset, progress, protocol="continuous",
+    return run_rounds(config, dataset, progress, protocol="continuous",
                        extra_config={"new_per_epoch": new_per_epoch, "arrival_epochs": A, "final_epochs": F,
                                      "method_every": m, "method_until": method_until},
                        n_rounds=n_rounds, start_seed=start_seed, plan_round=plan_round)
@@ -177,7 +177,7 @@ def run_class_incremental(
     if dataset is None:
         dataset = _data.load_dataset(config.data, config.data_root)
     K = dataset.num_classes
-    R = K if n_classes is None else _int_at_least("n_classes", n_classes, 2)
+    R = K if n_classes is None else int_at_least("n_classes", n_classes, 2)
     if R > K:
         raise ValueError(f"n_classes must be at most the data's {K} classes, got {n_classes}")
 
@@ -194,13 +194,13 @@ def run_class_incremental(
             raise ValueError(f"seed {seed}: classes {order[:R][counts == 0].tolist()} have no training image in the subset of {perm.numel()}; use a larger subset")
         return {"perm": perm, "rank": rank, "order": order}
 
-    def plan_round(r: int, learner: Learner, x: Tensor, st: dict[str, Tensor]) -> _Round:
+    def plan_round(r: int, learner: Learner, x: Tensor, st: dict[str, Tensor]) -> Round:
         rank = st["rank"]
         chunks = [st["perm"][rank == i] for i in range(r)] if r >= 2 else None
-        return _Round(st["perm"][rank < r], chunks)
+        return Round(st["perm"][rank < r], chunks)
 
     def test_mask(r: int, st: dict[str, Tensor], y_test: Tensor) -> Tensor:
         return torch.isin(y_test, st["order"][:r])
 
-    return _run_rounds(config, dataset, progress, protocol="class_incremental", extra_config={"n_classes": R},
+    return run_rounds(config, dataset, progress, protocol="class_incremental", extra_config={"n_classes": R},
                        n_rounds=lambda n_total: R, start_seed=start_seed, plan_round=plan_round, test_mask=test_mask)

@@ -34,10 +34,11 @@ from tqdm.auto import tqdm
 from .. import runs
 from . import data as _data
 from .methods import Learner
-from .protocols import METRIC_COLUMNS, _IndexedChunk, _learner_state, _restore_learner, _seed_run, chunk_permutation, run_config_dict
+from .protocols import METRIC_COLUMNS, _IndexedChunk, learner_state, restore_learner, seed_run, chunk_permutation, run_config_dict
 from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
 
-__all__ = ["run_passive_online", "run_active_online", "run_discarding", "discarding_schedule", "smallest_margin", "ONLINE_COLUMNS"]
+__all__ = ["run_passive_online", "run_active_online", "run_discarding", "discarding_schedule", "smallest_margin", "ONLINE_COLUMNS",
+           "Round", "run_rounds", "int_at_least"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,19 @@ ONLINE_COLUMNS = METRIC_COLUMNS + ("protocol", "method_applied")
 ASH_ADAMS_TARGET = 0.99
 
 
-def _int_at_least(name: str, value: Any, low: int) -> int:
+def int_at_least(name: str, value: Any, low: int) -> int:
+    """``value`` as an int, or a ValueError naming ``name`` unless it is an int (not a bool) ``>= low``.
+
+    Parameters
+    ----------
+    name : the argument's name, for the message.
+    value : the value to check (Python or NumPy integer).
+    low : the smallest allowed value.
+
+    Returns
+    -------
+    int
+    """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     return int(value)
@@ -81,7 +94,7 @@ def smallest_margin(model: torch.nn.Module, x: Tensor, pool: Tensor, k: int, *, 
     ----------
     Ash & Adams 2020, active online learning (margin-based selection).
     """
-    k = _int_at_least("k", k, 1)
+    k = int_at_least("k", k, 1)
     if k > pool.numel():
         raise ValueError(f"k must be at most the pool size {pool.numel()}, got {k}")
     was_training = model.training
@@ -97,14 +110,14 @@ def smallest_margin(model: torch.nn.Module, x: Tensor, pool: Tensor, k: int, *, 
 
 
 @dataclasses.dataclass
-class _Round:
-    """What a protocol decides before round ``r`` trains."""
+class Round:
+    """What a protocol's ``plan_round`` decides before round ``r`` trains (see :func:`run_rounds`)."""
 
     train_idx: Tensor  # indices trained on this round
     chunks: Optional[list[Tensor]]  # index ranges handed to the method; None: method not applied
 
 
-def _run_rounds(
+def run_rounds(
     config: TrainConfig,
     dataset: Optional[_data.ImageDataset],
     progress: bool,
@@ -113,16 +126,36 @@ def _run_rounds(
     extra_config: dict[str, Any],
     n_rounds: Callable[[int], int],
     start_seed: Callable[[Tensor, Tensor, int], dict[str, Tensor]],
-    plan_round: Callable[[int, Learner, Tensor, dict[str, Tensor]], _Round],
+    plan_round: Callable[[int, Learner, Tensor, dict[str, Tensor]], Round],
     test_mask: Optional[Callable[[int, dict[str, Tensor], Tensor], Tensor]] = None,
 ) -> pd.DataFrame:
-    """The shared resumable seed x round loop; ``plan_round`` supplies each round's data and method chunks.
+    """The resumable seed x round loop shared by the online, discarding and arrival protocols.
+
+    For each seed: :func:`~dashsim.nn.protocols.seed_run`, a fresh learner, then rounds
+    ``r = 1..R`` with ``R = n_rounds(N)`` (``N`` training images): ``plan = plan_round(...)``; if
+    ``plan.chunks`` is not None, ``learner <- method.before_experiment(learner, plan.chunks)``;
+    train on ``plan.train_idx`` until ``config.target_accuracy``; score on the test set; write one
+    row of :data:`ONLINE_COLUMNS` and a checkpoint (learner, RNGs, protocol state) to the run
+    folder ``config.out`` or the main protocol's default name + ``_<protocol>``; a re-run resumes after the last finished round.
 
     ``start_seed(x, y, seed)`` builds the per-seed protocol state (index tensors, checkpointed);
     ``plan_round(r, learner, x, state)`` may update that state in place (active selection);
     ``test_mask(r, state, y_test)``, if given, selects the test images round ``r`` is scored on
     (class-incremental: the classes seen so far), else the whole test set.
     With ``config.augment`` the crop pads with the black pixel of the data's normalization.
+
+    Parameters
+    ----------
+    config : the training settings (seeds, method, run folder).
+    dataset : the data (default: loaded from ``config.data``).
+    progress : show a tqdm bar over rounds.
+    protocol : the protocol's name (folder suffix, ``protocol`` column, config entry).
+    extra_config : the protocol's own settings, recorded in the folder's config.
+    n_rounds, start_seed, plan_round, test_mask : the protocol, as above.
+
+    Returns
+    -------
+    pandas.DataFrame with columns :data:`ONLINE_COLUMNS`, one row per (seed, round).
     """
     device = resolve_device(config.device)
     if dataset is None:
@@ -146,12 +179,12 @@ def _run_rounds(
         for seed_index, seed in enumerate(config.seeds):
             if state is not None and (seed_index < state["seed_index"] or (seed_index == state["seed_index"] and state["round"] == R)):
                 continue
-            shuffle_gen, method_gen = _seed_run(seed)
+            shuffle_gen, method_gen = seed_run(seed)
             learner = build_learner(config, dataset, device)
             proto_state = start_seed(x, y, seed)
             first = 1
             if state is not None and seed_index == state["seed_index"]:
-                learner = _restore_learner(learner, state, shuffle_gen, method_gen, device)
+                learner = restore_learner(learner, state, shuffle_gen, method_gen, device)
                 proto_state = {k: v.to(device) for k, v in state["protocol_state"].items()}
                 first = state["round"] + 1
             for r in range(first, R + 1):
@@ -182,7 +215,7 @@ def _run_rounds(
                 folder.save_checkpoint(
                     {
                         "seed_index": seed_index, "seed": seed, "round": r,
-                        **_learner_state(learner, shuffle_gen, method_gen),
+                        **learner_state(learner, shuffle_gen, method_gen),
                         "protocol_state": {k: v.cpu() for k, v in proto_state.items()},
                     },
                     rows,
@@ -196,9 +229,9 @@ def _run_rounds(
 
 
 def _online_rounds(k: int, rounds: Optional[int], subset: Optional[int]) -> Callable[[int], int]:
-    k = _int_at_least("k", k, 1)
+    k = int_at_least("k", k, 1)
     if rounds is not None:
-        rounds = _int_at_least("rounds", rounds, 1)
+        rounds = int_at_least("rounds", rounds, 1)
 
     def n_rounds(n_total: int) -> int:
         available = min(n_total, subset) if subset is not None else n_total
@@ -249,12 +282,12 @@ def run_passive_online(
         perm, _ = chunk_permutation(x.shape[0], seed=seed, J=1, subset=config.subset)
         return {"perm": perm.to(x.device)}
 
-    def plan_round(r: int, learner: Learner, x: Tensor, st: dict[str, Tensor]) -> _Round:
+    def plan_round(r: int, learner: Learner, x: Tensor, st: dict[str, Tensor]) -> Round:
         perm = st["perm"]
         chunks = [perm[i * k : (i + 1) * k] for i in range(r)] if r >= 2 else None
-        return _Round(perm[: r * k], chunks)
+        return Round(perm[: r * k], chunks)
 
-    return _run_rounds(config, dataset, progress, protocol="passive_online", extra_config={"k": k},
+    return run_rounds(config, dataset, progress, protocol="passive_online", extra_config={"k": k},
                        n_rounds=n_rounds, start_seed=start_seed, plan_round=plan_round)
 
 
@@ -297,7 +330,7 @@ def run_active_online(
         perm = perm.to(x.device)
         return {"labeled": perm[:k].clone(), "pool": perm[k:].clone()}
 
-    def plan_round(r: int, learner: Learner, x: Tensor, st: dict[str, Tensor]) -> _Round:
+    def plan_round(r: int, learner: Learner, x: Tensor, st: dict[str, Tensor]) -> Round:
         if r >= 2:
             picked = smallest_margin(learner.model, x, st["pool"], k)
             keep = ~torch.isin(st["pool"], picked)
@@ -305,9 +338,9 @@ def run_active_online(
             st["pool"] = st["pool"][keep]
         labeled = st["labeled"]
         chunks = [labeled[i * k : (i + 1) * k] for i in range(r)] if r >= 2 else None
-        return _Round(labeled, chunks)
+        return Round(labeled, chunks)
 
-    return _run_rounds(config, dataset, progress, protocol="active_online", extra_config={"k": k},
+    return run_rounds(config, dataset, progress, protocol="active_online", extra_config={"k": k},
                        n_rounds=n_rounds, start_seed=start_seed, plan_round=plan_round)
 
 
@@ -343,8 +376,8 @@ def run_discarding(
     ----------
     DASH paper, Appendix C.4.3 (data discarding).
     """
-    m = _int_at_least("m", m, 1)
-    stop_after = _int_at_least("stop_after", stop_after, 1)
+    m = int_at_least("m", m, 1)
+    stop_after = int_at_least("stop_after", stop_after, 1)
     applied = set(discarding_schedule(config.J, m, stop_after))
 
     def n_rounds(n_total: int) -> int:
@@ -355,10 +388,10 @@ def run_discarding(
         perm, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=config.J, subset=config.subset)
         return {"perm": perm.to(x.device), "n_per_chunk": torch.tensor(n_per_chunk)}
 
-    def plan_round(j: int, learner: Learner, x: Tensor, st: dict[str, Tensor]) -> _Round:
+    def plan_round(j: int, learner: Learner, x: Tensor, st: dict[str, Tensor]) -> Round:
         n = int(st["n_per_chunk"])
         newest = st["perm"][(j - 1) * n : j * n]
-        return _Round(newest, [newest] if j in applied else None)
+        return Round(newest, [newest] if j in applied else None)
 
-    return _run_rounds(config, dataset, progress, protocol="discarding", extra_config={"m": m, "stop_after": stop_after},
+    return run_rounds(config, dataset, progress, protocol="discarding", extra_config={"m": m, "stop_after": stop_after},
                        n_rounds=n_rounds, start_seed=start_seed, plan_round=plan_round)

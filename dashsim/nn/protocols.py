@@ -34,7 +34,8 @@ from . import data as _data
 from .methods import Learner
 from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
 
-__all__ = ["run_incremental", "run_two_phase", "summarize", "chunk_permutation", "run_config_dict", "ProbeContext", "Probe"]
+__all__ = ["run_incremental", "run_two_phase", "summarize", "chunk_permutation", "run_config_dict", "ProbeContext", "Probe",
+           "seed_run", "learner_state", "restore_learner"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,28 @@ def _seed_streams(seed: int) -> tuple[int, int, int]:
     return tuple(int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children)  # type: ignore[return-value]
 
 
-def _seed_run(seed: int) -> tuple[torch.Generator, torch.Generator]:
-    """Seed the global RNGs (model init) and return the (mini-batch shuffle, method noise) generators."""
+def seed_run(seed: int) -> tuple[torch.Generator, torch.Generator]:
+    """Seed the global RNGs for run seed ``seed`` and return its (mini-batch shuffle, method noise) generators.
+
+    With ``(s_perm, s_shuffle, s_method)`` the three independent streams spawned from ``seed`` by
+    ``numpy.random.SeedSequence`` (``s_perm`` is :func:`chunk_permutation`'s): torch, NumPy and
+    Python's global RNGs are seeded with ``seed`` (the model initialization draws from torch's),
+    and the returned CPU generators are seeded with ``s_shuffle`` and ``s_method``. Every protocol
+    calls it once per seed, before :func:`~dashsim.nn.train.build_learner`.
+
+    Parameters
+    ----------
+    seed : the run seed (an int >= 0).
+
+    Returns
+    -------
+    (shuffle_gen, method_gen) : ``torch.Generator`` for the mini-batch order (and crop offsets) and
+    for the method's noise (S&P, DASH); both belong in the checkpoint (:func:`learner_state`).
+
+    References
+    ----------
+    DASH paper, Section 5 (every result is a mean over seeds).
+    """
     _, shuffle_seed, method_seed = _seed_streams(seed)
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
@@ -62,8 +83,20 @@ def _seed_run(seed: int) -> tuple[torch.Generator, torch.Generator]:
     return torch.Generator().manual_seed(shuffle_seed), torch.Generator().manual_seed(method_seed)
 
 
-def _learner_state(learner: Learner, shuffle_gen: torch.Generator, method_gen: torch.Generator) -> dict[str, Any]:
-    """The part of a checkpoint that restores training exactly: model, optimizer, first init, RNGs."""
+def learner_state(learner: Learner, shuffle_gen: torch.Generator, method_gen: torch.Generator) -> dict[str, Any]:
+    """The part of a checkpoint that restores training exactly: model, optimizer, first initialization, RNGs.
+
+    Parameters
+    ----------
+    learner : the model and optimizer (and L2 Init's ``initial_state``).
+    shuffle_gen, method_gen : the generators of :func:`seed_run`.
+
+    Returns
+    -------
+    dict with keys ``model``, ``optimizer``, ``initial_state`` and ``rng`` (every RNG state,
+    :func:`dashsim.runs.capture_rng_state`), to merge into :meth:`dashsim.runs.RunFolder.save_checkpoint`'s
+    state; :func:`restore_learner` reads it back.
+    """
     return {
         "model": learner.model.state_dict(), "optimizer": learner.optimizer.state_dict(),
         "initial_state": learner.initial_state,
@@ -71,9 +104,23 @@ def _learner_state(learner: Learner, shuffle_gen: torch.Generator, method_gen: t
     }
 
 
-def _restore_learner(learner: Learner, state: dict[str, Any], shuffle_gen: torch.Generator,
-                     method_gen: torch.Generator, device: torch.device) -> Learner:
-    """Load what :func:`_learner_state` saved into a freshly built learner and the generators."""
+def restore_learner(learner: Learner, state: dict[str, Any], shuffle_gen: torch.Generator,
+                    method_gen: torch.Generator, device: torch.device) -> Learner:
+    """Load what :func:`learner_state` saved into a freshly built learner and the generators.
+
+    Parameters
+    ----------
+    learner : built by :func:`~dashsim.nn.train.build_learner` after :func:`seed_run` (same config).
+    state : a checkpoint's state holding :func:`learner_state`'s keys.
+    shuffle_gen, method_gen : the generators of :func:`seed_run`, set to their saved states in place
+        (the global RNGs too).
+    device : where L2 Init's initial parameters go.
+
+    Returns
+    -------
+    Learner : ``learner`` with the saved model and optimizer states and initial parameters, so that
+    training continues exactly (bit-identical on CPU) as if it had not been interrupted.
+    """
     learner.model.load_state_dict(state["model"])
     learner.optimizer.load_state_dict(state["optimizer"])
     runs.restore_rng_state(state["rng"], {"shuffle": shuffle_gen, "method": method_gen})
@@ -239,11 +286,11 @@ def run_incremental(
                 continue  # this seed finished before the interruption
             perm_cpu, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=J, subset=config.subset)
             perm = perm_cpu.to(device)
-            shuffle_gen, method_gen = _seed_run(seed)
+            shuffle_gen, method_gen = seed_run(seed)
             learner = build_learner(config, dataset, device)
             first = 1
             if state is not None and seed_index == state["seed_index"]:
-                learner = _restore_learner(learner, state, shuffle_gen, method_gen, device)
+                learner = restore_learner(learner, state, shuffle_gen, method_gen, device)
                 first = state["experiment"] + 1
             for j in range(first, J + 1):
                 started = time.perf_counter()
@@ -292,7 +339,7 @@ def run_incremental(
                 folder.save_checkpoint(
                     {
                         "seed_index": seed_index, "seed": seed, "experiment": j,
-                        **_learner_state(learner, shuffle_gen, method_gen),
+                        **learner_state(learner, shuffle_gen, method_gen),
                     },
                     rows,
                 )
@@ -399,7 +446,7 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
         started = time.perf_counter()
         perm_cpu, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=2, subset=config.subset)
         perm = perm_cpu.to(device)
-        shuffle_gen, method_gen = _seed_run(seed)
+        shuffle_gen, method_gen = seed_run(seed)
         learner = build_learner(config, dataset, device)
         pre_train_acc = float("nan")
         pre_test_acc = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
