@@ -65,7 +65,8 @@ def table1(metrics: pd.DataFrame, *, by: str = "optimizer") -> pd.DataFrame:
     Parameters
     ----------
     metrics : rows of :func:`~dashsim.nn.protocols.run_incremental` with an extra column ``by``
-        (e.g. the base optimizer) telling the runs apart.
+        (e.g. the base optimizer) telling the runs apart; within each ``by`` group, one dataset and
+        one model (else a ValueError naming the mixed values).
     by : the column that splits the runs besides the method.
 
     Returns
@@ -81,6 +82,13 @@ def table1(metrics: pd.DataFrame, *, by: str = "optimizer") -> pd.DataFrame:
         raise ValueError(f"metrics lacks the column by={by!r}; columns: {list(metrics.columns)}")
     parts = []
     for value, group in metrics.groupby(by, sort=False):
+        # summarize groups by (dataset, model, method) but a table row is (by, method): a second
+        # dataset or model would give unlabelled duplicate rows, so refuse it by name.
+        for column in ("dataset", "model"):
+            if column != by and column in group.columns and group[column].nunique(dropna=False) > 1:
+                raise ValueError(
+                    f"table1 compares methods on one dataset and model per {by}, but {by}={value!r} mixes {column}s "
+                    f"{list(dict.fromkeys(group[column]))}; select one {column} first, or pass by={column!r}")
         stats = summarize(group).reset_index()
         order = list(dict.fromkeys(group["method"]))
         stats = stats.set_index("method").loc[order].reset_index()
