@@ -18,14 +18,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from dashsim.plotting import METHOD_STYLE, PANELS
+
 __all__ = ["QUANTITIES", "SWEEP_QUANTITIES", "METHOD_COLOURS", "bridge_curves", "plot_bridge", "sweep_table",
            "plot_bridge_sweep"]
 
-# (column, panel title) of the per-experiment panels; the same quantity on both sides.
+# (column, panel title) of the per-experiment panels; the same quantity on both sides: the
+# simulator figure's panels (Figure 3) plus the memorized points the bridge can also measure.
 QUANTITIES = (
-    ("test_accuracy", "test accuracy"),
-    ("n_learned", r"learned features $|L^{(j)}|$"),
-    ("n_nonzero", r"non-zero-gradient points $|N^{(j,0)}|$"),
+    *PANELS,
     ("n_memorized", r"memorized points $|M^{(j)}|$"),
 )
 AGREEMENT = (("jaccard", "network vs paired simulator\n(Jaccard of learned sets)"),
@@ -37,7 +38,8 @@ SWEEP_QUANTITIES = (
     ("training_time", r"$\sum_j |N^{(j,0)}|$ (training-time proxy)"),
     ("jaccard", "final Jaccard, network vs paired simulator"),
 )
-METHOD_COLOURS = {"cold": "#0072B2", "warm": "#D55E00", "ideal": "#009E73", "dash": "#CC79A7", "sp": "#E69F00"}
+# The simulator figures' colours for cold, warm and ideal, so a method looks the same in every figure.
+METHOD_COLOURS = {**{method: style["color"] for method, style in METHOD_STYLE.items()}, "dash": "#CC79A7", "sp": "#E69F00"}
 _SIDE_STYLE = {"network": "-", "simulator": "--"}
 
 

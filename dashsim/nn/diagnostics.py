@@ -1,8 +1,10 @@
 """Diagnostics of a warm-started network: gradient norm, gradient-weight cosines, dead units, weight correlation.
 
 Each function measures a model without changing it (eval mode, so BatchNorm uses its running
-statistics; the model's modes and ``.grad`` fields are restored) and returns plain numbers, so it
-can serve as a probe of :func:`dashsim.nn.run_incremental` (see :func:`probe`).
+statistics; the model's modes and ``.grad`` fields are restored) and returns plain numbers. The
+``*_probe`` functions wrap them as the ``probe=`` argument of :func:`dashsim.nn.run_incremental`
+(:func:`gradient_norm_probe`, :func:`filter_cosine_probe`, :func:`dead_neuron_probe`,
+:func:`weight_correlation_probe`, and the pair :class:`StartCorrelation`).
 
 References
 ----------
