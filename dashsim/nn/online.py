@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from .. import runs
 from . import data as _data
 from .methods import Learner
-from .protocols import METRIC_COLUMNS, _IndexedChunk, learner_state, restore_learner, seed_run, chunk_permutation, run_config_dict
+from .protocols import METRIC_COLUMNS, _IndexedChunk, chunk_permutation, learner_state, restore_learner, run_config_dict, run_folder_name, seed_run
 from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
 
 __all__ = ["run_passive_online", "run_active_online", "run_discarding", "discarding_schedule", "smallest_margin", "ONLINE_COLUMNS",
@@ -136,7 +136,8 @@ def run_rounds(
     ``plan.chunks`` is not None, ``learner <- method.before_experiment(learner, plan.chunks)``;
     train on ``plan.train_idx`` until ``config.target_accuracy``; score on the test set; write one
     row of :data:`ONLINE_COLUMNS` and a checkpoint (learner, RNGs, protocol state) to the run
-    folder ``config.out`` or the main protocol's default name + ``_<protocol>``; a re-run resumes after the last finished round.
+    folder ``config.out`` or the main protocol's default name + ``_<protocol>``
+    (:func:`~dashsim.nn.protocols.run_folder_name`); a re-run resumes after the last finished round.
 
     ``start_seed(x, y, seed)`` builds the per-seed protocol state (index tensors, checkpointed);
     ``plan_round(r, learner, x, state)`` may update that state in place (active selection);
@@ -165,8 +166,7 @@ def run_rounds(
     prepared = prepare_data(config, dataset, device)
     x, y, x_test, y_test, fill = prepared.x, prepared.y, prepared.x_test, prepared.y_test, prepared.fill
     R = n_rounds(x.shape[0])
-    out = config.out or config.resolved_out + f"_{protocol}"
-    folder = runs.RunFolder(out, dict(run_config_dict(config), protocol=protocol, rounds=R, **extra_config))
+    folder = runs.RunFolder(run_folder_name(config, protocol), dict(run_config_dict(config), protocol=protocol, rounds=R, **extra_config))
     resumed = folder.resume_state()
     folder.write_environment(device=str(device), seeds=config.seeds)
     state, rows = resumed if resumed is not None else (None, [])

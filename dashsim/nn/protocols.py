@@ -35,7 +35,7 @@ from .methods import Learner
 from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
 
 __all__ = ["run_incremental", "run_two_phase", "summarize", "chunk_permutation", "run_config_dict", "ProbeContext", "Probe",
-           "seed_run", "learner_state", "restore_learner"]
+           "seed_run", "learner_state", "restore_learner", "run_folder_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +219,28 @@ def run_config_dict(config: TrainConfig) -> dict[str, Any]:
     return values
 
 
+def run_folder_name(config: TrainConfig, protocol: str = "incremental") -> str:
+    """The run folder of ``protocol`` with settings ``config``: ``config.out`` if given, else a default per protocol.
+
+    The main protocol's default is :attr:`TrainConfig.resolved_out`
+    (``runs/<data>_<model>_<method>_J<J>``); every other protocol appends ``_<protocol>`` (hyphens
+    as underscores: ``two-phase`` -> ``_two_phase``) so that folders of different protocols never collide.
+
+    Parameters
+    ----------
+    config : the settings (``out``, ``data``, ``model``, ``method``, ``J``).
+    protocol : ``"incremental"``, ``"two_phase"``, ``"passive_online"``, ... (the command line's
+        hyphenated names work too).
+
+    Returns
+    -------
+    str
+    """
+    if protocol == "incremental":
+        return config.resolved_out
+    return config.out or config.resolved_out + "_" + protocol.replace("-", "_")
+
+
 def run_incremental(
     config: TrainConfig, *, dataset: _data.ImageDataset | None = None, progress: bool = False,
     probe: Optional[Probe] = None, probe_after: Optional[Probe] = None,
@@ -267,7 +289,7 @@ def run_incremental(
     if probe is not None or probe_after is not None:
         # Only with probes, so the folders of runs without them keep their configuration.
         folder_config.update(probe=_probe_name(probe), probe_after=_probe_name(probe_after))
-    folder = runs.RunFolder(config.resolved_out, folder_config)
+    folder = runs.RunFolder(run_folder_name(config), folder_config)
     resumed = folder.resume_state()
     folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})
     state, rows = resumed if resumed is not None else (None, [])
@@ -429,9 +451,7 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
         dataset = _data.load_dataset(config.data, config.data_root)
     elif dataset.name != config.data:
         raise ValueError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
-    # The default folder gets a suffix so it never collides with the main protocol's.
-    out = config.out or config.resolved_out + "_two_phase"
-    folder = runs.RunFolder(out, dict(run_config_dict(config), protocol="two_phase", pretrain_epochs=list(pretrain_epochs), J=2))
+    folder = runs.RunFolder(run_folder_name(config, "two_phase"), dict(run_config_dict(config), protocol="two_phase", pretrain_epochs=list(pretrain_epochs), J=2))
     resumed = folder.resume_state()
     folder.write_environment(device=str(device), seeds=config.seeds)
     rows = resumed[1] if resumed is not None else []

@@ -166,7 +166,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build both configs from ``args``, run the protocol, print a per-method summary."""
-    from .protocols import summarize
+    from .protocols import run_folder_name, summarize
     from .train import NonFiniteLossError, TrainConfig
 
     try:
@@ -186,6 +186,5 @@ def run(args: argparse.Namespace) -> int:
         table = metrics[["seed", "pretrain_epochs", "pretrain_train_accuracy", "test_accuracy", "steps", "converged"]].to_string(index=False)
     else:
         table = summarize(metrics).T.to_string()
-    suffix = "" if protocol.protocol == "incremental" else "_" + protocol.protocol.replace("-", "_")
-    sys.stdout.write(f"protocol: {protocol.protocol}\nrun folder: {config.out or config.resolved_out + suffix}\n{table}\n")
+    sys.stdout.write(f"protocol: {protocol.protocol}\nrun folder: {run_folder_name(config, protocol.protocol)}\n{table}\n")
     return 0

@@ -335,3 +335,22 @@ def test_bad_probes_are_errors(tmp_path):
         protocols.run_incremental(dataclasses.replace(cfg, out=str(tmp_path / "c")), dataset=ds, probe=lambda learner, context: {f"c{context.j}": 1.0})
     with pytest.raises(ValueError, match="same column names"):
         protocols.run_incremental(dataclasses.replace(cfg, out=str(tmp_path / "d")), dataset=ds, probe=lambda l, c: {"a": 1.0}, probe_after=lambda l, c: {"a": 2.0})
+
+
+def test_run_folder_name_is_the_one_naming_rule(tmp_path, monkeypatch):
+    cfg = TrainConfig(data="digits", model="mlp", method="sp", J=3)
+    assert protocols.run_folder_name(cfg) == "runs/digits_mlp_sp_J3"
+    assert protocols.run_folder_name(cfg, "two-phase") == protocols.run_folder_name(cfg, "two_phase") == "runs/digits_mlp_sp_J3_two_phase"
+    assert protocols.run_folder_name(cfg, "class-incremental") == "runs/digits_mlp_sp_J3_class_incremental"
+    given = dataclasses.replace(cfg, out="elsewhere")
+    assert all(protocols.run_folder_name(given, p) == "elsewhere" for p in ("incremental", "two_phase", "passive_online"))
+    # The protocols write where the rule says (relative default folders land under the working directory).
+    monkeypatch.chdir(tmp_path)
+    tiny = TrainConfig(data="digits", model="mlp", width=8, method="warm", J=2, subset=40, max_epochs=1, device="cpu")
+    digits = data.load_digits()
+    protocols.run_two_phase(tiny, (0,), dataset=digits)
+    from dashsim.nn import online
+
+    online.run_discarding(tiny, m=1, stop_after=1, dataset=digits)
+    for name in ("two_phase", "discarding"):
+        assert (tmp_path / protocols.run_folder_name(tiny, name) / "metrics.csv").exists()
