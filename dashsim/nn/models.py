@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MODELS", "build_model", "MLP", "Logistic", "ResNet18", "VGG16BN"]
+__all__ = ["MODELS", "FLAT_MODELS", "build_model", "MLP", "Logistic", "ResNet18", "VGG16BN"]
 
 _IMAGE_SIZES = (28, 32, 64)
 
@@ -153,6 +153,8 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
 }
 
 MODELS: tuple[str, ...] = tuple(_BUILDERS)
+# The models that flatten their input (no convolutions): any image size, no channels_last layout.
+FLAT_MODELS: tuple[str, ...] = ("mlp", "logistic")
 
 
 def _check_positive_int(name: str, value: object) -> int:
@@ -190,7 +192,7 @@ def build_model(
     _check_positive_int("num_classes", num_classes)
     _check_positive_int("in_channels", in_channels)
     _check_positive_int("width", width)
-    if name in ("mlp", "logistic"):
+    if name in FLAT_MODELS:
         _check_positive_int("image_size", image_size)
     elif image_size not in _IMAGE_SIZES:
         raise ValueError(f"image_size for {name!r} must be one of {_IMAGE_SIZES}, got {image_size!r}")

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from . import data as _data
 from .methods import METHODS, Learner, Method, make_method
-from .models import MODELS, build_model
+from .models import FLAT_MODELS, MODELS, build_model
 from .sam import SAM
 
 __all__ = ["TrainConfig", "NonFiniteLossError", "ExperimentResult", "TrainingData", "prepare_data", "train_until_target", "evaluate",
@@ -67,12 +67,12 @@ class TrainConfig:
     sam_rho: float = dataclasses.field(default=0.1, metadata={"help": "SAM neighbourhood radius rho"})
     target_accuracy: float = dataclasses.field(default=0.999, metadata={"help": "epoch train accuracy at which an experiment stops"})
     max_epochs: int = dataclasses.field(default=100, metadata={"help": "epoch cap per experiment (hitting it is recorded as not converged)"})
-    normalize: Optional[bool] = dataclasses.field(default=None, metadata={"help": "standardize by channel mean/std (default: yes, except for the MLP, as the authors did)"})
+    normalize: Optional[bool] = dataclasses.field(default=None, metadata={"help": "standardize by channel mean/std (default: yes, except for the MLP, as the authors did; logistic regression is standardized)"})
     subset: Optional[int] = dataclasses.field(default=None, metadata={"help": "use a seeded random subset of this many training images (quick runs; SVHN's 50,000)"})
     test_subset: Optional[int] = dataclasses.field(default=None, metadata={"help": "evaluate on the first this-many test images (quick runs)"})
     device: str = dataclasses.field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     bf16: bool = dataclasses.field(default=False, metadata={"help": "bf16 autocast for forward/backward"})
-    channels_last: bool = dataclasses.field(default=False, metadata={"help": "channels_last memory format for conv nets"})
+    channels_last: bool = dataclasses.field(default=False, metadata={"help": "channels_last memory format for conv nets (ignored by the flat models mlp and logistic)"})
     compile: bool = dataclasses.field(default=False, metadata={"help": "torch.compile the model's forward (pays on GPU for long runs; on CPU compiling takes minutes)"})
     augment: bool = dataclasses.field(default=False, metadata={"help": "random crop (zero-pixel padding crop_padding) + horizontal flip per mini-batch, on the device ('SoTA' variant)"})
     crop_padding: int = dataclasses.field(default=4, metadata={"help": "padding of the random crop in pixels (the paper: 4)"})
@@ -132,7 +132,12 @@ class TrainConfig:
 
     @property
     def resolved_normalize(self) -> bool:
-        """Normalize by channel statistics: ``normalize`` if given, else not for the MLP (as the authors)."""
+        """Normalize by channel statistics: ``normalize`` if given, else for every model but the MLP.
+
+        Deliberately ``model != "mlp"``, not ``model not in FLAT_MODELS``: the authors fed their MLP
+        raw ``[0, 1]`` pixels, while logistic regression has always been standardized here, and
+        changing its default would change the recorded configuration of finished runs.
+        """
         return self.normalize if self.normalize is not None else self.model != "mlp"
 
     def make_method(self) -> Method:
@@ -247,7 +252,7 @@ def _model_factory(config: TrainConfig, dataset: _data.ImageDataset, device: tor
         model = build_model(config.model, num_classes=dataset.num_classes, in_channels=dataset.channels,
                             image_size=dataset.image_size, width=config.width)
         model = model.to(device)
-        if config.channels_last and config.model != "mlp":
+        if config.channels_last and config.model not in FLAT_MODELS:
             model = model.to(memory_format=torch.channels_last)
         if config.compile:
             # In place (not torch.compile(model)), so state_dict keys, checkpoints, L2 Init's initial
@@ -312,7 +317,7 @@ def prepare_data(config: TrainConfig, dataset: _data.ImageDataset, device: torch
     x_test, y_test = dataset.as_float("test", normalize=normalize, device=device)
     if config.test_subset is not None:
         x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]
-    if config.channels_last and config.model != "mlp":
+    if config.channels_last and config.model not in FLAT_MODELS:
         x = x.contiguous(memory_format=torch.channels_last)
         x_test = x_test.contiguous(memory_format=torch.channels_last)
     return TrainingData(x, y, x_test, y_test, dataset.pixel_value(0, normalize=normalize))
@@ -388,7 +393,7 @@ def train_until_target(
     n = int(indices.numel())
     bs = config.batch_size
     closure_needed = bool(getattr(optimizer, "requires_closure", False))
-    channels_last = config.channels_last and x.dim() == 4 and config.model != "mlp"
+    channels_last = config.channels_last and x.dim() == 4 and config.model not in FLAT_MODELS
     autocast = _autocast(device, config.bf16)
     if config.augment and x.dim() != 4:
         raise ValueError(f"augment needs image inputs (N, C, H, W), got x of shape {tuple(x.shape)}")

@@ -337,6 +337,22 @@ def test_prepare_data_fill_is_a_black_pixel_of_the_normalization_and_augment_req
         train_until_target(learner, make_method("warm"), x, y, torch.arange(10), config=cfg, generator=torch.Generator())
 
 
+def test_flat_models_skip_channels_last_and_only_the_mlp_skips_normalization(digits):
+    from dashsim.nn.models import FLAT_MODELS, MODELS
+    from dashsim.nn.train import prepare_data
+
+    assert set(FLAT_MODELS) == {"mlp", "logistic"} <= set(MODELS)
+    # Pinned: finished runs recorded these defaults in their configs.
+    assert {m: TrainConfig(model=m).resolved_normalize for m in MODELS} == {m: m != "mlp" for m in MODELS}
+    rng = np.random.default_rng(0)
+    rgb = data._make("rgb", rng.integers(0, 256, (6, 3, 4, 4)), np.arange(6) % 2, rng.integers(0, 256, (2, 3, 4, 4)), np.arange(2), 2)
+    for model in MODELS:
+        cfg = TrainConfig(data="digits", model=model, width=8, channels_last=True, device="cpu")
+        prepared = prepare_data(cfg, rgb, torch.device("cpu"))
+        flat = model in FLAT_MODELS
+        assert prepared.x.is_contiguous() == flat and prepared.x.is_contiguous(memory_format=torch.channels_last) != flat, model
+
+
 def test_crop_flip_tensor_fill_equals_float_fill():
     x = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(1)
