@@ -140,6 +140,30 @@ def seeds_phrase(args: argparse.Namespace) -> str:
     return f"{n} seed{'s' if n > 1 else ''}" + (" (quick)" if args.quick else "")
 
 
+def curve_table(rows, labels):
+    """The plotted numbers of :func:`plot_curves`: seed mean and std per (curve, experiment), curves in legend order."""
+    from dashsim.nn.plotting import incremental_curves
+
+    table = incremental_curves(rows).set_index("method").loc[labels].reset_index()
+    return table[["method", "experiment", "n_seeds", "test_accuracy_mean", "test_accuracy_std", "steps_mean", "steps_std"]]
+
+
+def plot_curves(rows, labels, *, xlabel: str, title: str):
+    """:func:`dashsim.nn.plot_incremental`'s two panels for the appendix protocols, one colour per curve in order.
+
+    Warm and cold are dashed: they are the references that run every experiment, drawn next to
+    curves (e.g. "dash every 10") that are not in the paper's per-method colours.
+    """
+    from dashsim.nn.plotting import plot_incremental
+
+    fig = plot_incremental(rows, methods=labels, xlabel=xlabel, colours={label: f"C{i}" for i, label in enumerate(labels)},
+                           linestyles={"warm": "--", "cold": "--"})
+    fig.axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def render_table(cells: list[list[str]], header: list[str], title: str, *, footer: str | None = None):
     """A table of strings drawn as a matplotlib figure (for the scripts whose figure is a table)."""
     import matplotlib.pyplot as plt

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import _common
 import _training
-from appendix_discarding import curve_table, plot_curves
 
 FULL = {"model": "resnet18", "width": 1000, "n_classes": None, "subset": None, "max_epochs": 100, "seeds": [0, 1, 2],
         "methods": ["cold", "warm", "sp", "dash"]}
@@ -58,10 +57,11 @@ def main(argv=None) -> None:
 
     args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
     dataset = load_dataset(args.data, args.data_root)
-    table = curve_table(metrics(args, dataset), args.methods)
+    rows = metrics(args, dataset)
+    table = _training.curve_table(rows, args.methods)
     title = (f"Class-incremental with accumulation (App. C.4): {_training.data_phrase(args)}, {args.model}, max {args.max_epochs} epochs, "
              f"{_training.seeds_phrase(args)}")
-    figure = plot_curves(table, args.methods, xlabel="round r (classes seen; scored on them)", title=title)
+    figure = _training.plot_curves(rows, args.methods, xlabel="round r (classes seen; scored on them)", title=title)
     _common.write_table(args, "appendix_class_incremental", table, figure)
 
 

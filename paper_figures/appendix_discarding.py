@@ -61,44 +61,14 @@ def metrics(args):
     return pd.concat(frames, ignore_index=True)
 
 
-def plot_curves(table, labels, *, xlabel: str, title: str):
-    """Two panels: test accuracy (%) and optimizer steps vs ``xlabel``, one colour per curve, mean +- std bands."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, (ax_acc, ax_steps) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for colour, label in enumerate(labels):
-        c = table[table["method"] == label]
-        style = "--" if label in ("warm", "cold") else "-"
-        for ax, col, scale in ((ax_acc, "test_accuracy", 100.0), (ax_steps, "steps", 1.0)):
-            mean, std = c[f"{col}_mean"] * scale, c[f"{col}_std"].fillna(0.0) * scale
-            ax.plot(c["experiment"], mean, style, label=label, color=f"C{colour}")
-            ax.fill_between(c["experiment"], mean - std, mean + std, alpha=0.15, color=f"C{colour}", linewidth=0)
-    ax_acc.set(xlabel=xlabel, ylabel="test accuracy (%)")
-    ax_steps.set(xlabel=xlabel, ylabel="optimizer steps")
-    for ax in (ax_acc, ax_steps):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_acc.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def curve_table(rows, labels):
-    """The plotted numbers: mean and std over seeds per (curve, experiment), curves in legend order."""
-    from dashsim.nn.plotting import incremental_curves
-
-    table = incremental_curves(rows).set_index("method").loc[labels].reset_index()
-    return table[["method", "experiment", "n_seeds", "test_accuracy_mean", "test_accuracy_std", "steps_mean", "steps_std"]]
-
-
 def main(argv=None) -> None:
     args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
     labels = [c[0] for c in curves_to_run(args)]
-    table = curve_table(metrics(args), labels)
+    rows = metrics(args)
+    table = _training.curve_table(rows, labels)
     title = (f"Data discarding (App. C.4.3): {_training.data_phrase(args)}, {args.model}, J={args.J}, method stops after j={args.stop_after}, "
              f"{_training.seeds_phrase(args)}")
-    figure = plot_curves(table, labels, xlabel="experiment j (trained on chunk j only)", title=title)
+    figure = _training.plot_curves(rows, labels, xlabel="experiment j (trained on chunk j only)", title=title)
     _common.write_table(args, "appendix_discarding", table, figure)
 
 

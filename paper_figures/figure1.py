@@ -30,25 +30,18 @@ def curves(metrics):
                                          "steps_mean", "steps_std"]]
 
 
-def plot(table, methods, title):
-    """One row per optimizer: test accuracy (%) and steps vs experiment, mean +- std bands."""
+def plot(metrics, methods, title):
+    """One row per optimizer of :func:`dashsim.nn.plot_incremental`'s panels: test accuracy (%) and steps vs experiment."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
-    optimizers = list(dict.fromkeys(table["optimizer"]))
+    from dashsim.nn.plotting import plot_incremental
+
+    optimizers = list(dict.fromkeys(metrics["optimizer"]))
     fig, axes = plt.subplots(len(optimizers), 2, figsize=(10, 3.4 * len(optimizers)), squeeze=False)
-    for (ax_acc, ax_steps), optimizer in zip(axes, optimizers):
-        for colour, method in enumerate(methods):
-            c = table[(table["optimizer"] == optimizer) & (table["method"] == method)]
-            for ax, col, scale in ((ax_acc, "test_accuracy", 100.0), (ax_steps, "steps", 1.0)):
-                mean, std = c[f"{col}_mean"] * scale, c[f"{col}_std"].fillna(0.0) * scale
-                ax.plot(c["experiment"], mean, label=method, color=f"C{colour}")
-                ax.fill_between(c["experiment"], mean - std, mean + std, alpha=0.2, color=f"C{colour}", linewidth=0)
-        ax_acc.set(xlabel="experiment j", ylabel="test accuracy (%)", title=optimizer.upper())
-        ax_steps.set(xlabel="experiment j", ylabel="optimizer steps", title=optimizer.upper())
-        ax_acc.legend()
-        for ax in (ax_acc, ax_steps):
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for row, optimizer in zip(axes, optimizers):
+        plot_incremental(metrics[metrics["optimizer"] == optimizer], methods=methods, axes=row)
+        for ax in row:
+            ax.set_title(optimizer.upper())
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -57,8 +50,9 @@ def plot(table, methods, title):
 def main(argv=None) -> None:
     args = _training.parse_args(__doc__, argv, _training.add_incremental_flags,
                                 quick_defaults=_training.INCREMENTAL_QUICK, full_defaults=_training.INCREMENTAL_FULL)
-    table = curves(_training.incremental_metrics(args))
-    figure = plot(table, args.methods, f"Figure 1: {_training.incremental_setting(args)}")
+    metrics = _training.incremental_metrics(args)
+    table = curves(metrics)
+    figure = plot(metrics, args.methods, f"Figure 1: {_training.incremental_setting(args)}")
     _common.write_table(args, "figure1", table, figure)
 
 
