@@ -58,9 +58,9 @@ def metrics(args):
 
 
 def curves(rows, methods):
-    """The plotted numbers: per (method, epoch) the images trained on and mean/std over seeds of test and train accuracy."""
+    """The plotted numbers: per (method, epoch) mean and std over seeds of test and train accuracy."""
     out = rows.groupby(["method", "experiment"]).agg(
-        n_seeds=("seed", "nunique"), n_train=("n_train", "mean"),
+        n_seeds=("seed", "nunique"),
         test_accuracy_mean=("test_accuracy", "mean"), test_accuracy_std=("test_accuracy", "std"),
         train_accuracy_mean=("train_accuracy", "mean"), train_accuracy_std=("train_accuracy", "std"),
     ).reset_index().rename(columns={"experiment": "epoch"})

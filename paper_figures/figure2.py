@@ -58,7 +58,6 @@ def summarize(rows):
         n_seeds=("seed", "nunique"),
         test_accuracy_mean=("test_accuracy", "mean"), test_accuracy_std=("test_accuracy", "std"),
         pretrain_train_accuracy_mean=("pretrain_train_accuracy", "mean"), pretrain_train_accuracy_std=("pretrain_train_accuracy", "std"),
-        steps_mean=("steps", "mean"),
     )
     return out.reset_index()  # models in the order asked, E in the order swept
 
