@@ -18,7 +18,7 @@ from .diagnostics import StartCorrelation, dead_neurons, filter_cosines, gradien
 from .protocols import ProbeContext, run_incremental, run_two_phase, summarize
 from .sam import SAM
 from .tables import claim_check, format_table1, table1
-from .train import PRESETS, NonFiniteLossError, TrainConfig, apply_preset
+from .train import PRESETS, NonFiniteLossError, SettingsError, TrainConfig, apply_preset
 
 __all__ = [
     "dash_",
@@ -38,6 +38,7 @@ __all__ = [
     "PRESETS",
     "apply_preset",
     "NonFiniteLossError",
+    "SettingsError",
     "run_incremental",
     "run_two_phase",
     "run_passive_online",

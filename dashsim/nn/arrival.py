@@ -30,7 +30,7 @@ from . import data as _data
 from .methods import Learner
 from .online import int_at_least, Round, run_rounds
 from .protocols import chunk_permutation
-from .train import TrainConfig
+from .train import SettingsError, TrainConfig
 
 __all__ = ["run_continuous", "continuous_schedule", "run_class_incremental", "class_order"]
 
@@ -100,7 +100,7 @@ def run_continuous(
     if new_per_epoch is not None:
         new_per_epoch = int_at_least("new_per_epoch", new_per_epoch, 1)
     if config.lr_milestones or config.warmup_epochs:
-        raise ValueError("lr_milestones and warmup_epochs must be unset for run_continuous: a schedule restarts at every "
+        raise SettingsError("lr_milestones and warmup_epochs must be unset for run_continuous: a schedule restarts at every "
                          f"training call, and each epoch is one call (got {config.lr_milestones!r}, {config.warmup_epochs})")
     applied = set(continuous_schedule(A, F, m, method_until))
     config = dataclasses.replace(config, max_epochs=1)
@@ -108,7 +108,7 @@ def run_continuous(
     def n_rounds(n_total: int) -> int:
         _, most = chunk_permutation(n_total, seed=0, J=A, subset=config.subset)
         if new_per_epoch is not None and new_per_epoch > most:
-            raise ValueError(f"new_per_epoch must be at most {most} (= training images // arrival_epochs={A}), got {new_per_epoch}")
+            raise SettingsError(f"new_per_epoch must be at most {most} (= training images // arrival_epochs={A}), got {new_per_epoch}")
         return A + F
 
     def start_seed(x: Tensor, y: Tensor, seed: int) -> dict[str, Tensor]:
@@ -179,7 +179,7 @@ def run_class_incremental(
     K = dataset.num_classes
     R = K if n_classes is None else int_at_least("n_classes", n_classes, 2)
     if R > K:
-        raise ValueError(f"n_classes must be at most the data's {K} classes, got {n_classes}")
+        raise SettingsError(f"n_classes must be at most the data's {K} classes, got {n_classes}")
 
     def start_seed(x: Tensor, y: Tensor, seed: int) -> dict[str, Tensor]:
         perm, _ = chunk_permutation(x.shape[0], seed=seed, J=1, subset=config.subset)
@@ -191,7 +191,7 @@ def run_class_incremental(
         rank = rank_of_class[y[perm]]
         counts = torch.bincount(rank, minlength=K)[:R]
         if bool((counts == 0).any()):
-            raise ValueError(f"seed {seed}: classes {order[:R][counts == 0].tolist()} have no training image in the subset of {perm.numel()}; use a larger subset")
+            raise SettingsError(f"seed {seed}: classes {order[:R][counts == 0].tolist()} have no training image in the subset of {perm.numel()}; use a larger subset")
         return {"perm": perm, "rank": rank, "order": order}
 
     def plan_round(r: int, learner: Learner, x: Tensor, st: dict[str, Tensor]) -> Round:

@@ -35,7 +35,7 @@ from .. import runs
 from . import data as _data
 from .methods import Learner
 from .protocols import METRIC_COLUMNS, _IndexedChunk, chunk_permutation, learner_state, restore_learner, run_config_dict, run_folder_name, seed_run
-from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
+from .train import NonFiniteLossError, SettingsError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
 
 __all__ = ["run_passive_online", "run_active_online", "run_discarding", "discarding_schedule", "smallest_margin", "ONLINE_COLUMNS",
            "Round", "run_rounds", "int_at_least"]
@@ -62,13 +62,13 @@ def int_at_least(name: str, value: Any, low: int) -> int:
     int
     """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        raise SettingsError(f"{name} must be an int >= {low}, got {value!r}")
     return int(value)
 
 
 def _check_target(target_accuracy: float) -> None:
     if isinstance(target_accuracy, bool) or not isinstance(target_accuracy, (int, float)) or not 0.0 < target_accuracy <= 1.0:
-        raise ValueError(f"target_accuracy must be in (0, 1], got {target_accuracy!r}")
+        raise SettingsError(f"target_accuracy must be in (0, 1], got {target_accuracy!r}")
 
 
 @torch.no_grad()
@@ -162,7 +162,7 @@ def run_rounds(
     if dataset is None:
         dataset = _data.load_dataset(config.data, config.data_root)
     elif dataset.name != config.data:
-        raise ValueError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
+        raise SettingsError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
     prepared = prepare_data(config, dataset, device)
     x, y, x_test, y_test, fill = prepared.x, prepared.y, prepared.x_test, prepared.y_test, prepared.fill
     R = n_rounds(x.shape[0])
@@ -237,9 +237,9 @@ def _online_rounds(k: int, rounds: Optional[int], subset: Optional[int]) -> Call
         available = min(n_total, subset) if subset is not None else n_total
         most = available // k
         if most < 1:
-            raise ValueError(f"k must be at most the {available} training images, got {k}")
+            raise SettingsError(f"k must be at most the {available} training images, got {k}")
         if rounds is not None and rounds > most:
-            raise ValueError(f"rounds must be at most {most} (= {available} images // k={k}), got {rounds}")
+            raise SettingsError(f"rounds must be at most {most} (= {available} images // k={k}), got {rounds}")
         return rounds if rounds is not None else most
 
     return n_rounds

@@ -32,7 +32,7 @@ from .. import runs
 from .._config import config_to_dict
 from . import data as _data
 from .methods import Learner
-from .train import NonFiniteLossError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
+from .train import NonFiniteLossError, SettingsError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
 
 __all__ = ["run_incremental", "run_two_phase", "summarize", "chunk_permutation", "run_config_dict", "ProbeContext", "Probe",
            "seed_run", "learner_state", "restore_learner", "run_folder_name"]
@@ -145,12 +145,12 @@ def chunk_permutation(n_total: int, *, seed: int, J: int, subset: int | None = N
     (perm, n_per_chunk) : int64 CPU tensor of length ``J * n_per_chunk`` and the chunk size.
     """
     if subset is not None and subset > n_total:
-        raise ValueError(f"subset must be at most the training set size {n_total}, got {subset}")
+        raise SettingsError(f"subset must be at most the training set size {n_total}, got {subset}")
     gen = torch.Generator().manual_seed(_seed_streams(seed)[0])
     perm = torch.randperm(n_total, generator=gen)[: subset or n_total]
     n_per_chunk = perm.numel() // J
     if n_per_chunk < 1:
-        raise ValueError(f"J={J} chunks need at least J training images, have {perm.numel()}")
+        raise SettingsError(f"J={J} chunks need at least J training images, have {perm.numel()}")
     return perm[: J * n_per_chunk], n_per_chunk
 
 
@@ -284,7 +284,7 @@ def run_incremental(
     if dataset is None:
         dataset = _data.load_dataset(config.data, config.data_root)
     elif dataset.name != config.data:
-        raise ValueError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
+        raise SettingsError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
     folder_config = run_config_dict(config)
     if probe is not None or probe_after is not None:
         # Only with probes, so the folders of runs without them keep their configuration.
@@ -445,12 +445,12 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
     """
     pretrain_epochs = tuple(pretrain_epochs)
     if not pretrain_epochs or len(set(pretrain_epochs)) != len(pretrain_epochs) or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in pretrain_epochs):
-        raise ValueError(f"pretrain_epochs must be distinct ints >= 0, got {pretrain_epochs!r}")
+        raise SettingsError(f"pretrain_epochs must be distinct ints >= 0, got {pretrain_epochs!r}")
     device = resolve_device(config.device)
     if dataset is None:
         dataset = _data.load_dataset(config.data, config.data_root)
     elif dataset.name != config.data:
-        raise ValueError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
+        raise SettingsError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
     folder = runs.RunFolder(run_folder_name(config, "two_phase"), dict(run_config_dict(config), protocol="two_phase", pretrain_epochs=list(pretrain_epochs), J=2))
     resumed = folder.resume_state()
     folder.write_environment(device=str(device), seeds=config.seeds)

@@ -28,7 +28,7 @@ from .methods import METHODS, Learner, Method, make_method
 from .models import FLAT_MODELS, MODELS, build_model
 from .sam import SAM
 
-__all__ = ["TrainConfig", "NonFiniteLossError", "ExperimentResult", "TrainingData", "prepare_data", "train_until_target", "evaluate",
+__all__ = ["TrainConfig", "NonFiniteLossError", "SettingsError", "ExperimentResult", "TrainingData", "prepare_data", "train_until_target", "evaluate",
            "build_learner", "resolve_device",
            "parse_method_args", "scheduled_lr", "PRESETS", "apply_preset"]
 
@@ -238,6 +238,15 @@ def parse_method_args(method: str, args: tuple[str, ...]) -> dict[str, Any]:
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; every finished experiment has been kept."""
+
+
+class SettingsError(ValueError):
+    """A protocol's settings are invalid or the data cannot satisfy them (``k`` above the data set size, ...).
+
+    Raised by the protocols' checks of their arguments against the data, before the training they
+    govern; ``dashsim train`` reports it as a usage error, while any other ``ValueError`` (a bug
+    during training) propagates with its traceback.
+    """
 
 
 def resolve_device(device: str) -> torch.device:

@@ -166,21 +166,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build both configs from ``args``, run the protocol, print a per-method summary."""
+    from .data import load_dataset
     from .protocols import run_folder_name, summarize
-    from .train import NonFiniteLossError, TrainConfig
+    from .train import NonFiniteLossError, SettingsError, TrainConfig
 
     try:
         config = dataclass_from_args(TrainConfig, args)
         protocol = dataclass_from_args(ProtocolConfig, args)
         protocol.check_unused()
+        # Loaded here so that a data set without a default location (--data-root needed) is a usage error.
+        dataset = load_dataset(config.data, config.data_root)
     except ValueError as err:
         args._parser.error(str(err))  # exits with status 2 and the usage line
+    except FileNotFoundError as err:
+        sys.stderr.write(f"dashsim train: error: {err}\n")
+        return 1
     try:
-        metrics = run_protocol(config, protocol, progress=not args.no_progress)
+        metrics = run_protocol(config, protocol, dataset=dataset, progress=not args.no_progress)
     except (NonFiniteLossError, runs.ConfigMismatchError, FileNotFoundError) as err:
         sys.stderr.write(f"dashsim train: error: {err}\n")
         return 1
-    except ValueError as err:  # settings the data cannot satisfy (k larger than the data, ...)
+    except SettingsError as err:
+        # The protocols' checks of their settings against the data (k above the data set size, ...);
+        # any other ValueError is a failure during training and keeps its traceback.
         args._parser.error(str(err))
     if protocol.protocol == "two-phase":
         table = metrics[["seed", "pretrain_epochs", "pretrain_train_accuracy", "test_accuracy", "steps", "converged"]].to_string(index=False)

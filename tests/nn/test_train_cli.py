@@ -111,6 +111,22 @@ def test_protocol_settings_errors_are_usage_errors(argv, needle, capsys, tmp_pat
     assert info.value.code == 2 and needle in capsys.readouterr().err
 
 
+def test_errors_during_training_propagate_and_a_missing_data_root_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    from dashsim.nn import protocols
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug inside the training loop")
+
+    monkeypatch.setattr(protocols, "train_until_target", broken)
+    args = _parser().parse_args(["train", *TINY, "--J", "2", "--subset", "100", "--out", str(tmp_path / "a")])
+    with pytest.raises(ValueError, match="a bug inside the training loop"):
+        args.func(args)
+    args = _parser().parse_args(["train", "--data", "cifar10", "--out", str(tmp_path / "b"), "--no-progress"])
+    with pytest.raises(SystemExit) as info:
+        args.func(args)
+    assert info.value.code == 2 and "has no default location" in capsys.readouterr().err
+
+
 def test_protocol_defaults_are_the_functions_defaults():
     import inspect
 
