@@ -17,6 +17,8 @@ of width 32. Each seed is cached in a run folder. Writes ``figure13.png`` and ``
 from __future__ import annotations
 
 import copy
+import dataclasses
+from typing import Any
 
 import _common
 import _training
@@ -43,28 +45,42 @@ def add_flags(parser) -> None:
     parser.add_argument("--methods", nargs="+", default=None, help="methods (default: warm sp shrink dash)")
 
 
-def pretrain(config, dataset, seed: int, device):
-    """The model trained on the old data, the data, the chunks and the shuffle/method generators of ``seed``.
+@dataclasses.dataclass
+class Pretrained:
+    """A model trained on the old data ``T_1..T_{J-1}`` of one seed, with what the next phase needs."""
 
-    Returns ``(learner, x, y, chunks, shuffle_gen, method_gen, result, fill)`` where ``chunks`` are the
-    index tensors of ``T_1..T_J`` (the old data are all but the last), ``result`` is the
-    :class:`~dashsim.nn.train.ExperimentResult` of the training on the old data and ``fill`` the
-    crop padding (a black pixel) of :func:`~dashsim.nn.train.prepare_data`.
+    learner: Any  # the trained dashsim.nn.Learner
+    x: Any  # the whole training set on the device (prepare_data)
+    y: Any  # its labels
+    fill: tuple  # the crop padding matching x's normalization (used only with augment)
+    chunks: list  # index tensors of T_1..T_J; the old data are all but the last
+    old: Any  # torch.cat(chunks[:-1]): indices of the old data
+    shuffle_gen: Any  # the seed's mini-batch generator, after the pretraining
+    method_gen: Any  # the seed's method-noise generator
+    result: Any  # the ExperimentResult of the training on the old data
+
+
+def pretrain(config, dataset, seed: int, device) -> Pretrained:
+    """Train a fresh model of ``seed`` on the old data until the train accuracy target (or the epoch cap).
+
+    The per-seed setup is the main protocol's: :func:`~dashsim.nn.protocols.chunk_permutation`
+    splits the data into ``config.J`` chunks, :func:`~dashsim.nn.protocols.seed_run` seeds the
+    initialization and the generators, :func:`~dashsim.nn.train.build_learner` draws the model.
     """
     import torch
 
-    from dashsim.nn.protocols import seed_run, chunk_permutation
+    from dashsim.nn.protocols import chunk_permutation, seed_run
     from dashsim.nn.train import build_learner, prepare_data, train_until_target
 
     prepared = prepare_data(config, dataset, device)
-    x, y, fill = prepared.x, prepared.y, prepared.fill
-    perm, n_per_chunk = chunk_permutation(x.shape[0], seed=seed, J=config.J, subset=config.subset)
+    perm, n_per_chunk = chunk_permutation(prepared.x.shape[0], seed=seed, J=config.J, subset=config.subset)
     chunks = list(perm.to(device).split(n_per_chunk))
     shuffle_gen, method_gen = seed_run(seed)
     learner = build_learner(config, dataset, device)
     old = torch.cat(chunks[:-1])
-    result = train_until_target(learner, config.make_method(), x, y, old, config=config, generator=shuffle_gen, fill=fill)
-    return learner, x, y, chunks, shuffle_gen, method_gen, result, fill
+    result = train_until_target(learner, config.make_method(), prepared.x, prepared.y, old, config=config, generator=shuffle_gen,
+                                fill=prepared.fill)
+    return Pretrained(learner, prepared.x, prepared.y, prepared.fill, chunks, old, shuffle_gen, method_gen, result)
 
 
 def batch_stats_accuracy(model, x, y, *, batch_size: int = 1024) -> float:
@@ -94,33 +110,30 @@ def previous_data_accuracy(config, dataset, seed: int, methods, epochs: int):
     ----------
     DASH paper, Appendix, Figure 13.
     """
-    import dataclasses
-
     import torch
 
     from dashsim.nn import make_method
     from dashsim.nn.train import evaluate, resolve_device, train_until_target
 
-    device = resolve_device(config.device)
-    learner, x, y, chunks, shuffle_gen, method_gen, pre, fill = pretrain(config, dataset, seed, device)
-    old = torch.cat(chunks[:-1])
-    x_old, y_old = x[old], y[old]
+    pre = pretrain(config, dataset, seed, resolve_device(config.device))
+    x, y, chunks = pre.x, pre.y, pre.chunks
+    x_old, y_old = x[pre.old], y[pre.old]
     everything = torch.cat(chunks)
     rows = []
     for name in methods:
         method = make_method(name)
-        shuffle, noise = torch.Generator().set_state(shuffle_gen.get_state()), torch.Generator().set_state(method_gen.get_state())
-        trained = method.before_experiment(copy.deepcopy(learner), [(x[c], y[c]) for c in chunks], generator=noise)
+        shuffle, noise = torch.Generator().set_state(pre.shuffle_gen.get_state()), torch.Generator().set_state(pre.method_gen.get_state())
+        trained = method.before_experiment(copy.deepcopy(pre.learner), [(x[c], y[c]) for c in chunks], generator=noise)
 
         def record(epoch: int, _train_acc: float, steps: int) -> None:
             rows.append({"model": config.model, "method": name, "seed": seed, "epoch": epoch, "steps": steps,
                          "previous_accuracy": evaluate(trained.model, x_old, y_old),
-                         "previous_accuracy_batch_stats": batch_stats_accuracy(trained.model, x_old, y_old), "n_previous": int(old.numel()),
-                         "pretrain_epochs": pre.epochs, "pretrain_converged": pre.converged})
+                         "previous_accuracy_batch_stats": batch_stats_accuracy(trained.model, x_old, y_old), "n_previous": int(pre.old.numel()),
+                         "pretrain_epochs": pre.result.epochs, "pretrain_converged": pre.result.converged})
 
         record(0, float("nan"), 0)
         train_until_target(trained, method, x, y, everything, config=dataclasses.replace(config, max_epochs=epochs),
-                           generator=shuffle, on_epoch=record, stop_at_target=False, fill=fill)
+                           generator=shuffle, on_epoch=record, stop_at_target=False, fill=pre.fill)
     return rows
 
 
@@ -138,7 +151,8 @@ def compute(args):
 
         def run(config, seed=seed):
             rows = previous_data_accuracy(config, dataset, seed, args.methods, args.epochs)
-            RunFolder(config.out, {"data": args.data, **fields, "methods": args.methods, "epochs": args.epochs}).save_checkpoint({}, rows)
+            # Nothing to resume within a seed (it reruns whole), so the metrics alone make the cache.
+            RunFolder(config.out, {"data": args.data, **fields, "methods": args.methods, "epochs": args.epochs}).write_metrics(rows)
             return pd.DataFrame(rows, columns=list(COLUMNS))
 
         sweep = {"methods": args.methods, "epochs": args.epochs, "columns": COLUMNS}  # new columns, new runs
@@ -149,8 +163,7 @@ def compute(args):
 def summarize(rows):
     """The plotted numbers: mean and std over seeds of the old-data accuracy (both modes) per (method, epoch)."""
     stats = {f"{col}_{stat}": (col, stat) for col in MODES for stat in ("mean", "std")}
-    return rows.groupby(["method", "epoch"], sort=False).agg(
-        n_seeds=("seed", "nunique"), **stats, steps_mean=("steps", "mean")).reset_index()
+    return rows.groupby(["method", "epoch"], sort=False).agg(n_seeds=("seed", "nunique"), **stats).reset_index()
 
 
 def plot(table, methods, title):

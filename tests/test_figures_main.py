@@ -74,8 +74,10 @@ def test_figure13_previous_data_accuracy_bookkeeping(figure13):
     assert (rows.n_previous == 100).all()  # old data = 2 of 3 chunks of 50
     assert rows.steps.tolist() == [0, 5, 10] * 3  # ceil(150 / 32) = 5 steps per epoch on all data
     # Epoch 0 of warm is the pretrained model itself: its accuracy on the old data, recomputed in NumPy.
-    learner, x, y, chunks, *_ = figure13.pretrain(config, dataset, 0, torch.device("cpu"))
-    old = torch.cat(chunks[:2]).numpy()
+    pre = figure13.pretrain(config, dataset, 0, torch.device("cpu"))
+    learner, x, y = pre.learner, pre.x, pre.y
+    old = torch.cat(pre.chunks[:2]).numpy()
+    assert torch.equal(pre.old, torch.cat(pre.chunks[:2]))
     for column, training in (("previous_accuracy", False), ("previous_accuracy_batch_stats", True)):
         learner.model.train(training)
         with torch.no_grad():
