@@ -120,13 +120,17 @@ def incremental_metrics(args: argparse.Namespace):
     return incremental_runs(args, "incremental", grid)
 
 
+def setting_line(args: argparse.Namespace, protocol: str, *, extra: str = "", seeds_note: str = "") -> str:
+    """One line naming a run's setting, for titles: data, model, ``protocol`` (e.g. "J=10"), subset, ``extra``, cap, seeds."""
+    subset = f", subset {args.subset}" if args.subset else ""
+    return (f"{args.data}, {args.model}{f' (width {args.width})' if args.model == 'mlp' else ''}, {protocol}{subset}{extra}, "
+            f"max {args.max_epochs} epochs, seeds {' '.join(map(str, args.seeds))}{seeds_note}" + (" (quick)" if args.quick else ""))
+
+
 def incremental_setting(args: argparse.Namespace) -> str:
     """One line naming the main protocol's setting, for titles."""
-    subset = f", subset {args.subset}" if args.subset else ""
-    return (f"{args.data}, {args.model}{f' (width {args.width})' if args.model == 'mlp' else ''}, J={args.J}{subset}, "
-            f"max {args.max_epochs} epochs, seeds {' '.join(map(str, args.seeds))}"
-            + (f" (SAM: {' '.join(map(str, args.sam_seeds))})" if args.sam_seeds and "sam" in args.optimizers else "")
-            + (" (quick)" if args.quick else ""))
+    sam = f" (SAM: {' '.join(map(str, args.sam_seeds))})" if args.sam_seeds and "sam" in args.optimizers else ""
+    return setting_line(args, f"J={args.J}", seeds_note=sam)
 
 
 def data_phrase(args: argparse.Namespace) -> str:

@@ -16,8 +16,6 @@ Writes ``ash_adams_online.png`` and ``ash_adams_online.csv`` (the plotted means 
 
 from __future__ import annotations
 
-import dataclasses
-
 import _common
 import _training
 import figure6
@@ -33,41 +31,46 @@ def add_online_flags(parser) -> None:
     parser.add_argument("--target", type=float, default=None, help="train accuracy ending a round (default 0.99, Ash & Adams' code)")
 
 
-def parse_args(doc: str, argv, full: dict = FULL, quick: dict = QUICK, methods: bool = True):
-    return figure6.parse_args(doc, argv, full=full, quick=quick, methods=methods, chunks=False, extra=add_online_flags)
+def parse_args(doc: str, argv, *, full: dict = FULL, quick: dict = QUICK, methods: bool = True, extra=None):
+    """Figure 6's flags without ``--J``, plus the online ones and ``extra(parser)``'s (defaults None, from full/quick)."""
+    def add(parser) -> None:
+        add_online_flags(parser)
+        if extra is not None:
+            extra(parser)
+
+    return figure6.parse_args(doc, argv, full=full, quick=quick, methods=methods, chunks=False, extra=add)
 
 
 def online_metrics(args, name: str, protocols, variants):
     """Rows of the online protocols, one cached run folder per (protocol, variant, seed).
 
     ``variants``: ``(label, method, method_args)``; the rows get ``label`` and ``protocol`` columns.
+    Through :func:`_training.cached_run`, so a field added to ``TrainConfig`` later keeps the folders.
     """
     import pandas as pd
 
     from dashsim.nn import load_dataset, run_active_online, run_passive_online
-    from dashsim.nn.protocols import run_config_dict
 
-    run = {"passive_online": run_passive_online, "active_online": run_active_online}
+    runners = {"passive_online": run_passive_online, "active_online": run_active_online}
     dataset = load_dataset(args.data, args.data_root)
+    n_images = min(len(dataset.y_train), args.subset or len(dataset.y_train))
+    rounds = args.rounds or n_images // args.k  # the protocols' default: as many rounds as the data allow
     frames = []
     for seed in args.seeds:
         for protocol in protocols:
             for label, method, method_args in variants:
-                config = _training.train_config(args, model=args.model, width=args.width, subset=args.subset, max_epochs=args.max_epochs,
-                                                method=method, method_args=tuple(method_args), seeds=(seed,))
-                folder = _common.run_dir(args, name, dict(run_config_dict(config), protocol=protocol, k=args.k, rounds=args.rounds,
-                                                          target=args.target))
-                df = run[protocol](dataclasses.replace(config, out=folder), k=args.k, rounds=args.rounds,
-                                   target_accuracy=args.target, dataset=dataset, progress=not args.no_progress)
-                frames.append(df.assign(label=label))
+                fields = {"model": args.model, "width": args.width, "method": method, "method_args": tuple(method_args), "seeds": (seed,),
+                          "subset": args.subset, "max_epochs": args.max_epochs}
+                run = lambda config, protocol=protocol: runners[protocol](  # noqa: E731
+                    config, k=args.k, rounds=args.rounds, target_accuracy=args.target, dataset=dataset, progress=not args.no_progress)
+                sweep = {"protocol": protocol, "k": args.k, "rounds": args.rounds, "target": args.target}
+                frames.append(_training.cached_run(args, name, fields, rounds, run, sweep=sweep).assign(label=label))
     return pd.concat(frames, ignore_index=True)
 
 
 def setting(args) -> str:
-    subset = f", subset {args.subset}" if args.subset else ""
-    return (f"{args.data}, {args.model}{f' (width {args.width})' if args.model == 'mlp' else ''}, k={args.k}, "
-            f"{args.rounds or 'all'} rounds{subset}, target {args.target:g}, max {args.max_epochs} epochs, "
-            f"seeds {' '.join(map(str, args.seeds))}" + (" (quick)" if args.quick else ""))
+    """One line naming the online setting, for titles."""
+    return _training.setting_line(args, f"k={args.k}, {args.rounds or 'all'} rounds", extra=f", target {args.target:g}")
 
 
 def curves(metrics):

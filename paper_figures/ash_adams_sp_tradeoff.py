@@ -55,8 +55,7 @@ def plot(table, labels, title):
 
 
 def main(argv=None) -> None:
-    args = figure6.parse_args(__doc__, argv, full=FULL, quick=QUICK, methods=False, chunks=False,
-                              extra=lambda parser: (ash_adams_online.add_online_flags(parser), add_sp_flags(parser)))
+    args = ash_adams_online.parse_args(__doc__, argv, full=FULL, quick=QUICK, methods=False, extra=add_sp_flags)
     variants = [(f"S&P shrink={s:g}", "sp_ash", (f"shrink={s:g}", f"perturb={args.perturb:g}")) for s in args.shrinks]
     variants.append(("cold (random init)", "cold", ()))
     table = curves(ash_adams_online.online_metrics(args, "ash_adams_sp_tradeoff", ["passive_online"], variants))

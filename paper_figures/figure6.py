@@ -72,9 +72,7 @@ def probed_metrics(args, name: str, *, probe=None, probe_after=None, variants=No
 
 def setting(args) -> str:
     """One line naming the setting, for titles."""
-    subset = f", subset {args.subset}" if args.subset else ""
-    return (f"{args.data}, {args.model}{f' (width {args.width})' if args.model == 'mlp' else ''}, J={args.J}{subset}, "
-            f"max {args.max_epochs} epochs, seeds {' '.join(map(str, args.seeds))}" + (" (quick)" if args.quick else ""))
+    return _training.setting_line(args, f"J={args.J}")
 
 
 def wrapped(title: str, width: int = 90) -> str:
