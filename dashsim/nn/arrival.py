@@ -30,7 +30,7 @@ from . import data as _data
 from .methods import Learner
 from .online import int_at_least, Round, run_rounds
 from .protocols import chunk_permutation
-from .train import SettingsError, TrainConfig
+from .train import SettingsError, TrainConfig, resolve_dataset
 
 __all__ = ["run_continuous", "continuous_schedule", "run_class_incremental", "class_order"]
 
@@ -174,8 +174,7 @@ def run_class_incremental(
     ----------
     DASH paper, Appendix C.4 (class-incremental setting with accumulated data).
     """
-    if dataset is None:
-        dataset = _data.load_dataset(config.data, config.data_root)
+    dataset = resolve_dataset(config, dataset)
     K = dataset.num_classes
     R = K if n_classes is None else int_at_least("n_classes", n_classes, 2)
     if R > K:

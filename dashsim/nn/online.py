@@ -35,7 +35,7 @@ from .. import runs
 from . import data as _data
 from .methods import Learner
 from .protocols import METRIC_COLUMNS, _IndexedChunk, chunk_permutation, learner_state, restore_learner, run_config_dict, run_folder_name, seed_run
-from .train import NonFiniteLossError, SettingsError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
+from .train import NonFiniteLossError, SettingsError, TrainConfig, build_learner, evaluate, prepare_data, resolve_dataset, resolve_device, train_until_target
 
 __all__ = ["run_passive_online", "run_active_online", "run_discarding", "discarding_schedule", "smallest_margin", "ONLINE_COLUMNS",
            "Round", "run_rounds", "int_at_least"]
@@ -159,10 +159,7 @@ def run_rounds(
     pandas.DataFrame with columns :data:`ONLINE_COLUMNS`, one row per (seed, round).
     """
     device = resolve_device(config.device)
-    if dataset is None:
-        dataset = _data.load_dataset(config.data, config.data_root)
-    elif dataset.name != config.data:
-        raise SettingsError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
+    dataset = resolve_dataset(config, dataset)
     prepared = prepare_data(config, dataset, device)
     x, y, x_test, y_test, fill = prepared.x, prepared.y, prepared.x_test, prepared.y_test, prepared.fill
     R = n_rounds(x.shape[0])

@@ -32,7 +32,7 @@ from .. import runs
 from .._config import config_to_dict
 from . import data as _data
 from .methods import Learner
-from .train import NonFiniteLossError, SettingsError, TrainConfig, build_learner, evaluate, prepare_data, resolve_device, train_until_target
+from .train import NonFiniteLossError, SettingsError, TrainConfig, build_learner, evaluate, prepare_data, resolve_dataset, resolve_device, train_until_target
 
 __all__ = ["run_incremental", "run_two_phase", "summarize", "chunk_permutation", "run_config_dict", "ProbeContext", "Probe",
            "seed_run", "learner_state", "restore_learner", "run_folder_name"]
@@ -281,10 +281,7 @@ def run_incremental(
     DASH paper, Section 5 (protocol), Figure 1 (test accuracy and steps per experiment).
     """
     device = resolve_device(config.device)
-    if dataset is None:
-        dataset = _data.load_dataset(config.data, config.data_root)
-    elif dataset.name != config.data:
-        raise SettingsError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
+    dataset = resolve_dataset(config, dataset)
     folder_config = run_config_dict(config)
     if probe is not None or probe_after is not None:
         # Only with probes, so the folders of runs without them keep their configuration.
@@ -447,10 +444,7 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
     if not pretrain_epochs or len(set(pretrain_epochs)) != len(pretrain_epochs) or any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in pretrain_epochs):
         raise SettingsError(f"pretrain_epochs must be distinct ints >= 0, got {pretrain_epochs!r}")
     device = resolve_device(config.device)
-    if dataset is None:
-        dataset = _data.load_dataset(config.data, config.data_root)
-    elif dataset.name != config.data:
-        raise SettingsError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
+    dataset = resolve_dataset(config, dataset)
     folder = runs.RunFolder(run_folder_name(config, "two_phase"), dict(run_config_dict(config), protocol="two_phase", pretrain_epochs=list(pretrain_epochs), J=2))
     resumed = folder.resume_state()
     folder.write_environment(device=str(device), seeds=config.seeds)

@@ -28,7 +28,7 @@ from .methods import METHODS, Learner, Method, make_method
 from .models import FLAT_MODELS, MODELS, build_model
 from .sam import SAM
 
-__all__ = ["TrainConfig", "NonFiniteLossError", "SettingsError", "ExperimentResult", "TrainingData", "prepare_data", "train_until_target", "evaluate",
+__all__ = ["TrainConfig", "NonFiniteLossError", "SettingsError", "ExperimentResult", "TrainingData", "resolve_dataset", "prepare_data", "train_until_target", "evaluate",
            "build_learner", "resolve_device",
            "parse_method_args", "scheduled_lr", "PRESETS", "apply_preset"]
 
@@ -299,6 +299,29 @@ class TrainingData:
     x_test: Tensor  # test images (the first config.test_subset, if set), same units as x
     y_test: Tensor  # their labels
     fill: tuple[float, ...]  # a black pixel in x's units, per channel: what augmentation pads with
+
+
+def resolve_dataset(config: TrainConfig, dataset: Optional[_data.ImageDataset] = None) -> _data.ImageDataset:
+    """The data a protocol runs on: ``dataset`` if given (it must be ``config.data``), else loaded from ``config.data_root``.
+
+    Parameters
+    ----------
+    config : names the data set (``data``) and its folder (``data_root``).
+    dataset : an already loaded copy, or None.
+
+    Returns
+    -------
+    ImageDataset
+
+    Raises
+    ------
+    SettingsError if ``dataset`` is another data set than ``config.data``.
+    """
+    if dataset is None:
+        return _data.load_dataset(config.data, config.data_root)
+    if dataset.name != config.data:
+        raise SettingsError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
+    return dataset
 
 
 def prepare_data(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device) -> TrainingData:

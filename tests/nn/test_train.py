@@ -415,3 +415,11 @@ def test_compiled_training_matches_eager_on_cpu(digits):
         results[flag] = (res, torch.cat([p.detach().flatten() for p in learner.model.parameters()]))
     assert results[True][0].steps == results[False][0].steps == 8
     torch.testing.assert_close(results[True][1], results[False][1], rtol=1e-4, atol=1e-5)
+
+
+def test_resolve_dataset_checks_the_name_of_a_given_copy(digits):
+    from dashsim.nn.train import SettingsError, resolve_dataset
+
+    assert resolve_dataset(TrainConfig(data="digits"), digits) is digits
+    with pytest.raises(SettingsError, match="dataset 'digits' does not match config.data 'fashion-mnist'"):
+        resolve_dataset(TrainConfig(data="fashion-mnist"), digits)
