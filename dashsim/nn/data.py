@@ -25,6 +25,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .._validate import check_int
+
 __all__ = [
     "ImageDataset",
     "DATASETS",
@@ -167,8 +169,7 @@ def crop_flip(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torc
     """
     if x.dim() != 4:
         raise ValueError(f"x must be a batch of images (B, C, H, W), got shape {tuple(x.shape)}")
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+    check_int("padding", padding, 0)
     B, C, H, W = x.shape
     for name, t in (("top", top), ("left", left), ("flip", flip)):
         if t.shape != (B,):
@@ -220,8 +221,7 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, *, padding: in
     DASH paper, Appendix C.4.1; the authors' code uses ``RandomCrop(32, padding=4)`` and
     ``RandomHorizontalFlip()``.
     """
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be an int >= 0, got {padding!r}")
+    check_int("padding", padding, 0)
     B = x.shape[0]
     top = torch.randint(0, 2 * padding + 1, (B,), generator=generator)
     left = torch.randint(0, 2 * padding + 1, (B,), generator=generator)

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from .._validate import check_int
 from .dash import GRANULARITIES, dash_, shrinkable_parameters
 
 __all__ = [
@@ -277,8 +278,7 @@ class Dash(Method):
     def __post_init__(self) -> None:
         _check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         _check_range("lam", self.lam, 0.0, 1.0, low_open=True)
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        check_int("batch_size", self.batch_size)
         if self.granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}, got {self.granularity!r}")
 

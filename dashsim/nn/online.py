@@ -25,13 +25,13 @@ import logging
 import time
 from typing import Any, Callable, Optional
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from .. import runs
+from .._validate import check_int
 from . import data as _data
 from .methods import Learner
 from .protocols import METRIC_COLUMNS, _IndexedChunk, chunk_permutation, learner_state, restore_learner, run_config_dict, run_folder_name, seed_run
@@ -61,9 +61,10 @@ def int_at_least(name: str, value: Any, low: int) -> int:
     -------
     int
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise SettingsError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
+    try:
+        return check_int(name, value, low)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
 
 
 def _check_target(target_accuracy: float) -> None:

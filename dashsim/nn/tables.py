@@ -12,6 +12,7 @@ import math
 
 import pandas as pd
 
+from .._validate import check_int
 from .protocols import summarize
 
 __all__ = ["format_mean_std", "table1", "format_table1", "claim_check", "TABLE1_QUANTITIES", "PAPER_FIGURE1"]
@@ -50,8 +51,7 @@ def format_mean_std(mean: float, std: float, *, scale: float = 1.0, decimals: in
     -------
     str, e.g. ``format_mean_std(0.4613, 0.0052, scale=100) == "46.1 (0.5)"``.
     """
-    if isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 0:
-        raise ValueError(f"decimals must be an int >= 0, got {decimals!r}")
+    check_int("decimals", decimals, 0)
     spread = "-" if math.isnan(std) else f"{scale * std:.{decimals}f}"
     return f"{scale * mean:.{decimals}f} ({spread})"
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._validate import check_int
 from . import data as _data
 from .methods import METHODS, Learner, Method, make_method
 from .models import FLAT_MODELS, MODELS, build_model
@@ -86,15 +87,15 @@ class TrainConfig:
         _choice("model", self.model, MODELS)
         _choice("method", self.method, tuple(METHODS))
         _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _positive_int("J", self.J)
-        _positive_int("batch_size", self.batch_size)
-        _positive_int("max_epochs", self.max_epochs)
-        _positive_int("width", self.width)
+        check_int("J", self.J)
+        check_int("batch_size", self.batch_size)
+        check_int("max_epochs", self.max_epochs)
+        check_int("width", self.width)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be a non-empty tuple of distinct ints, got {self.seeds!r}")
         for name in ("subset", "test_subset"):
             if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
+                check_int(name, getattr(self, name))
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.momentum < 1.0:
@@ -105,15 +106,13 @@ class TrainConfig:
             raise ValueError(f"sam_rho must be > 0, got {self.sam_rho}")
         if not 0.0 < self.target_accuracy <= 1.0:
             raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
-        if isinstance(self.crop_padding, bool) or not isinstance(self.crop_padding, int) or self.crop_padding < 0:
-            raise ValueError(f"crop_padding must be an int >= 0, got {self.crop_padding!r}")
+        check_int("crop_padding", self.crop_padding, 0)
         milestones = self.lr_milestones
         if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in milestones) or list(milestones) != sorted(set(milestones)):
             raise ValueError(f"lr_milestones must be strictly increasing ints >= 1, got {milestones!r}")
         if not 0.0 < self.lr_gamma <= 1.0:
             raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
-        if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
-            raise ValueError(f"warmup_epochs must be an int >= 0, got {self.warmup_epochs!r}")
+        check_int("warmup_epochs", self.warmup_epochs, 0)
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         self.make_method()  # unknown or ill-typed method_args fail here, before any work
@@ -208,10 +207,6 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
 
 def parse_method_args(method: str, args: tuple[str, ...]) -> dict[str, Any]:

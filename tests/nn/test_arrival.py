@@ -120,11 +120,11 @@ def test_continuous_resume_is_exact_with_augmentation(tmp_path, monkeypatch, dig
 
 def test_continuous_input_validation(tmp_path, digits):
     cfg = _config(tmp_path)
-    with pytest.raises(ValueError, match="arrival_epochs must be an int >= 1"):
+    with pytest.raises(ValueError, match="arrival_epochs must be an integer >= 1"):
         arrival.run_continuous(cfg, arrival_epochs=0, dataset=digits)
-    with pytest.raises(ValueError, match="final_epochs must be an int >= 0"):
+    with pytest.raises(ValueError, match="final_epochs must be an integer >= 0"):
         arrival.run_continuous(cfg, final_epochs=-1, dataset=digits)
-    with pytest.raises(ValueError, match="method_every must be an int >= 1"):
+    with pytest.raises(ValueError, match="method_every must be an integer >= 1"):
         arrival.run_continuous(cfg, method_every=0, dataset=digits)
     with pytest.raises(ValueError, match=r"new_per_epoch must be at most 287 \(= training images // arrival_epochs=5\)"):
         arrival.run_continuous(cfg, new_per_epoch=288, arrival_epochs=5, dataset=digits)
@@ -172,7 +172,7 @@ def test_class_incremental_resume_and_validation(tmp_path, monkeypatch, digits):
 
     whole = _split_run_equals_whole(tmp_path, monkeypatch, run, dict(method="dash", subset=300, max_epochs=4), n_first=2)
     assert whole["test_accuracy"].between(0, 1).all()
-    with pytest.raises(ValueError, match="n_classes must be an int >= 2"):
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 2"):
         arrival.run_class_incremental(_config(tmp_path), n_classes=1, dataset=digits)
     with pytest.raises(ValueError, match="n_classes must be at most the data's 10 classes"):
         arrival.run_class_incremental(_config(tmp_path), n_classes=11, dataset=digits)

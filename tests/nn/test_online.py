@@ -57,11 +57,11 @@ def _fail_at(monkeypatch, call):
 
 def test_input_validation_names_the_field(tmp_path, digits):
     cfg = _config(tmp_path)
-    with pytest.raises(ValueError, match="k must be an int >= 1"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         online.run_passive_online(cfg, k=0, dataset=digits)
-    with pytest.raises(ValueError, match="k must be an int >= 1"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         online.run_active_online(cfg, k=2.5, dataset=digits)
-    with pytest.raises(ValueError, match="rounds must be an int >= 1"):
+    with pytest.raises(ValueError, match="rounds must be an integer >= 1"):
         online.run_passive_online(cfg, k=10, rounds=0, dataset=digits)
     with pytest.raises(ValueError, match="rounds must be at most 143"):
         online.run_passive_online(cfg, k=10, rounds=144, dataset=digits)
@@ -69,9 +69,9 @@ def test_input_validation_names_the_field(tmp_path, digits):
         online.run_active_online(cfg, k=1439, dataset=digits)
     with pytest.raises(ValueError, match="target_accuracy must be in"):
         online.run_passive_online(cfg, k=10, target_accuracy=1.5, dataset=digits)
-    with pytest.raises(ValueError, match="m must be an int >= 1"):
+    with pytest.raises(ValueError, match="m must be an integer >= 1"):
         online.run_discarding(cfg, m=0, dataset=digits)
-    with pytest.raises(ValueError, match="stop_after must be an int >= 1"):
+    with pytest.raises(ValueError, match="stop_after must be an integer >= 1"):
         online.run_discarding(cfg, m=1, stop_after=0, dataset=digits)
     with pytest.raises(ValueError, match="does not match config.data"):
         online.run_discarding(_config(tmp_path, data="fashion-mnist"), m=1, dataset=digits)

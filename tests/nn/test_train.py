@@ -119,7 +119,7 @@ def test_config_defaults_and_validation():
         ("model", "resnet50", r"model must be one of .*resnet18"),
         ("method", "magic", r"method must be one of .*dash"),
         ("optimizer", "rmsprop", r"optimizer must be one of"),
-        ("J", 0, r"J must be an int >= 1"),
+        ("J", 0, r"J must be an integer >= 1"),
         ("target_accuracy", 1.5, r"target_accuracy must be in \(0, 1\]"),
         ("seeds", (), r"seeds must be a non-empty"),
         ("device", "tpu", r"device must be"),
@@ -207,7 +207,7 @@ def test_crop_flip_special_cases_and_errors():
     shifted = data.crop_flip(x, zero, zero, torch.zeros(3, dtype=torch.bool), padding=1, fill=-7.0)
     assert (shifted[:, :, 0, :] == -7).all() and (shifted[:, :, :, 0] == -7).all()
     assert torch.equal(shifted[:, :, 1:, 1:], x[:, :, :4, :3])
-    with pytest.raises(ValueError, match="padding must be an int >= 0"):
+    with pytest.raises(ValueError, match="padding must be an integer >= 0"):
         data.crop_flip(x, zero, zero, zero.bool(), padding=-1)
     with pytest.raises(ValueError, match=r"fill must be one value or one per channel \(2\)"):
         data.crop_flip(x, zero, zero, zero.bool(), padding=1, fill=(1.0, 2.0, 3.0))
@@ -375,8 +375,8 @@ def test_sota_preset_and_new_field_validation():
         ("lr_milestones", (60, 60), "lr_milestones must be strictly increasing ints >= 1"),
         ("lr_milestones", (0,), "lr_milestones must be strictly increasing"),
         ("lr_gamma", 0.0, r"lr_gamma must be in \(0, 1\]"),
-        ("warmup_epochs", -1, "warmup_epochs must be an int >= 0"),
-        ("crop_padding", -2, "crop_padding must be an int >= 0"),
+        ("warmup_epochs", -1, "warmup_epochs must be an integer >= 0"),
+        ("crop_padding", -2, "crop_padding must be an integer >= 0"),
     ]:
         with pytest.raises(ValueError, match=pattern):
             dataclasses.replace(default, **{field: value})
