@@ -1,8 +1,8 @@
 """Shared plumbing of the figure scripts: output folder, the --quick flag, writing PNG + CSV.
 
-Each ``figureN.py`` computes through :mod:`dashsim.sweeps` (cached in ``out/cache``, so plotting
-again is instant and an interrupted run resumes per seed) and then plots; this file holds only
-what every script would otherwise repeat.
+Each script computes with results cached in ``<out>/cache`` (the simulator scripts through
+:mod:`dashsim.sweeps`, the torch ones through ``_training``'s run folders), so plotting again is
+instant and an interrupted run resumes; this file holds only what every script would otherwise repeat.
 """
 
 from __future__ import annotations

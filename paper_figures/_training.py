@@ -1,4 +1,4 @@
-"""Plumbing shared by the torch figure scripts of the DASH paper's main results (Figures 1, 2, 13, Tables 1).
+"""Plumbing shared by the torch figure scripts (Figures 1, 2, 6, 7, 13, 14, 16-18, Table 1, the appendix and Ash & Adams scripts).
 
 Each script has a few flags of its own (model, J, subset, ...) on top of :func:`_common.parse_args`'s;
 their defaults depend on ``--quick`` (tiny digits runs for CI) or full mode (the paper's setting).
@@ -43,6 +43,39 @@ def int_list(parser: argparse.ArgumentParser, flag: str, help_text: str) -> None
     parser.add_argument(flag, type=int, nargs="+", default=None, help=help_text)
 
 
+# The run flags most scripts share: dest -> (flag, argparse keywords, help without the defaults).
+RUN_FLAGS = {
+    "model": ("--model", {}, "network"),
+    "width": ("--width", {"type": int}, "MLP hidden width"),
+    "subset": ("--subset", {"type": int}, "train on a seeded random subset of this many images"),
+    "max_epochs": ("--max-epochs", {"type": int}, "epoch cap per {unit}"),
+    "seeds": ("--seeds", {"type": int, "nargs": "+"}, "seeds"),
+    "methods": ("--methods", {"nargs": "+"}, "methods"),
+}
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "all"
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def add_run_flags(parser: argparse.ArgumentParser, full: dict[str, Any], quick: dict[str, Any], *, skip=(),
+                  unit: str = "experiment") -> None:
+    """Declare ``--model --width --subset --max-epochs --seeds --methods`` (less ``skip``, given as dests), each defaulting to None.
+
+    :func:`parse_args` then fills them from ``quick`` or ``full``; the help shows both of those
+    defaults, read from the same dicts, so it cannot drift from them. ``unit`` names what the epoch
+    cap applies to (experiment, round, phase).
+    """
+    for dest, (flag, keywords, text) in RUN_FLAGS.items():
+        if dest in skip:
+            continue
+        shown = f"full: {_shown(full.get(dest))}" + ("" if quick.get(dest) == full.get(dest) else f"; quick: {_shown(quick.get(dest))}")
+        parser.add_argument(flag, default=None, help=f"{text.format(unit=unit)} ({shown})", **keywords)
+
+
+
 def train_config(args: argparse.Namespace, **fields: Any):
     """A :class:`~dashsim.nn.TrainConfig` on the script's data and device, with ``fields`` set."""
     from dashsim.nn import TrainConfig
@@ -79,13 +112,8 @@ INCREMENTAL_QUICK = dict(INCREMENTAL_FULL, model="mlp", width=32, J=3, subset=45
 
 def add_incremental_flags(parser: argparse.ArgumentParser) -> None:
     """The flags of the main protocol's scripts (all default to None: quick or full default)."""
-    parser.add_argument("--model", default=None, help="network (full: resnet18; quick: mlp)")
-    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
+    add_run_flags(parser, INCREMENTAL_FULL, INCREMENTAL_QUICK)
     parser.add_argument("--J", type=int, default=None, help="number of chunks / experiments (full: 50; quick: 3)")
-    parser.add_argument("--subset", type=int, default=None, help="train on a seeded random subset of this many images (full: all)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per experiment (full: 100; quick: 10)")
-    int_list(parser, "--seeds", "seeds (full: 0-4; quick: 0 1)")
-    parser.add_argument("--methods", nargs="+", default=None, help="methods (default: cold warm sp dash)")
     parser.add_argument("--optimizers", nargs="+", default=None, help="base optimizers (default: sgd sam)")
     int_list(parser, "--sam-seeds", "seeds of the SAM runs (default: --seeds; SAM costs two passes a step)")
 

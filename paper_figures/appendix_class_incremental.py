@@ -26,13 +26,8 @@ QUICK = dict(FULL, model="mlp", width=32, n_classes=4, subset=300, max_epochs=20
 
 
 def add_flags(parser) -> None:
-    parser.add_argument("--model", default=None, help="network (full: resnet18; quick: mlp)")
-    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
+    _training.add_run_flags(parser, FULL, QUICK, unit="round")
     parser.add_argument("--n-classes", type=int, default=None, help="classes / rounds (full: all; quick: 4)")
-    parser.add_argument("--subset", type=int, default=None, help="use a seeded random subset of this many training images (full: all)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per round (full: 100; quick: 20)")
-    _training.int_list(parser, "--seeds", "seeds (full: 0-2; quick: 0 1)")
-    parser.add_argument("--methods", nargs="+", default=None, help="methods (default: cold warm sp dash)")
 
 
 def metrics(args, dataset):

@@ -27,15 +27,11 @@ QUICK = dict(FULL, model="mlp", width=32, arrival_epochs=6, final_epochs=4, meth
 
 
 def add_flags(parser) -> None:
-    parser.add_argument("--model", default=None, help="network (full: resnet18; quick: mlp)")
-    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
+    _training.add_run_flags(parser, FULL, QUICK, skip=("max_epochs",))
     parser.add_argument("--arrival-epochs", type=int, default=None, help="epochs during which data arrive, A (full: 500)")
     parser.add_argument("--final-epochs", type=int, default=None, help="epochs on all data afterwards, F (full: 500)")
     parser.add_argument("--method-every", type=int, default=None, help="apply the method every m epochs (full: 50)")
-    parser.add_argument("--subset", type=int, default=None, help="use a seeded random subset of this many training images (full: all)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (full: the paper's per-model default; quick: 0.1)")
-    _training.int_list(parser, "--seeds", "seeds (full: 0-2; quick: 0 1)")
-    parser.add_argument("--methods", nargs="+", default=None, help="methods (default: cold warm sp dash)")
 
 
 def metrics(args):

@@ -26,15 +26,10 @@ QUICK = dict(FULL, model="mlp", width=32, J=4, periods=[2], stop_after=3, subset
 
 
 def add_flags(parser) -> None:
-    parser.add_argument("--model", default=None, help="network (full: resnet18; quick: mlp)")
-    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
+    _training.add_run_flags(parser, FULL, QUICK)
     parser.add_argument("--J", type=int, default=None, help="number of chunks / experiments (full: 50; quick: 4)")
     _training.int_list(parser, "--periods", "m values: the method runs every m experiments (full: 10 15 20)")
     parser.add_argument("--stop-after", type=int, default=None, help="last experiment the method may run before (full: 40)")
-    parser.add_argument("--subset", type=int, default=None, help="use a seeded random subset of this many training images (full: all)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per experiment (full: 100)")
-    _training.int_list(parser, "--seeds", "seeds (full: 0-2; quick: 0 1)")
-    parser.add_argument("--methods", nargs="+", default=None, help="periodically applied methods (default: dash sp)")
 
 
 def curves_to_run(args) -> list[tuple[str, str, int, int]]:

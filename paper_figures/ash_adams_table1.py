@@ -32,10 +32,7 @@ QUICK = dict(FULL, models=["mlp", "logistic"], width=32, subset=400, max_epochs=
 def add_flags(parser) -> None:
     parser.add_argument("--models", nargs="+", default=None, help="networks (full: resnet18 mlp logistic)")
     parser.add_argument("--optimizers", nargs="+", default=None, help="optimizers (default: sgd adam)")
-    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
-    parser.add_argument("--subset", type=int, default=None, help="use a seeded random subset of this many training images (full: all)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per phase (full: 100)")
-    _training.int_list(parser, "--seeds", "seeds (full: 0-4; quick: 0 1)")
+    _training.add_run_flags(parser, FULL, QUICK, skip=("model", "methods"), unit="phase")
     parser.add_argument("--adam-lr", type=float, default=None, help="Adam's learning rate (default 0.001; SGD keeps the paper's)")
 
 

@@ -26,11 +26,8 @@ QUICK = dict(FULL, models=["mlp"], width=32, pretrain_epochs=[0, 2, 8], subset=4
 
 def add_flags(parser) -> None:
     parser.add_argument("--models", nargs="+", default=None, help="networks, one panel each (full: mlp resnet18; quick: mlp)")
-    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
+    _training.add_run_flags(parser, FULL, QUICK, skip=("model", "methods"), unit="training on all data")
     _training.int_list(parser, "--pretrain-epochs", "pretraining lengths E on the first half (full: 0 2 5 10 20 50 100)")
-    parser.add_argument("--subset", type=int, default=None, help="use a seeded random subset of this many training images (full: all)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap of the training on all data (full: 100)")
-    _training.int_list(parser, "--seeds", "seeds (full: 0-9; quick: 0 1)")
     parser.add_argument("--method", default=None, help="step between the two phases (default: warm, the paper's)")
 
 

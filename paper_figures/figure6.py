@@ -24,23 +24,17 @@ FULL = {"model": "resnet18", "width": 1000, "J": 50, "subset": None, "max_epochs
 QUICK = dict(FULL, model="mlp", width=32, J=3, subset=450, max_epochs=30, seeds=[0, 1])
 
 
-def add_flags(parser, *, methods: bool = True, chunks: bool = True) -> None:
+def add_flags(parser, *, full: dict = FULL, quick: dict = QUICK, methods: bool = True, chunks: bool = True) -> None:
     """The flags of the diagnostics scripts (all default to None: the quick or full default)."""
-    parser.add_argument("--model", default=None, help="network (full: resnet18; quick: mlp)")
-    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
+    _training.add_run_flags(parser, full, quick, skip=() if methods else ("methods",))
     if chunks:
-        parser.add_argument("--J", type=int, default=None, help="number of chunks / experiments (full: 50; quick: 3)")
-    parser.add_argument("--subset", type=int, default=None, help="train on a seeded random subset of this many images (full: all)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap per experiment (full: 100; quick: 30)")
-    _training.int_list(parser, "--seeds", "seeds (full: 0-4; quick: see above)")
-    if methods:
-        parser.add_argument("--methods", nargs="+", default=None, help="methods to compare")
+        parser.add_argument("--J", type=int, default=None, help=f"number of chunks / experiments (full: {full['J']}; quick: {quick['J']})")
 
 
 def parse_args(doc: str, argv, *, full: dict = FULL, quick: dict = QUICK, methods: bool = True, chunks: bool = True, extra=None):
     """The script's arguments; ``extra(parser)`` adds script-specific flags (defaults None, filled from full/quick)."""
     def add(parser) -> None:
-        add_flags(parser, methods=methods, chunks=chunks)
+        add_flags(parser, full=full, quick=quick, methods=methods, chunks=chunks)
         if extra is not None:
             extra(parser)
 

@@ -93,3 +93,20 @@ def test_make_all_quick_builds_one_png_and_one_csv_per_script():
     # figure3 --quick keeps J = 50 and seed 0, so it reproduces the authors' seed-0 reference numbers.
     assert re.search(r"^\s*warm \|\s+n_learned \|\s+33 \|", proc.stdout, re.M)
     assert re.search(r"^\s*ideal \|\s+n_nonzero \|\s+6054 \|", proc.stdout, re.M)
+
+
+def test_run_flags_help_shows_the_defaults_it_fills_in():
+    import argparse
+
+    sys.path.insert(0, str(FIGURES))
+    import _training
+
+    full = {"model": "resnet18", "width": 1000, "subset": None, "max_epochs": 100, "seeds": [0, 1, 2], "methods": ["dash", "sp"]}
+    quick = dict(full, model="mlp", subset=300, max_epochs=20, seeds=[0, 1])
+    parser = argparse.ArgumentParser()
+    _training.add_run_flags(parser, full, quick, skip=("width",), unit="round")
+    text = " ".join(parser.format_help().split())
+    assert "epoch cap per round (full: 100; quick: 20)" in text and "seeds (full: 0 1 2; quick: 0 1)" in text
+    assert "(full: all; quick: 300)" in text and "methods (full: dash sp)" in text and "--width" not in text
+    args = parser.parse_args(["--max-epochs", "5", "--seeds", "3", "4"])
+    assert vars(args) == {"model": None, "subset": None, "max_epochs": 5, "seeds": [3, 4], "methods": None}
