@@ -1,7 +1,8 @@
 """Plumbing shared by the torch figure scripts (Figures 1, 2, 6, 7, 13, 14, 16-18, Table 1, the appendix and Ash & Adams scripts).
 
 Each script has a few flags of its own (model, J, subset, ...) on top of :func:`_common.parse_args`'s;
-their defaults depend on ``--quick`` (tiny digits runs for CI) or full mode (the paper's setting).
+their defaults depend on ``--quick`` (tiny digits runs for CI) or full mode (the paper's model, J
+and seeds, on Fashion-MNIST unless ``--data`` says otherwise).
 Runs go through the library's resumable protocols, one cached run folder per configuration
 (:func:`_common.run_dir`), so a second script reading the same runs recomputes nothing.
 """
@@ -104,7 +105,7 @@ def cached_run(args: argparse.Namespace, name: str, fields: dict[str, Any], n_ro
             return finished
     return run(dataclasses.replace(train_config(args, **fields), out=folder))
 
-# The main protocol (Figure 1, Table 1): the paper's setting in full mode, tiny digits runs with --quick.
+# The main protocol (Figure 1, Table 1): the paper's model, J and seeds in full mode, tiny digits runs with --quick.
 INCREMENTAL_FULL = {"model": "resnet18", "width": 1000, "J": 50, "subset": None, "max_epochs": 100,
                     "seeds": [0, 1, 2, 3, 4], "methods": ["cold", "warm", "sp", "dash"], "optimizers": ["sgd", "sam"]}
 INCREMENTAL_QUICK = dict(INCREMENTAL_FULL, model="mlp", width=32, J=3, subset=450, max_epochs=10, seeds=[0, 1])

@@ -5,7 +5,7 @@ applies the method's between-experiments step and trains on chunks 1..j until th
 accuracy reaches 99.9% (or the epoch cap); test accuracy after each experiment. One row of panels
 per base optimizer (SGD, SAM); mean +- std over seeds.
 
-Full mode: the paper's setting (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4, SGD and SAM; a
+Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4, SGD and SAM; a
 GPU job). A CPU-sized run, e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2
 --optimizers sgd``. ``--quick``: digits, MLP of width 32, 450 images, J=3, 2 seeds.
 

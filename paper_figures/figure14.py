@@ -7,7 +7,7 @@ Conv kernel slice, a bias vector) and averages over all groups of the network. P
 cosine, mean +- std over seeds, against ``n_train = j * n_per_chunk``. A warm-started network's
 weights align less and less with the direction the new data pull in; a fresh (cold) one is near 0.
 
-Full mode: the paper's setting (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a GPU job); CPU-sized:
+Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a GPU job); CPU-sized:
 e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2``.
 ``--quick``: digits, MLP of width 32, 450 images, J=3, at most 30 epochs, 2 seeds.
 Writes ``figure14.png`` and ``figure14.csv`` (the plotted means and stds).

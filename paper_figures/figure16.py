@@ -6,7 +6,7 @@ ReLU units (features, or conv channels) never active on any of those images, per
 BasicBlock pools its two ReLUs; the stem ReLU and each ReLU of an MLP are blocks of their own).
 Plotted: the dead fraction per block after the final experiment, mean +- std over seeds.
 
-Full mode: the paper's setting (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a GPU job); CPU-sized:
+Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a GPU job); CPU-sized:
 e.g. ``--model resnet18 --J 5 --subset 2000 --max-epochs 20 --seeds 0``. ``--quick``: digits (8x8
 images, too small for ResNet-18), an MLP of width 32, 450 images, J=3, at most 30 epochs, 2 seeds.
 Writes ``figure16.png`` and ``figure16.csv`` (the plotted means and stds).

@@ -5,7 +5,7 @@ The main protocol (paper Section 5) for cold, warm, S&P and DASH; at the start o
 measures ``||grad L(T_{1:j})||`` in eval mode. One point per (method, seed, experiment): x = that
 norm, y = the optimizer steps experiment j took to reach 99.9% train accuracy (log-log axes).
 
-Full mode: the paper's setting (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4; a GPU job). A
+Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4; a GPU job). A
 CPU-sized run, e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2``.
 ``--quick``: digits, MLP of width 32, 450 images, J=3, at most 30 epochs, 2 seeds.
 

@@ -6,7 +6,7 @@ The main protocol (paper Section 5) for cold, warm, S&P and DASH: experiment j t
 steps (and generalizes worse, Figure 1); DASH sits in between.
 
 Reads the cached runs of ``figure6.py`` (the same settings and flags), so after Figure 6 it
-computes nothing. Full mode: the paper's setting (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a
+computes nothing. Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a
 GPU job); CPU-sized: e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2``.
 ``--quick``: digits, MLP of width 32, 450 images, J=3, at most 30 epochs, 2 seeds.
 Writes ``figure7.png`` and ``figure7.csv`` (the plotted means and stds).

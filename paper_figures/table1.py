@@ -1,8 +1,8 @@
 """Table 1 of the DASH paper: final and average test accuracy and steps, "mean (std)" over seeds, methods x optimizers.
 
 Reads the same cached run folders as ``figure1.py`` (same flags, same defaults), so after
-``figure1.py`` it recomputes nothing; missing runs are computed. Full mode: the paper's setting
-(ResNet-18, J=50, seeds 0-4, SGD and SAM); ``--quick``: digits, MLP of width 32, J=3, 2 seeds.
+``figure1.py`` it recomputes nothing; missing runs are computed. Full mode: the paper's model, J
+and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4, SGD and SAM); ``--quick``: digits, MLP of width 32, J=3, 2 seeds.
 
 Writes ``table1.png`` (the table rendered) and ``table1.csv`` (the numeric means and stds shown).
 """
