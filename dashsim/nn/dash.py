@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dashsim._validate import check_int
+from .._validate import check_int
 
 __all__ = [
     "GRANULARITIES", "dash_", "dash_shrink", "eval_gradients", "group_cosines", "groups", "mean_loss_gradients",

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from dashsim._validate import check_int
+from .._validate import check_int
 
 from .dash import GRANULARITIES, group_cosines, mean_loss_gradients, shrinkable_parameters
 

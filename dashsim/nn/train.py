@@ -208,7 +208,6 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
-
 def parse_method_args(method: str, args: tuple[str, ...]) -> dict[str, Any]:
     """Parse ``("alpha=0.3", ...)`` into typed keyword arguments of method ``method``.
 
