@@ -8,6 +8,10 @@ Layout of a run folder::
     checkpoint.pt      the state needed to continue (model, optimizer, RNG states, position),
                        written atomically after each experiment
 
+Concurrency: an open :class:`RunFolder` holds an exclusive lock on ``<folder>/.lock`` (``flock``) for
+the life of the run, so two processes never write one folder; the operating system releases it when
+the holder exits or is killed. A second process gets :class:`RunFolderBusyError` at once.
+
 Crash safety: every file is written to a temporary sibling, flushed with ``fsync`` and moved into
 place with :func:`os.replace`, so a reader (or a resumed run) sees either the old or the new file,
 never a torn one. The checkpoint also carries every metrics row written so far; a run killed
@@ -16,6 +20,7 @@ between writing the checkpoint and the CSV is repaired on resume by rewriting th
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import io
@@ -31,11 +36,48 @@ from typing import Any, Iterable
 
 import numpy as np
 
-__all__ = ["RunFolder", "ConfigMismatchError", "capture_rng_state", "restore_rng_state", "atomic_write_bytes"]
+__all__ = ["RunFolder", "ConfigMismatchError", "RunFolderBusyError", "capture_rng_state", "restore_rng_state",
+           "atomic_write_bytes"]
+
+
+# The key of config.json naming the run folder format; the experiment engine writes format 2 (folders made
+# before it, format 1, have no such key and are refused with a message saying so).
+SCHEMA_KEY = "run_format"
 
 
 class ConfigMismatchError(ValueError):
     """A run folder already holds a run with a different configuration."""
+
+
+class RunFolderBusyError(RuntimeError):
+    """Another live process holds the run folder's lock (it is running, or resuming, the same folder)."""
+
+
+def _lock(path: Path):
+    """An open file on ``path`` holding an exclusive ``flock``; :class:`RunFolderBusyError` if another process holds it.
+
+    The lock belongs to the open file, so it ends when the file is closed or its process dies (also
+    on SIGKILL). The holder's pid is written into the file for the error message. Where ``fcntl``
+    does not exist (Windows) no lock is taken.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise RunFolderBusyError(f"run folder {path.parent} is in use by another process (pid {holder}); wait for it to "
+                                 "finish, or use another output folder") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
@@ -134,6 +176,9 @@ def restore_rng_state(state: dict[str, Any], generators: dict[str, Any] | None =
 class RunFolder:
     """A run's folder: create it for a new config, or reopen it for the same config to resume.
 
+    Opening it takes the folder's lock (:class:`RunFolderBusyError` if another process holds it);
+    :meth:`close`, the end of a ``with`` block or the end of the process releases it.
+
     Parameters
     ----------
     path : str or Path
@@ -147,18 +192,52 @@ class RunFolder:
     METRICS = "metrics.csv"
     ENVIRONMENT = "environment.json"
     CHECKPOINT = "checkpoint.pt"
+    LOCK = ".lock"
 
     def __init__(self, path: str | Path, config: dict[str, Any]):
         self.path = Path(path)
         self.config = _normalize(config)
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(f"run folder {self.path} is a file; pass a folder path")
         self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.path / self.LOCK)
+        try:
+            self._open_config()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the folder's lock (idempotent)."""
+        lock, self._lock = getattr(self, "_lock", None), None
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                lock.close()
+
+    def __enter__(self) -> "RunFolder":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _open_config(self) -> None:
         config_path = self.path / self.CONFIG
         if config_path.exists():
             stored = json.loads(config_path.read_text())
+            if stored.get(SCHEMA_KEY) != self.config.get(SCHEMA_KEY):
+                raise ConfigMismatchError(
+                    f"run folder {self.path} was written by another version of dashsim (run folder format "
+                    f"{stored.get(SCHEMA_KEY, 1)}, this version writes {self.config.get(SCHEMA_KEY, 1)}); its runs cannot "
+                    "be resumed: delete the folder to recompute them, or use another output folder")
             if stored != self.config:
                 keys = sorted(set(stored) | set(self.config))
-                diff = [f"{k}: folder has {stored.get(k, '<missing>')!r}, this run has {self.config.get(k, '<missing>')!r}" for k in keys if stored.get(k, "<missing>") != self.config.get(k, "<missing>")]
-                raise ConfigMismatchError(f"run folder {self.path} holds a different configuration ({'; '.join(diff)}); use another output folder or the same settings to resume")
+                diff = [f"{k}: folder has {stored.get(k, '<missing>')!r}, this run has {self.config.get(k, '<missing>')!r}"
+                        for k in keys if stored.get(k, "<missing>") != self.config.get(k, "<missing>")]
+                raise ConfigMismatchError(f"run folder {self.path} holds a different configuration ({'; '.join(diff)}); "
+                                          "use another output folder or the same settings to resume")
             self.is_new = False
         else:
             atomic_write_bytes(config_path, _json_bytes(self.config))

@@ -21,8 +21,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import time
-import types
 from pathlib import Path
 from typing import Any, Optional
 
@@ -31,15 +29,15 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .. import runs
 from .._config import config_to_dict
 from ..accuracy import accuracy_on
 from ..simulator import simulate
 from ..synthetic import sample_test_set
-from ..nn.methods import METHODS, make_method
+from ..nn import engine
+from ..nn.data import ImageDataset
+from ..nn.methods import METHODS, Learner, make_method
 from ..nn.models import MODELS
-from ..nn.protocols import learner_state, restore_learner, seed_run
-from ..nn.train import TrainConfig, build_learner, evaluate, resolve_device, train_until_target
+from ..nn.train import TrainConfig, TrainingData, resolve_device
 from . import measure
 from .inputs import KINDS, BridgeInputs, FeatureEmbedding, make_inputs
 
@@ -201,75 +199,81 @@ def _simulator_rows(config: BridgeConfig, data: BridgeData, seed: int) -> list[d
     return rows
 
 
-def _network_config_dict(config: BridgeConfig, method: str, seed: int) -> dict[str, Any]:
+def _network_settings(config: BridgeConfig) -> dict[str, Any]:
+    """The bridge settings a network run depends on: all but the simulator's gamma and tau, the seeds, methods and device."""
     values = config_to_dict(config)
-    # The simulator's gamma and tau do not change a network run, so runs are shared across them.
     for key in ("methods", "seeds", "device", "gamma", "tau"):
         values.pop(key)
-    values.update(method=method, seed=int(seed), method_hyper=dataclasses.asdict(make_method(method)))
     return values
 
 
 def network_run_dir(out: str | Path, config: BridgeConfig, method: str, seed: int) -> Path:
     """``out/<hash of the network settings>/<method>_seed<seed>``: one folder per network run, shared by
     settings that differ only in simulator fields (gamma, tau), seeds or the list of methods."""
-    shared = _network_config_dict(config, method, seed)
-    for key in ("method", "seed", "method_hyper"):
-        shared.pop(key)
-    digest = hashlib.sha1(json.dumps(shared, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    digest = hashlib.sha1(json.dumps(_network_settings(config), sort_keys=True, default=str).encode()).hexdigest()[:12]
     return Path(out) / digest / f"{method}_seed{int(seed)}"
 
 
-def _network_rows(config: BridgeConfig, data: BridgeData, method_name: str, seed: int, folder: runs.RunFolder | None,
-                  device: torch.device, progress: bool) -> list[dict[str, Any]]:
-    """Train one (method, seed) over the J experiments, measuring after each; resumes from ``folder``."""
-    train_config = config.train_config(method_name)
-    method = make_method(method_name)
-    n = config.n_per_chunk
-    x, y, noise = (t.to(device) for t in (data.train.x, data.train.y, data.train.noise))
-    x_test, y_test = data.test.x.to(device), data.test.y.to(device)
-    shape = data.embedding.shape
-    # build_learner reads only the class count and the input shape: a vector of length D is a
-    # D-channel 1x1 "image" to the MLP, which flattens its input.
-    layout = types.SimpleNamespace(num_classes=config.C, channels=shape[0], image_size=shape[1] if len(shape) == 3 else 1)
-    shuffle_gen, method_gen = seed_run(int(seed))
-    learner = build_learner(train_config, layout, device)
-    rows: list[dict[str, Any]] = []
-    first = 1
-    resumed = folder.resume_state() if folder is not None else None
-    if resumed is not None:
-        state, rows = resumed
-        learner = restore_learner(learner, state, shuffle_gen, method_gen, device)
-        first = state["experiment"] + 1
-    if folder is not None:
-        folder.write_environment(device=str(device), seeds=[int(seed)])
-    for j in tqdm(range(first, config.J + 1), desc=f"{method_name} seed {seed}", disable=not progress, leave=False):
-        started = time.perf_counter()
-        if j >= 2:
-            chunks = [(x[i * n:(i + 1) * n], y[i * n:(i + 1) * n]) for i in range(j)]
-            learner = method.before_experiment(learner, chunks, generator=method_gen)
-        seen = slice(0, j * n)
-        losses = measure.point_losses(learner.model, x[seen], y[seen])
-        n_nonzero = int((losses > config.loss_threshold).sum())
-        # The points it gets wrong before training: what must be (re)learned, by features or by noise.
-        n_wrong_start = int((~measure.correct(learner.model, x[seen], y[seen])).sum())
-        result = train_until_target(learner, method, x, y, torch.arange(j * n, device=device), config=train_config,
-                                    generator=shuffle_gen)
-        scores = measure.feature_scores(learner.model, data.embedding, seed=int(seed))
-        learned = measure.is_learned(scores, config.probe_threshold)
-        rows.append({
-            "side": "network", "method": method_name, "seed": int(seed), "experiment": j, "n_train": j * n,
-            "test_accuracy": evaluate(learner.model, x_test, y_test), "n_learned": int(learned.sum()),
-            "n_nonzero": n_nonzero,
-            "n_memorized": int(measure.memorized(learner.model, x[seen], y[seen], noise[seen]).sum()),
-            "n_feature_correct": int(measure.feature_correct(learner.model, x[seen], y[seen], noise[seen]).sum()),
-            "steps": result.steps, "epochs": result.epochs, "converged": bool(result.converged),
-            "n_wrong_start": n_wrong_start, "n_learned_abs": int((scores.scores > ABSOLUTE_SCORE).sum()),
-            "null_rms": scores.null_rms, "wall_time_s": time.perf_counter() - started, "learned": _bits(learned),
-        })
-        if folder is not None:
-            folder.save_checkpoint({"experiment": j, **learner_state(learner, shuffle_gen, method_gen)}, rows)
-    return rows
+@dataclasses.dataclass(frozen=True, eq=False)
+class NetworkSide(engine.Plan):
+    """The bridge's network side as an engine plan: experiment j trains on the first j chunks, measured before and after.
+
+    Before training: the points of T_{1:j} with loss above ``loss_threshold`` (the network's
+    ``|N^(j,0)|``) and those misclassified; after: the learned set, memorized and feature-correct points.
+    """
+
+    name = "bridge"
+    config: BridgeConfig  # the bridge setting
+    data: BridgeData  # this seed's framework data and its embedding (not recorded: it follows from config and seed)
+    noise: torch.Tensor  # each training point's noise term, on the training device
+
+    def settings(self) -> dict[str, Any]:
+        return _network_settings(self.config)
+
+    def n_rounds(self, config: TrainConfig, data: TrainingData) -> int:
+        return self.config.J
+
+    def round(self, j: int, learner: Learner, data: TrainingData, state: dict[str, torch.Tensor]) -> engine.Round:
+        n, device = self.config.n_per_chunk, data.x.device
+        return engine.Round(train=torch.arange(j * n, device=device), apply_method=j >= 2,
+                            chunks=[torch.arange(i * n, (i + 1) * n, device=device) for i in range(j)])
+
+    def measure(self, when: str, learner: Learner, context: engine.ProbeContext, state) -> dict[str, Any]:
+        seen = context.train_indices
+        x, y, model = context.x[seen], context.y[seen], learner.model
+        if when == "before":
+            losses = measure.point_losses(model, x, y)
+            # The points it gets wrong before training: what must be (re)learned, by features or by noise.
+            return {"n_nonzero": int((losses > self.config.loss_threshold).sum()),
+                    "n_wrong_start": int((~measure.correct(model, x, y)).sum())}
+        scores = measure.feature_scores(model, self.data.embedding, seed=int(context.seed))
+        learned = measure.is_learned(scores, self.config.probe_threshold)
+        noise = self.noise[seen]
+        return {"n_learned": int(learned.sum()), "n_memorized": int(measure.memorized(model, x, y, noise).sum()),
+                "n_feature_correct": int(measure.feature_correct(model, x, y, noise).sum()),
+                "n_learned_abs": int((scores.scores > ABSOLUTE_SCORE).sum()), "null_rms": scores.null_rms,
+                "learned": _bits(learned)}
+
+
+def _network_rows(config: BridgeConfig, data: BridgeData, method_name: str, seed: int, out: str | Path | None,
+                  progress: bool) -> list[dict[str, Any]]:
+    """Train one (method, seed) over the J experiments on the engine, measuring after each; resumes from its folder."""
+    dataset = ImageDataset.from_tensors(data.train.x, data.train.y, data.test.x, data.test.y, name="bridge",
+                                        num_classes=config.C)
+    train_config = dataclasses.replace(config.train_config(method_name), seeds=(int(seed),))
+    if out is not None:
+        train_config = dataclasses.replace(train_config, out=str(network_run_dir(out, config, method_name, seed)))
+    device = resolve_device(config.device)
+    plan = NetworkSide(config, data, data.train.noise.to(device))
+    if out is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="dashsim_bridge_") as tmp:
+            rows = engine.run(dataclasses.replace(train_config, out=tmp), plan, dataset=dataset, progress=progress)
+    else:
+        rows = engine.run(train_config, plan, dataset=dataset, progress=progress)
+    rows = rows.assign(side="network")
+    return rows.to_dict("records")
 
 
 def _add_agreement(frame: pd.DataFrame, C: int, K: int) -> pd.DataFrame:
@@ -319,7 +323,6 @@ def run_bridge(config: BridgeConfig, *, out: str | Path | None = None, progress:
     """
     if not isinstance(config, BridgeConfig):
         raise TypeError(f"config must be a BridgeConfig; got {type(config).__name__}")
-    device = resolve_device(config.device)
     rows: list[dict[str, Any]] = []
     work = [(seed, method) for seed in config.seeds for method in config.methods]
     bar = tqdm(total=len(work), desc="bridge runs", disable=not progress)
@@ -328,11 +331,7 @@ def run_bridge(config: BridgeConfig, *, out: str | Path | None = None, progress:
             data = sample_bridge_data(config, int(seed))
             rows += _simulator_rows(config, data, int(seed))
             for method in config.methods:
-                folder = None
-                if out is not None:
-                    folder = runs.RunFolder(network_run_dir(out, config, method, seed),
-                                            _network_config_dict(config, method, seed))
-                rows += _network_rows(config, data, method, int(seed), folder, device, progress)
+                rows += _network_rows(config, data, method, int(seed), out, progress)
                 bar.update(1)
     finally:
         bar.close()

@@ -1,21 +1,26 @@
 """DASH and the warm-starting baselines in torch (imported separately: ``import dashsim.nn``).
 
-Methods and models: :func:`dash_`, the between-experiments method registry :data:`METHODS`, the
-paper's networks :func:`build_model`, :class:`SAM`. Running the paper's protocols on real data:
-:func:`load_dataset`, :class:`TrainConfig`, :func:`run_incremental`, :func:`run_two_phase`,
-:func:`run_continuous`, :func:`run_class_incremental` and Ash & Adams' online protocols.
+Methods and models: :func:`dash_`, the method classes (:class:`Dash`, :class:`ShrinkPerturb`, ...)
+and their registry :data:`METHODS`, the paper's networks :func:`build_model`, :class:`SAM`.
+Running the protocols on real data: every protocol is a small plan on one experiment engine
+(:mod:`dashsim.nn.engine`); :func:`run_incremental` and its siblings take your own data set
+(:meth:`ImageDataset.from_tensors`), model (a zero-argument callable) and method (a
+:class:`Method` object) as well as registry names.
 """
 
-from .arrival import run_class_incremental, run_continuous
+from . import diagnostics, engine
 from .dash import dash_, dash_shrink
-from .methods import METHODS, Learner, Method, make_method
-from .models import MODELS, build_model
-from .data import DATASETS, ImageDataset, load_dataset
-from .online import run_active_online, run_discarding, run_passive_online, smallest_margin
-from .plotting import plot_incremental
-from . import diagnostics
+from .data import DATASETS, ImageDataset, load_dataset, register_dataset
 from .diagnostics import StartCorrelation, dead_neurons, filter_cosines, gradient_norm, weight_correlation
-from .protocols import ProbeContext, run_incremental, run_two_phase, summarize
+from .engine import PROTOCOLS, Plan, ProbeContext, Round, register_protocol
+from .methods import (METHODS, AshShrinkPerturb, Cold, Dash, L2Init, Learner, Method, ResetHead, Shrink, ShrinkPerturb,
+                      Warm, WarmReM, make_method, register_method)
+from .models import MODELS, build_model, register_model
+from .plotting import plot_incremental
+from .protocols import (ActiveOnline, ClassIncremental, Continuous, Discarding, Incremental, PassiveOnline,
+                        PreviousData, TwoPhase, previous_data_curves, run_active_online, run_class_incremental,
+                        run_continuous, run_discarding, run_incremental, run_passive_online, run_previous_data,
+                        run_protocol, run_two_phase, smallest_margin, summarize)
 from .sam import SAM
 from .tables import claim_check, format_table1, table1
 from .train import PRESETS, NonFiniteLossError, SettingsError, TrainConfig, apply_preset
@@ -23,22 +28,51 @@ from .train import PRESETS, NonFiniteLossError, SettingsError, TrainConfig, appl
 __all__ = [
     "dash_",
     "dash_shrink",
+    # Between-experiments methods (bring your own: subclass Method)
     "Learner",
     "Method",
+    "Cold",
+    "Warm",
+    "WarmReM",
+    "ShrinkPerturb",
+    "AshShrinkPerturb",
+    "Shrink",
+    "ResetHead",
+    "L2Init",
+    "Dash",
     "METHODS",
     "make_method",
+    "register_method",
+    # Networks (bring your own: a zero-argument callable)
     "MODELS",
     "build_model",
+    "register_model",
     "SAM",
-    # Real data and the incremental-training protocols
+    # Data (bring your own: ImageDataset.from_tensors)
     "DATASETS",
     "ImageDataset",
     "load_dataset",
+    "register_dataset",
+    # The experiment engine and the protocols on it
+    "engine",
     "TrainConfig",
     "PRESETS",
     "apply_preset",
     "NonFiniteLossError",
     "SettingsError",
+    "Plan",
+    "Round",
+    "PROTOCOLS",
+    "register_protocol",
+    "run_protocol",
+    "Incremental",
+    "TwoPhase",
+    "PassiveOnline",
+    "ActiveOnline",
+    "Discarding",
+    "Continuous",
+    "ClassIncremental",
+    "PreviousData",
     "run_incremental",
     "run_two_phase",
     "run_passive_online",
@@ -47,6 +81,8 @@ __all__ = [
     "run_discarding",
     "run_continuous",
     "run_class_incremental",
+    "run_previous_data",
+    "previous_data_curves",
     "summarize",
     "plot_incremental",
     "ProbeContext",

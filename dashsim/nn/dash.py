@@ -8,7 +8,7 @@ model traversal (which layers shrink), the per-chunk mean gradients and their EM
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -18,8 +18,8 @@ from torch import Tensor, nn
 from .._validate import check_int
 
 __all__ = [
-    "GRANULARITIES", "dash_", "dash_shrink", "eval_gradients", "group_cosines", "groups", "mean_loss_gradients",
-    "shrinkable_parameters", "summed_loss_gradients",
+    "GRANULARITIES", "Mask", "dash_", "dash_shrink", "eval_gradients", "group_cosines", "groups", "linear_and_conv",
+    "mean_loss_gradients", "shrinkable_parameters", "summed_loss_gradients",
 ]
 
 GRANULARITIES = ("kernel", "filter")
@@ -109,8 +109,9 @@ def group_cosines(weight: Tensor, grad: Tensor, granularity: str) -> Tensor:
 
 
 def _group_scale(weight: Tensor, grad_avg: Tensor, lam: float, granularity: str) -> Tensor:
-    """Per-group factor ``clamp(cos(G, theta), lam, 1)``, shaped to broadcast against ``groups(weight)``."""
-    return group_cosines(weight, grad_avg, granularity).clamp_(min=lam, max=1.0)[:, None]
+    """Per-group factor ``clamp(cos(G, theta), lam, 1)``, shaped to broadcast against ``weight`` itself."""
+    scale = group_cosines(weight, grad_avg, granularity).clamp_(min=lam, max=1.0)
+    return scale.reshape(_scale_shape(weight, granularity))
 
 
 def dash_shrink(weight: Tensor, grad_avg: Tensor, lam: float, *, granularity: str = "kernel") -> Tensor:
@@ -118,6 +119,8 @@ def dash_shrink(weight: Tensor, grad_avg: Tensor, lam: float, *, granularity: st
 
     ``theta_new[g] = theta[g] * clamp(s_g, lam, 1)`` with ``s_g = <G[g], theta[g]> / (||G[g]|| ||theta[g]||)``
     for every group ``g``; ``s_g = 0`` when either norm is zero (so the group is scaled by ``lam``).
+    This is the whole per-tensor rule: :func:`dash_` applies exactly this function to every
+    parameter its mask selects.
 
     Parameters
     ----------
@@ -129,7 +132,7 @@ def dash_shrink(weight: Tensor, grad_avg: Tensor, lam: float, *, granularity: st
 
     Returns
     -------
-    A new tensor of ``weight``'s shape and dtype; ``weight`` is not modified.
+    A new tensor of ``weight``'s shape, dtype and memory layout; ``weight`` is not modified.
 
     References
     ----------
@@ -139,20 +142,50 @@ def dash_shrink(weight: Tensor, grad_avg: Tensor, lam: float, *, granularity: st
     granularity = _check_granularity(granularity)
     if weight.shape != grad_avg.shape:
         raise ValueError(f"grad_avg shape {tuple(grad_avg.shape)} != weight shape {tuple(weight.shape)}")
-    scale = _group_scale(weight, grad_avg, lam, granularity)
-    return (groups(weight, granularity) * scale).reshape(weight.shape)
+    return weight * _group_scale(weight, grad_avg, lam, granularity)
 
 
-def shrinkable_parameters(model: nn.Module) -> list[Tensor]:
-    """Weights and biases of every Linear and Conv layer of ``model`` (each parameter once)."""
+# mask(name, parameter, module) -> whether DASH (and S&P, shrink) change that parameter.
+Mask = Callable[[str, Tensor, nn.Module], bool]
+
+
+def linear_and_conv(name: str, parameter: Tensor, module: nn.Module) -> bool:
+    """The paper's mask: the weight and bias of every Linear and Conv layer (normalization layers untouched)."""
+    return isinstance(module, _SHRINKABLE)
+
+
+def shrinkable_parameters(model: nn.Module, mask: Mask | Mapping[str, bool] | None = None) -> list[Tensor]:
+    """The parameters of ``model`` that ``mask`` selects (each once), in ``named_modules`` order.
+
+    Parameters
+    ----------
+    model : the network.
+    mask : ``mask(name, parameter, module) -> bool`` with ``name`` the parameter's full name
+        (``"layer1.0.conv1.weight"``) and ``module`` the layer that owns it; or a mapping from full
+        parameter names to bools (missing names: not selected). Default :func:`linear_and_conv`.
+
+    Returns
+    -------
+    list of the selected parameters.
+    """
+    if mask is None:
+        mask = linear_and_conv
+    elif isinstance(mask, Mapping):
+        unknown = set(mask) - {name for name, _ in model.named_parameters()}
+        if unknown:
+            raise ValueError(f"mask names parameters the model does not have: {sorted(unknown)[:5]}")
+        selected = mask
+        mask = lambda name, parameter, module: bool(selected.get(name, False))  # noqa: E731
+    elif not callable(mask):
+        raise TypeError(f"mask must be a callable (name, parameter, module) -> bool or a mapping; got {type(mask).__name__}")
     params: list[Tensor] = []
     seen: set[int] = set()
-    for module in model.modules():
-        if isinstance(module, _SHRINKABLE):
-            for p in (module.weight, module.bias):
-                if p is not None and id(p) not in seen:
-                    seen.add(id(p))
-                    params.append(p)
+    for module_name, module in model.named_modules():
+        for local, p in module.named_parameters(recurse=False):
+            name = f"{module_name}.{local}" if module_name else local
+            if id(p) not in seen and mask(name, p, module):
+                seen.add(id(p))
+                params.append(p)
     return params
 
 
@@ -313,13 +346,15 @@ def dash_(
     loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
     batch_size: int = 1024,
     granularity: str = "kernel",
+    mask: Mask | Mapping[str, bool] | None = None,
 ) -> nn.Module:
     """Apply DASH in place: shrink each neuron by how well it aligns with the averaged negative gradient.
 
     ``G <- 0``; for i = 1..j (oldest first): ``G <- (1 - alpha) * G + alpha * (-U_i)`` with
-    ``U_i`` the gradient of the mean loss over chunk ``T_i``; then for every Linear/Conv weight and
-    bias ``theta``: ``theta <- theta * clamp(cos(G, theta), lam, 1)`` per group (see
-    :func:`dash_shrink`). Normalization layers, buffers and optimizer state are untouched.
+    ``U_i`` the gradient of the mean loss over chunk ``T_i``; then for every parameter ``theta`` the
+    mask selects (default: every Linear/Conv weight and bias):
+    ``theta <- dash_shrink(theta, G_theta, lam)``, i.e. ``theta * clamp(cos(G, theta), lam, 1)`` per
+    group. Other parameters (normalization layers by default), buffers and optimizer state are untouched.
 
     Parameters
     ----------
@@ -332,6 +367,8 @@ def dash_(
         by batch size); default cross-entropy, as the authors used.
     batch_size : micro-batch size for pair chunks (memory only; the result does not depend on it).
     granularity : "kernel" (the paper's grouping, default) or "filter" (one group per output filter).
+    mask : which parameters shrink (see :func:`shrinkable_parameters`); default Linear and Conv
+        weights and biases, as in the paper.
 
     Returns
     -------
@@ -352,9 +389,10 @@ def dash_(
         raise TypeError("chunks must be a sequence of chunks (oldest first), e.g. [(x1, y1), (x2, y2)]")
     if len(chunks) == 0:
         raise ValueError("chunks is empty; DASH needs at least one chunk T_1")
-    params = shrinkable_parameters(model)
+    params = shrinkable_parameters(model, mask)
     if not params:
-        raise ValueError("model has no shrinkable layer (no nn.Linear or nn.Conv*d); DASH has nothing to shrink")
+        raise ValueError("model has no shrinkable layer (no nn.Linear or nn.Conv*d, or the mask selects none); "
+                         "DASH has nothing to shrink")
     if loss_fn is None:
         loss_fn = F.cross_entropy
     G: list[Tensor] = []
@@ -369,7 +407,5 @@ def dash_(
                     G[j].mul_(1.0 - alpha).add_(u_sum, alpha=-alpha / n)
     with torch.no_grad():
         for p, g_avg in zip(params, G):
-            # In place: the same factor dash_shrink applies, without a copy of every weight. The
-            # factor is reshaped to broadcast over p, so any memory layout (channels_last) works.
-            p.mul_(_group_scale(p, g_avg, lam, granularity).reshape(_scale_shape(p, granularity)))
+            p.copy_(dash_shrink(p, g_avg, lam, granularity=granularity))
     return model

@@ -30,6 +30,7 @@ from .._validate import check_int
 __all__ = [
     "ImageDataset",
     "DATASETS",
+    "register_dataset",
     "load_dataset",
     "load_fashion_mnist",
     "load_digits",
@@ -48,20 +49,26 @@ FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ImageDataset:
-    """A labelled image classification data set held in memory as tensors.
+    """A labelled classification data set held in memory as tensors: images, or any float inputs.
+
+    Images are ``uint8`` tensors ``(N, C, H, W)`` (exactly as stored on disk; :meth:`as_float`
+    scales and optionally standardizes them). Other data (feature vectors, pre-processed images)
+    are float tensors of any shape ``(N, ...)``, used as given. Build your own with
+    :meth:`from_tensors`.
 
     Parameters
     ----------
     name : str
-        Data set name as used by :func:`load_dataset`.
+        Data set name (a :data:`DATASETS` name for the built-in loaders; any name for your own).
     x_train, x_test : torch.Tensor
-        ``uint8`` images of shape ``(N, C, H, W)``.
+        ``uint8`` images ``(N, C, H, W)``, or float inputs ``(N, ...)`` of one shape per sample.
     y_train, y_test : torch.Tensor
         ``int64`` class labels in ``[0, num_classes)``.
     num_classes : int
         Number of classes.
     mean, std : tuple of float
-        Per-channel mean and standard deviation of ``x_train / 255``, used for normalization.
+        Per-channel mean and standard deviation of ``x_train / 255`` (images), used for
+        normalization; empty for float inputs.
     """
 
     name: str
@@ -70,20 +77,80 @@ class ImageDataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        check_int("num_classes", self.num_classes)
+        images = self.x_train.dtype == torch.uint8
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
-            if x.dtype != torch.uint8 or x.dim() != 4:
+            if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+                raise TypeError(f"x_{split} and y_{split} must be torch tensors")
+            if images and (x.dtype != torch.uint8 or x.dim() != 4):
                 raise TypeError(f"x_{split} must be a uint8 tensor of shape (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
+            if not images and (not x.dtype.is_floating_point or x.dim() < 2):
+                raise TypeError(f"x_{split} must be uint8 images (N, C, H, W) or a float tensor (N, ...), "
+                                f"got {x.dtype} {tuple(x.shape)}")
+            if x.shape[1:] != self.x_train.shape[1:]:
+                raise ValueError(f"x_{split} samples have shape {tuple(x.shape[1:])}, x_train's {tuple(self.x_train.shape[1:])}")
+            if not images and not bool(torch.isfinite(x).all()):
+                raise ValueError(f"x_{split} holds NaN or infinite values")
             if y.dtype != torch.int64 or y.shape != (x.shape[0],):
                 raise TypeError(f"y_{split} must be an int64 tensor of shape ({x.shape[0]},), got {y.dtype} {tuple(y.shape)}")
             if y.numel() and not (0 <= int(y.min()) and int(y.max()) < self.num_classes):
                 raise ValueError(f"y_{split} must lie in [0, num_classes={self.num_classes}), got [{int(y.min())}, {int(y.max())}]")
-        if len(self.mean) != self.channels or len(self.std) != self.channels:
+        if self.x_train.shape[0] == 0 or self.x_test.shape[0] == 0:
+            raise ValueError(f"both splits need at least one sample; got {self.x_train.shape[0]} train and "
+                             f"{self.x_test.shape[0]} test")
+        if images and (len(self.mean) != self.channels or len(self.std) != self.channels):
             raise ValueError(f"mean and std need one value per channel ({self.channels})")
+
+    @classmethod
+    def from_tensors(cls, x_train, y_train, x_test, y_test, *, name: str, num_classes: int | None = None) -> "ImageDataset":
+        """A data set of your own tensors (or NumPy arrays).
+
+        ``uint8`` inputs of shape ``(N, C, H, W)`` are images: the protocols scale them to
+        ``[0, 1]`` and, by default, standardize them by the training split's channel statistics,
+        like the built-in data sets. Float inputs of any shape ``(N, ...)`` are used exactly as
+        given (no scaling, no normalization). Labels may be any integer type.
+
+        Parameters
+        ----------
+        x_train, y_train, x_test, y_test : the two splits (tensors or arrays).
+        name : the data set's name, recorded in run folders and result tables.
+        num_classes : the number of classes (default: the largest label + 1).
+
+        Returns
+        -------
+        ImageDataset
+        """
+        xs = [torch.as_tensor(np.asarray(v) if not isinstance(v, torch.Tensor) else v) for v in (x_train, x_test)]
+        ys = []
+        for split, y in (("y_train", y_train), ("y_test", y_test)):
+            y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+            if y.dtype.is_floating_point or y.dtype == torch.bool or y.dtype.is_complex:
+                raise TypeError(f"{split} must hold integer class labels, got {y.dtype}")
+            ys.append(y.to(torch.int64).reshape(-1) if y.dim() <= 1 else y)
+        if num_classes is None:
+            if any(y.numel() and int(y.min()) < 0 for y in ys):
+                raise ValueError("labels must be >= 0")
+            num_classes = int(max(int(y.max()) for y in ys if y.numel())) + 1 if any(y.numel() for y in ys) else 1
+        if xs[0].dtype == torch.uint8:
+            return _make(name, xs[0].numpy(), ys[0].numpy(), xs[1].numpy(), ys[1].numpy(), num_classes)
+        return cls(name=name, x_train=xs[0], y_train=ys[0], x_test=xs[1], y_test=ys[1], num_classes=num_classes)
+
+    @property
+    def is_images(self) -> bool:
+        """True for ``uint8`` images (scaled and normalized by the protocols), False for float inputs used as given."""
+        return self.x_train.dtype == torch.uint8
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape: ``(C, H, W)`` for images."""
+        return tuple(int(v) for v in self.x_train.shape[1:])
 
     @property
     def channels(self) -> int:
@@ -91,12 +158,13 @@ class ImageDataset:
 
     @property
     def image_size(self) -> int:
-        return int(self.x_train.shape[2])
+        return int(self.x_train.shape[2]) if self.x_train.dim() > 2 else 1
 
     def as_float(self, split: str, *, normalize: bool = True, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-        """Images of ``split`` as float32, scaled to [0, 1] and optionally standardized per channel.
+        """Inputs of ``split`` as float32: images scaled to [0, 1] and optionally standardized per channel.
 
-        ``x_hat[n, c] = (x[n, c] / 255 - mean[c]) / std[c]`` if ``normalize`` else ``x[n, c] / 255``.
+        ``x_hat[n, c] = (x[n, c] / 255 - mean[c]) / std[c]`` if ``normalize`` else ``x[n, c] / 255``;
+        float inputs are returned as they are (``normalize`` does not apply to them).
 
         Parameters
         ----------
@@ -115,6 +183,8 @@ class ImageDataset:
         """
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if not self.is_images:
+            return getattr(self, f"x_{split}").to(device=device, dtype=torch.float32), getattr(self, f"y_{split}").to(device)
         x = getattr(self, f"x_{split}").to(device).float().div_(255.0)
         if normalize:
             mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
@@ -131,6 +201,8 @@ class ImageDataset:
         """
         if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 255:
             raise ValueError(f"level must be an int in [0, 255], got {level!r}")
+        if not self.is_images:
+            return (0.0,) * (self.channels if self.x_train.dim() == 4 else 1)  # float inputs: pad with zeros
         if not normalize:
             return (level / 255.0,) * self.channels
         return tuple((level / 255.0 - m) / s for m, s in zip(self.mean, self.std))
@@ -496,13 +568,40 @@ DATASETS: dict[str, Callable[..., ImageDataset]] = {
     "svhn": load_svhn,
     "tiny-imagenet": load_tiny_imagenet,
 }
+# Data sets that have no default location: load_dataset needs root= (the CLI's --data-root).
+_NEEDS_ROOT = {"cifar10", "cifar100", "svhn", "tiny-imagenet"}
+
+
+def register_dataset(name: str, loader: Callable[..., ImageDataset], *, needs_root: bool = False) -> None:
+    """Make a data set loadable by name (``TrainConfig(data=name)``, ``--data name``).
+
+    A loaded data set can always be passed to the protocols directly (``run_incremental(config,
+    dataset=ImageDataset.from_tensors(...))``); registering adds a name that loads it on demand.
+
+    Parameters
+    ----------
+    name : the new name (not yet registered).
+    loader : ``loader(root) -> ImageDataset``; ``root`` is the ``data_root`` setting (None if unset).
+    needs_root : refuse to load without a ``root`` (the data have no default location).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a data set name must be a non-empty string, got {name!r}")
+    if name in DATASETS:
+        raise ValueError(f"data set name {name!r} is already registered")
+    if not callable(loader):
+        raise TypeError(f"loader must be callable, got {type(loader).__name__}")
+    DATASETS[name] = loader
+    if needs_root:
+        _NEEDS_ROOT.add(name)
 
 
 def load_dataset(name: str, root: str | Path | None = None) -> ImageDataset:
     """Load data set ``name`` (one of :data:`DATASETS`) from ``root`` (its default location if None)."""
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
-    loader = DATASETS[name]
-    if root is None and name in ("cifar10", "cifar100", "svhn", "tiny-imagenet"):
+    if root is None and name in _NEEDS_ROOT:
         raise ValueError(f"dataset {name!r} has no default location: pass root= (the CLI's --data-root) to your local copy")
-    return loader(root)
+    dataset = DATASETS[name](root)
+    if not isinstance(dataset, ImageDataset):
+        raise TypeError(f"the loader of {name!r} returned {type(dataset).__name__}, not an ImageDataset")
+    return dataset

@@ -41,6 +41,8 @@ __all__ = [
     "Dash",
     "METHODS",
     "make_method",
+    "register_method",
+    "resolve_method",
 ]
 
 
@@ -84,9 +86,20 @@ def _check_range(name: str, value: object, low: float, high: float, *, low_open:
 
 
 class Method(ABC):
-    """A between-experiments method: one call when new data arrive, an optional loss penalty."""
+    """A between-experiments method: one call when new data arrive, an optional loss penalty.
 
-    name: ClassVar[str]
+    Subclass it to bring your own method: implement :meth:`before_experiment` (and :meth:`penalty`
+    if the method regularizes training) and declare its hyper-parameters as fields of a frozen
+    dataclass, as the built-in methods do; they then reach ``config.json`` and one ``metrics.csv``
+    column each, typed. The results name the method ``name``, by default the class name.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__ or not cls.__dict__["name"]:
+            cls.name = cls.__name__  # a subclass never reports its parent's name
 
     @abstractmethod
     def before_experiment(self, learner: Learner, chunks: Sequence[Any], *, generator: torch.Generator) -> Learner:
@@ -95,6 +108,12 @@ class Method(ABC):
     def penalty(self, learner: Learner) -> Tensor | None:
         """Extra term added to every training step's loss; None for methods without one."""
         return None
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The method's hyper-parameters by name, typed, in declaration order (its dataclass fields; none otherwise)."""
+        if not dataclasses.is_dataclass(self):
+            return {}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
 
 
 @dataclass(frozen=True)
@@ -272,13 +291,13 @@ class Dash(Method):
     name: ClassVar[str] = "dash"
     alpha: float = 0.3  # EMA coefficient alpha in (0, 1]
     lam: float = 0.3  # minimum shrink factor lambda in (0, 1]
-    batch_size: int = 1024  # micro-batch size of the gradient pass (memory only)
+    grad_batch_size: int = 1024  # micro-batch size of the gradient pass (memory and speed only)
     granularity: str = "kernel"  # "kernel" (paper) or "filter" (per output filter)
 
     def __post_init__(self) -> None:
         _check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         _check_range("lam", self.lam, 0.0, 1.0, low_open=True)
-        check_int("batch_size", self.batch_size)
+        check_int("grad_batch_size", self.grad_batch_size)
         if self.granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}, got {self.granularity!r}")
 
@@ -288,7 +307,7 @@ class Dash(Method):
             chunks,
             alpha=self.alpha,
             lam=self.lam,
-            batch_size=self.batch_size,
+            batch_size=self.grad_batch_size,
             granularity=self.granularity,
         )
         return learner
@@ -297,6 +316,32 @@ class Dash(Method):
 METHODS: dict[str, type[Method]] = {
     m.name: m for m in (Cold, Warm, WarmReM, ShrinkPerturb, AshShrinkPerturb, Shrink, ResetHead, L2Init, Dash)
 }
+
+
+def register_method(cls: type[Method], *, name: str | None = None) -> type[Method]:
+    """Add a method class to :data:`METHODS` so that it can be named (``--method NAME`` on the command line).
+
+    Usable as a decorator. A method object can always be passed to the protocols directly
+    (``run_incremental(config, method=MyMethod(...))``); registering only adds the name.
+
+    Parameters
+    ----------
+    cls : a :class:`Method` subclass, constructible with its hyper-parameters as keywords.
+    name : the name (default ``cls.name``). Registering a taken name for another class is an error.
+
+    Returns
+    -------
+    ``cls``, unchanged.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise TypeError(f"register_method takes a Method subclass, got {cls!r}")
+    name = name or cls.name
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a method name must be an identifier-like string, got {name!r}")
+    if METHODS.get(name, cls) is not cls:
+        raise ValueError(f"method name {name!r} is already registered for {METHODS[name].__qualname__}")
+    METHODS[name] = cls
+    return cls
 
 
 def make_method(name: str, **hyper: Any) -> Method:
@@ -308,10 +353,19 @@ def make_method(name: str, **hyper: Any) -> Method:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
     cls = METHODS[name]
-    allowed = [f.name for f in dataclasses.fields(cls)]
+    allowed = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
     for key in hyper:
         if key not in allowed:
             raise TypeError(
                 f"unknown hyper-parameter {key!r} for method {name!r}; allowed: {', '.join(allowed) or '(none)'}"
             )
     return cls(**hyper)
+
+
+def resolve_method(method: "str | Method") -> Method:
+    """``method`` itself if it is a :class:`Method`, else the registered method of that name at its defaults."""
+    if isinstance(method, Method):
+        return method
+    if isinstance(method, str):
+        return make_method(method)
+    raise TypeError(f"method must be a Method instance or a registered name, got {type(method).__name__}")

@@ -14,12 +14,16 @@ Learning for Image Recognition", CVPR 2016 (ResNet-18, BasicBlock [2, 2, 2, 2]);
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+import math
+import numbers
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MODELS", "FLAT_MODELS", "build_model", "MLP", "Logistic", "ResNet18", "VGG16BN"]
+__all__ = ["MODELS", "ModelSpec", "register_model", "is_flat", "check_input_shape", "build_model", "MLP", "Logistic",
+           "ResNet18", "VGG16BN"]
 
 _IMAGE_SIZES = (28, 32, 64)
 
@@ -144,56 +148,127 @@ class VGG16BN(nn.Module):
         return self.head(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    "mlp": lambda c, k, s, w: MLP(num_classes=k, in_features=c * s * s, width=w),
-    "resnet18": lambda c, k, s, w: ResNet18(num_classes=k, in_channels=c, maxpool=True),
-    "resnet18_cifar": lambda c, k, s, w: ResNet18(num_classes=k, in_channels=c, maxpool=False),
-    "vgg16_bn": lambda c, k, s, w: VGG16BN(num_classes=k, in_channels=c),
-    "logistic": lambda c, k, s, w: Logistic(num_classes=k, in_features=c * s * s),
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A registered network: how to build it for a data set, and what inputs it takes."""
+
+    build: Callable[..., nn.Module]  # build(num_classes=, input_shape=, width=) -> a fresh nn.Module
+    flat: bool = False  # flattens its input: any input shape, no channels_last layout
+    image_sizes: Optional[tuple[int, ...]] = None  # square image sides a conv net accepts (None: any)
+
+
+def _in_features(input_shape: tuple[int, ...]) -> int:
+    return int(math.prod(input_shape))
+
+
+MODELS: dict[str, ModelSpec] = {
+    "mlp": ModelSpec(lambda *, num_classes, input_shape, width: MLP(num_classes=num_classes,
+                                                                     in_features=_in_features(input_shape), width=width),
+                     flat=True),
+    "resnet18": ModelSpec(lambda *, num_classes, input_shape, width: ResNet18(num_classes=num_classes,
+                                                                              in_channels=input_shape[0], maxpool=True),
+                          image_sizes=_IMAGE_SIZES),
+    "resnet18_cifar": ModelSpec(lambda *, num_classes, input_shape, width: ResNet18(
+        num_classes=num_classes, in_channels=input_shape[0], maxpool=False), image_sizes=_IMAGE_SIZES),
+    "vgg16_bn": ModelSpec(lambda *, num_classes, input_shape, width: VGG16BN(num_classes=num_classes,
+                                                                             in_channels=input_shape[0]),
+                          image_sizes=_IMAGE_SIZES),
+    "logistic": ModelSpec(lambda *, num_classes, input_shape, width: Logistic(num_classes=num_classes,
+                                                                              in_features=_in_features(input_shape)),
+                          flat=True),
 }
 
-MODELS: tuple[str, ...] = tuple(_BUILDERS)
-# The models that flatten their input (no convolutions): any image size, no channels_last layout.
-FLAT_MODELS: tuple[str, ...] = ("mlp", "logistic")
 
+def register_model(name: str, build: Callable[..., nn.Module], *, flat: bool = False,
+                   image_sizes: Optional[tuple[int, ...]] = None) -> None:
+    """Make a network available by name (``TrainConfig(model=name)``, ``--model name``).
 
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value}")
-    return value
-
-
-def build_model(
-    name: str, *, num_classes: int, in_channels: int = 3, image_size: int = 32, width: int = 1000
-) -> nn.Module:
-    """Build one of the paper's networks, freshly initialized from torch's global RNG.
+    A model can always be passed to the protocols directly as a zero-argument callable
+    (``run_incremental(config, model=lambda: MyNet())``); registering adds a name, and lets the
+    network be sized for each data set.
 
     Parameters
     ----------
-    name : one of :data:`MODELS` ("mlp", "resnet18", "resnet18_cifar", "vgg16_bn", "logistic").
+    name : the new name (an identifier-like string not yet registered).
+    build : ``build(*, num_classes, input_shape, width) -> nn.Module``, a fresh network drawn from
+        torch's global RNG; ``input_shape`` is one input's shape, ``(C, H, W)`` for images;
+        ``width`` is the configured hidden width (ignore it if meaningless).
+    flat : the network flattens its input (no channels_last layout is applied).
+    image_sizes : the square image sides it accepts (checked before any run), or None for any.
+    """
+    if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
+        raise ValueError(f"a model name must be an identifier-like string, got {name!r}")
+    if name in MODELS:
+        raise ValueError(f"model name {name!r} is already registered")
+    if not callable(build):
+        raise TypeError(f"build must be callable, got {type(build).__name__}")
+    MODELS[name] = ModelSpec(build, flat=bool(flat), image_sizes=None if image_sizes is None else tuple(image_sizes))
+
+
+def is_flat(name: str) -> bool:
+    """Whether registered model ``name`` flattens its input (no channels_last layout for it)."""
+    return name in MODELS and MODELS[name].flat
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value}")
+    return int(value)
+
+
+def check_input_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``input_shape`` as a tuple of ints after checking registered model ``name`` accepts it (ValueError naming both)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model name {name!r}; known: {', '.join(MODELS)}")
+    shape = tuple(int(v) for v in input_shape)
+    spec = MODELS[name]
+    if spec.flat:
+        return shape
+    if len(shape) != 3:
+        raise ValueError(f"model {name!r} takes images (C, H, W); the data's inputs have shape {shape}")
+    if spec.image_sizes is not None and (shape[1] != shape[2] or shape[1] not in spec.image_sizes):
+        raise ValueError(f"model {name!r} needs square images of side {' or '.join(map(str, spec.image_sizes))}; "
+                         f"the data's images are {shape[1]}x{shape[2]} (use a flat model such as mlp, or other data)")
+    return shape
+
+
+def build_model(
+    name: str, *, num_classes: int, in_channels: int = 3, image_size: int = 32, width: int = 1000,
+    input_shape: Optional[tuple[int, ...]] = None,
+) -> nn.Module:
+    """Build a registered network, freshly initialized from torch's global RNG.
+
+    Parameters
+    ----------
+    name : one of :data:`MODELS` ("mlp", "resnet18", "resnet18_cifar", "vgg16_bn", "logistic", or a
+        name added by :func:`register_model`).
     num_classes : number of output classes (>= 1).
     in_channels : input channels (1 for grayscale, 3 for RGB; any >= 1 works).
     image_size : input height = width; 28, 32 or 64 for the conv nets (their pooling arithmetic),
         any size >= 1 for the MLP and logistic regression (they see flattened pixels, e.g. 8x8 digits).
     width : hidden width of the MLP (ignored by the other models).
+    input_shape : one input's shape, instead of ``(in_channels, image_size, image_size)`` (e.g.
+        ``(D,)`` for vectors, which only the flat models take).
 
     Returns
     -------
-    nn.Module on CPU in float32, train mode; its classifier is ``model.head``.
+    nn.Module on CPU in float32, train mode; the built-in models expose their classifier as ``model.head``.
 
     References
     ----------
     DASH paper, Section 5 and Appendix C (models used in every experiment).
     """
-    if name not in _BUILDERS:
+    if name not in MODELS:
         raise ValueError(f"unknown model name {name!r}; known: {', '.join(MODELS)}")
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("in_channels", in_channels)
-    _check_positive_int("width", width)
-    if name in FLAT_MODELS:
-        _check_positive_int("image_size", image_size)
-    elif image_size not in _IMAGE_SIZES:
-        raise ValueError(f"image_size for {name!r} must be one of {_IMAGE_SIZES}, got {image_size!r}")
-    return _BUILDERS[name](in_channels, num_classes, image_size, width)
+    num_classes = _check_positive_int("num_classes", num_classes)
+    width = _check_positive_int("width", width)
+    if input_shape is None:
+        in_channels = _check_positive_int("in_channels", in_channels)
+        image_size = _check_positive_int("image_size", image_size)
+        input_shape = (in_channels, image_size, image_size)
+    elif not input_shape or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in input_shape):
+        raise ValueError(f"input_shape must be a non-empty tuple of ints >= 1, got {input_shape!r}")
+    input_shape = check_input_shape(name, input_shape)
+    return MODELS[name].build(num_classes=num_classes, input_shape=input_shape, width=width)

@@ -23,15 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._config import field
 from .._validate import check_int
 from . import data as _data
 from .methods import METHODS, Learner, Method, make_method
-from .models import FLAT_MODELS, MODELS, build_model
+from .models import MODELS, build_model, is_flat
 from .sam import SAM
 
-__all__ = ["TrainConfig", "NonFiniteLossError", "SettingsError", "ExperimentResult", "TrainingData", "resolve_dataset", "prepare_data", "train_until_target", "evaluate",
-           "build_learner", "resolve_device",
-           "parse_method_args", "scheduled_lr", "PRESETS", "apply_preset"]
+__all__ = ["TrainConfig", "NonFiniteLossError", "SettingsError", "ExperimentResult", "TrainingData", "prepare_data",
+           "train_until_target", "evaluate", "build_learner", "resolve_device", "scheduled_lr", "PRESETS",
+           "apply_preset"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,52 +41,52 @@ OPTIMIZERS = ("sgd", "adam", "sam")
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """One incremental-training run (the paper's main protocol); defaults are the paper's settings.
+    """The training settings every protocol shares; defaults are the DASH paper's (Section 5).
 
-    Optional fields use ``typing.Optional`` rather than ``X | None`` because the shared CLI flag
-    deriver (``dashsim._config``) recognizes only the former.
-
-    Method hyper-parameters are given as ``method_args`` strings ``"name=value"`` so the method
-    classes stay the single source of their defaults (e.g. ``("alpha=0.3", "lam=0.3")`` for DASH).
+    ``data``, ``model`` and ``method`` are registry names (:data:`~dashsim.nn.DATASETS`,
+    :data:`~dashsim.nn.MODELS`, :data:`~dashsim.nn.METHODS`). Your own data set, network or method
+    object is passed to the protocol instead (``run_incremental(config, dataset=..., model=...,
+    method=Dash(lam=0.9))``), which then records its name here. A method's hyper-parameters live
+    in the method object, never in this config.
 
     The paper's "SoTA" variant (augmentation, weight decay, per-experiment step schedule with
     warm-up, epoch cap; Appendix C.4.1) is off by default: ``apply_preset(config, "sota")``.
     """
 
-    data: str = dataclasses.field(default="fashion-mnist", metadata={"help": "data set", "choices": tuple(_data.DATASETS)})
-    data_root: Optional[str] = dataclasses.field(default=None, metadata={"help": "folder of a local data set copy (default: the data set's standard location)"})
-    model: str = dataclasses.field(default="resnet18", metadata={"help": "network", "choices": MODELS})
-    width: int = dataclasses.field(default=1000, metadata={"help": "MLP hidden width"})
-    method: str = dataclasses.field(default="dash", metadata={"help": "between-experiments method", "choices": tuple(METHODS)})
-    method_args: tuple[str, ...] = dataclasses.field(default=(), metadata={"help": "method hyper-parameters as name=value (e.g. alpha=0.3 lam=0.3)"})
-    J: int = dataclasses.field(default=50, metadata={"help": "number of equal chunks / experiments, paper J"})
-    seeds: tuple[int, ...] = dataclasses.field(default=(0,), metadata={"help": "random seeds, run one after another"})
-    batch_size: int = dataclasses.field(default=128, metadata={"help": "mini-batch size"})
-    lr: Optional[float] = dataclasses.field(default=None, metadata={"help": "learning rate (default 0.001 for resnet18, 0.01 otherwise)"})
-    momentum: float = dataclasses.field(default=0.9, metadata={"help": "SGD momentum (also SAM's base SGD)"})
-    weight_decay: float = dataclasses.field(default=0.0, metadata={"help": "L2 weight decay"})
-    optimizer: str = dataclasses.field(default="sgd", metadata={"help": "optimizer", "choices": OPTIMIZERS})
-    sam_rho: float = dataclasses.field(default=0.1, metadata={"help": "SAM neighbourhood radius rho"})
-    target_accuracy: float = dataclasses.field(default=0.999, metadata={"help": "epoch train accuracy at which an experiment stops"})
-    max_epochs: int = dataclasses.field(default=100, metadata={"help": "epoch cap per experiment (hitting it is recorded as not converged)"})
-    normalize: Optional[bool] = dataclasses.field(default=None, metadata={"help": "standardize by channel mean/std (default: yes, except for the MLP, as the authors did; logistic regression is standardized)"})
-    subset: Optional[int] = dataclasses.field(default=None, metadata={"help": "use a seeded random subset of this many training images (quick runs; SVHN's 50,000)"})
-    test_subset: Optional[int] = dataclasses.field(default=None, metadata={"help": "evaluate on the first this-many test images (quick runs)"})
-    device: str = dataclasses.field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
-    bf16: bool = dataclasses.field(default=False, metadata={"help": "bf16 autocast for forward/backward"})
-    channels_last: bool = dataclasses.field(default=False, metadata={"help": "channels_last memory format for conv nets (ignored by the flat models mlp and logistic)"})
-    compile: bool = dataclasses.field(default=False, metadata={"help": "torch.compile the model's forward (pays on GPU for long runs; on CPU compiling takes minutes)"})
-    augment: bool = dataclasses.field(default=False, metadata={"help": "random crop (zero-pixel padding crop_padding) + horizontal flip per mini-batch, on the device ('SoTA' variant)"})
-    crop_padding: int = dataclasses.field(default=4, metadata={"help": "padding of the random crop in pixels (the paper: 4)"})
-    lr_milestones: tuple[int, ...] = dataclasses.field(default=(), metadata={"help": "epochs after which the lr is multiplied by lr_gamma, restarted every experiment ('SoTA': 60 120 160 200)"})
-    lr_gamma: float = dataclasses.field(default=0.2, metadata={"help": "lr factor at each milestone"})
-    warmup_epochs: int = dataclasses.field(default=0, metadata={"help": "linear lr warm-up at the start of every experiment, in epochs ('SoTA': 1)"})
-    out: str = dataclasses.field(default="", metadata={"help": "run folder (default runs/<data>_<model>_<method>_J<J>); re-running the same command resumes it"})
+    data: str = field("fashion-mnist", choices=lambda: tuple(_data.DATASETS))  # data set
+    data_root: Optional[str] = None  # folder of a local data set copy (default: the data set's standard location)
+    model: str = field("resnet18", choices=lambda: tuple(MODELS))  # network
+    width: int = 1000  # MLP hidden width
+    method: str = field("dash", choices=lambda: tuple(METHODS))  # between-experiments method
+    J: int = 50  # number of equal chunks / experiments, paper J
+    seeds: tuple[int, ...] = (0,)  # random seeds, run one after another
+    batch_size: int = 128  # mini-batch size
+    lr: Optional[float] = None  # learning rate (default 0.001 for resnet18, 0.01 otherwise)
+    momentum: float = 0.9  # SGD momentum (also SAM's base SGD)
+    weight_decay: float = 0.0  # L2 weight decay
+    optimizer: str = field("sgd", choices=OPTIMIZERS)  # optimizer
+    sam_rho: float = 0.1  # SAM neighbourhood radius rho
+    target_accuracy: float = 0.999  # epoch train accuracy at which an experiment stops
+    max_epochs: int = 100  # epoch cap per experiment (hitting it is recorded as not converged)
+    normalize: Optional[bool] = None  # standardize images by channel mean/std (default: all but the MLP, as the authors)
+    subset: Optional[int] = None  # use a seeded random subset of this many training images (quick runs; SVHN's 50,000)
+    test_subset: Optional[int] = None  # evaluate on the first this-many test images (quick runs)
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
+    bf16: bool = False  # bf16 autocast for forward/backward
+    channels_last: bool = False  # channels_last memory format for conv nets (ignored by flat models: mlp, logistic)
+    compile: bool = False  # torch.compile the model's forward (pays on GPU for long runs; minutes to compile on CPU)
+    augment: bool = False  # random crop (black padding crop_padding) + horizontal flip per mini-batch ('SoTA')
+    crop_padding: int = 4  # padding of the random crop in pixels (the paper: 4)
+    lr_milestones: tuple[int, ...] = ()  # epochs after which lr is multiplied by lr_gamma, per experiment ('SoTA': 60 120 160 200)
+    lr_gamma: float = 0.2  # lr factor at each milestone
+    warmup_epochs: int = 0  # linear lr warm-up at the start of every experiment, in epochs ('SoTA': 1)
+    out: str = ""  # run folder (default runs/<data>_<model>_<method>_J<J>); re-running the same command resumes it
 
     def __post_init__(self) -> None:
-        _choice("data", self.data, tuple(_data.DATASETS))
-        _choice("model", self.model, MODELS)
-        _choice("method", self.method, tuple(METHODS))
+        for name in ("data", "model", "method"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty name (pass your own object to the protocol instead); "
+                                 f"got {getattr(self, name)!r}")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         check_int("J", self.J)
         check_int("batch_size", self.batch_size)
@@ -108,14 +109,14 @@ class TrainConfig:
             raise ValueError(f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
         check_int("crop_padding", self.crop_padding, 0)
         milestones = self.lr_milestones
-        if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in milestones) or list(milestones) != sorted(set(milestones)):
+        if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in milestones) \
+                or list(milestones) != sorted(set(milestones)):
             raise ValueError(f"lr_milestones must be strictly increasing ints >= 1, got {milestones!r}")
         if not 0.0 < self.lr_gamma <= 1.0:
             raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
         check_int("warmup_epochs", self.warmup_epochs, 0)
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
-        self.make_method()  # unknown or ill-typed method_args fail here, before any work
 
     @property
     def resolved_lr(self) -> float:
@@ -131,17 +132,17 @@ class TrainConfig:
 
     @property
     def resolved_normalize(self) -> bool:
-        """Normalize by channel statistics: ``normalize`` if given, else for every model but the MLP.
+        """Normalize images by channel statistics: ``normalize`` if given, else for every model but the MLP.
 
-        Deliberately ``model != "mlp"``, not ``model not in FLAT_MODELS``: the authors fed their MLP
-        raw ``[0, 1]`` pixels, while logistic regression has always been standardized here, and
-        changing its default would change the recorded configuration of finished runs.
+        Deliberately ``model != "mlp"``, not "every non-flat model": the authors fed their MLP raw
+        ``[0, 1]`` pixels, while logistic regression has always been standardized here, and changing
+        its default would change the recorded configuration of finished runs.
         """
         return self.normalize if self.normalize is not None else self.model != "mlp"
 
     def make_method(self) -> Method:
-        """The configured :class:`Method` with ``method_args`` applied."""
-        return make_method(self.method, **parse_method_args(self.method, self.method_args))
+        """The registered method ``self.method`` at its paper defaults (pass a method object for other values)."""
+        return make_method(self.method)
 
 
 # The paper's "SoTA" variant (Appendix C.4.1; values of the authors' code and README command).
@@ -208,28 +209,6 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
-def parse_method_args(method: str, args: tuple[str, ...]) -> dict[str, Any]:
-    """Parse ``("alpha=0.3", ...)`` into typed keyword arguments of method ``method``.
-
-    Each value is converted to the type of the field's default (float, int, str or bool).
-    """
-    cls = METHODS[method]
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    out: dict[str, Any] = {}
-    for item in args:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ValueError(f"method_args entries must look like name=value, got {item!r}")
-        if key not in fields:
-            raise ValueError(f"unknown hyper-parameter {key!r} for method {method!r}; allowed: {sorted(fields) or '(none)'}")
-        kind = type(fields[key].default)
-        try:
-            out[key] = (text.lower() in ("1", "true", "yes")) if kind is bool else kind(text)
-        except ValueError:
-            raise ValueError(f"method_args {key}={text!r} is not a valid {kind.__name__}") from None
-    return out
-
-
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; every finished experiment has been kept."""
 
@@ -244,24 +223,53 @@ class SettingsError(ValueError):
 
 
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> the first CUDA device if there is one, else CPU."""
+    """The training device: ``"auto"`` is the first CUDA device if there is one, else the CPU.
+
+    Raises :class:`SettingsError` (before any run folder exists) for a CUDA device this machine
+    does not have.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise SettingsError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r} ({err})") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SettingsError(f"device {device!r} asked for, but this machine's torch has no CUDA device "
+                                f"(torch {torch.__version__}); use --device cpu or auto")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise SettingsError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA devices")
+    elif resolved.type != "cpu":
+        raise SettingsError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return resolved
 
 
-def _model_factory(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device) -> Callable[[], nn.Module]:
+def model_factory(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device,
+                  model: Optional[Callable[[], nn.Module]] = None) -> Callable[[], nn.Module]:
+    """A zero-argument builder of fresh models on ``device``: ``model()`` if given, else the registered ``config.model``.
+
+    A registered model is sized for the data (classes, input shape, ``config.width``); a model of
+    your own is built as it is. Either way the result goes to ``device``, in channels_last layout
+    when ``config.channels_last`` and the network is not a flat one, and is compiled in place when
+    ``config.compile``.
+    """
     def build() -> nn.Module:
-        model = build_model(config.model, num_classes=dataset.num_classes, in_channels=dataset.channels,
-                            image_size=dataset.image_size, width=config.width)
-        model = model.to(device)
-        if config.channels_last and config.model not in FLAT_MODELS:
-            model = model.to(memory_format=torch.channels_last)
+        if model is None:
+            net = build_model(config.model, num_classes=dataset.num_classes, input_shape=dataset.input_shape,
+                              width=config.width)
+        else:
+            net = model()
+            if not isinstance(net, nn.Module):
+                raise TypeError(f"model() must return a torch.nn.Module, got {type(net).__name__}")
+        net = net.to(device)
+        if config.channels_last and not is_flat(config.model):
+            net = net.to(memory_format=torch.channels_last)
         if config.compile:
             # In place (not torch.compile(model)), so state_dict keys, checkpoints, L2 Init's initial
             # state and DASH's module traversal stay those of the plain model.
-            model.compile()
-        return model
+            net.compile()
+        return net
 
     return build
 
@@ -279,43 +287,22 @@ def _optimizer_factory(config: TrainConfig) -> Callable[[nn.Module], torch.optim
     return build
 
 
-def build_learner(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device) -> Learner:
-    """A :class:`Learner` whose first model is drawn from torch's global RNG (seed it first)."""
-    return Learner.create(_model_factory(config, dataset, device), _optimizer_factory(config))
+def build_learner(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device,
+                  model: Optional[Callable[[], nn.Module]] = None) -> Learner:
+    """A :class:`Learner` whose first model is drawn from torch's global RNG (seed it first); see :func:`model_factory`."""
+    return Learner.create(model_factory(config, dataset, device, model), _optimizer_factory(config))
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingData:
     """A run's tensors on the training device, and the crop padding that matches their normalization."""
 
-    x: Tensor  # training images as the model sees them (normalized iff config.resolved_normalize)
+    x: Tensor  # training inputs as the model sees them (images normalized iff config.resolved_normalize)
     y: Tensor  # their int64 labels
-    x_test: Tensor  # test images (the first config.test_subset, if set), same units as x
+    x_test: Tensor  # test inputs (the first config.test_subset, if set), same units as x
     y_test: Tensor  # their labels
     fill: tuple[float, ...]  # a black pixel in x's units, per channel: what augmentation pads with
-
-
-def resolve_dataset(config: TrainConfig, dataset: Optional[_data.ImageDataset] = None) -> _data.ImageDataset:
-    """The data a protocol runs on: ``dataset`` if given (it must be ``config.data``), else loaded from ``config.data_root``.
-
-    Parameters
-    ----------
-    config : names the data set (``data``) and its folder (``data_root``).
-    dataset : an already loaded copy, or None.
-
-    Returns
-    -------
-    ImageDataset
-
-    Raises
-    ------
-    SettingsError if ``dataset`` is another data set than ``config.data``.
-    """
-    if dataset is None:
-        return _data.load_dataset(config.data, config.data_root)
-    if dataset.name != config.data:
-        raise SettingsError(f"dataset {dataset.name!r} does not match config.data {config.data!r}")
-    return dataset
+    num_classes: int  # the data set's number of classes
 
 
 def prepare_data(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device) -> TrainingData:
@@ -343,10 +330,10 @@ def prepare_data(config: TrainConfig, dataset: _data.ImageDataset, device: torch
     x_test, y_test = dataset.as_float("test", normalize=normalize, device=device)
     if config.test_subset is not None:
         x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]
-    if config.channels_last and config.model not in FLAT_MODELS:
+    if config.channels_last and x.dim() == 4 and not is_flat(config.model):
         x = x.contiguous(memory_format=torch.channels_last)
         x_test = x_test.contiguous(memory_format=torch.channels_last)
-    return TrainingData(x, y, x_test, y_test, dataset.pixel_value(0, normalize=normalize))
+    return TrainingData(x, y, x_test, y_test, dataset.pixel_value(0, normalize=normalize), dataset.num_classes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -419,7 +406,7 @@ def train_until_target(
     n = int(indices.numel())
     bs = config.batch_size
     closure_needed = bool(getattr(optimizer, "requires_closure", False))
-    channels_last = config.channels_last and x.dim() == 4 and config.model not in FLAT_MODELS
+    channels_last = config.channels_last and x.dim() == 4 and not is_flat(config.model)
     autocast = _autocast(device, config.bf16)
     if config.augment and x.dim() != 4:
         raise ValueError(f"augment needs image inputs (N, C, H, W), got x of shape {tuple(x.shape)}")

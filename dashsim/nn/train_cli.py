@@ -1,134 +1,81 @@
-"""``dashsim train``: run (or resume) any of the training protocols from the command line.
+"""``dashsim train``: run (or resume) any registered training protocol from the command line.
 
-Every flag is derived from :class:`~dashsim.nn.train.TrainConfig` (the model, optimizer, method,
-data, ...) and :class:`ProtocolConfig` (which protocol, and its own settings), e.g.::
+Every flag is derived from a dataclass, so no default is written twice: the training settings from
+:class:`~dashsim.nn.train.TrainConfig`, each protocol's own settings from its plan's fields
+(:data:`~dashsim.nn.engine.PROTOCOLS`), and each method's hyper-parameters from its fields
+(:data:`~dashsim.nn.methods.METHODS`), typed::
 
-    dashsim train --data fashion-mnist --model resnet18 --method dash --seeds 0 1 2
-    dashsim train --data digits --model mlp --method sp --method-args lam=0.5 sigma=0.001 --J 5
+    dashsim train --data fashion-mnist --model resnet18 --method dash --lam 0.9 --seeds 0 1 2
+    dashsim train --data digits --model mlp --method sp --lam 0.5 --sigma 0.001 --J 5
     dashsim train --preset sota --data cifar10 --data-root ~/cifar-10-batches-py --method dash
     dashsim train --protocol discarding --m 10 --stop-after 40 --method dash
     dashsim train --protocol continuous --arrival-epochs 500 --final-epochs 500 --method-every 50
-    dashsim train --protocol class-incremental --method dash
 
-``--preset sota`` sets the paper's "SoTA" variant (lr 0.1, weight decay 5e-4, crop + flip, step
-schedule with warm-up, 260 epochs); flags given after it, or with non-default values, win.
-Re-running the same command continues an interrupted run from its folder (``--out``, by default
-``runs/<data>_<model>_<method>_J<J>``, plus ``_<protocol>`` for the protocols other than incremental).
+A hyper-parameter flag of another method than ``--method``, or a protocol flag of another protocol
+than ``--protocol``, is a usage error. ``--preset sota`` sets the paper's "SoTA" variant; flags given
+after it, or with non-default values, win. Re-running the same command continues an interrupted run
+from its folder (``--out``, by default ``runs/<data>_<model>_<method>_J<J>``, plus ``_<protocol>``
+for the protocols other than incremental).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
-import logging
 import sys
-from typing import Any, Optional
+import typing
+from typing import Any
 
-import pandas as pd
+from .._config import _flag, _scalar_type, add_dataclass_arguments, dataclass_from_args, field_help
 
-from .._config import add_dataclass_arguments, dataclass_from_args
-from .. import runs
-
-logger = logging.getLogger(__name__)
-
-__all__ = ["register", "run", "ProtocolConfig", "PROTOCOLS", "run_protocol"]
-
-PROTOCOLS = ("incremental", "two-phase", "passive-online", "active-online", "discarding", "continuous", "class-incremental")
+__all__ = ["register", "run"]
 
 
-def _default(function: str, name: str) -> Any:
-    """The default of parameter ``name`` of protocol function ``function``, so it is written once."""
-    from . import arrival, online
-
-    module = arrival if function in ("run_continuous", "run_class_incremental") else online
-    return inspect.signature(getattr(module, function)).parameters[name].default
-
-
-def _protocol_fields() -> dict[str, Any]:
-    return {
-        "stop_after": _default("run_discarding", "stop_after"),
-        "online_target": _default("run_passive_online", "target_accuracy"),
-        "arrival_epochs": _default("run_continuous", "arrival_epochs"),
-        "final_epochs": _default("run_continuous", "final_epochs"),
-        "method_every": _default("run_continuous", "method_every"),
-    }
-
-
-_D = _protocol_fields()
+def _merged_fields(classes: dict[str, type]) -> dict[str, dict[str, Any]]:
+    """Each field name of the dataclasses ``classes`` (by owner name) -> its type, and default per owner."""
+    merged: dict[str, dict[str, Any]] = {}
+    for owner, cls in classes.items():
+        if not dataclasses.is_dataclass(cls):
+            continue
+        hints = typing.get_type_hints(cls)
+        helps = field_help(cls)
+        for f in dataclasses.fields(cls):
+            if not f.init:
+                continue
+            entry = merged.setdefault(f.name, {"type": hints[f.name], "owners": {}, "help": helps.get(f.name, "")})
+            if entry["type"] != hints[f.name]:
+                raise TypeError(f"field {f.name!r} has type {hints[f.name]} in {owner} but {entry['type']} elsewhere; "
+                                "a flag has one type")
+            entry["owners"][owner] = f.default
+    return merged
 
 
-@dataclasses.dataclass(frozen=True)
-class ProtocolConfig:
-    """Which protocol ``dashsim train`` runs, and the settings only that protocol uses (paper defaults)."""
-
-    protocol: str = dataclasses.field(default="incremental", metadata={"help": "training protocol", "choices": PROTOCOLS})
-    pretrain_epochs: tuple[int, ...] = dataclasses.field(default=(0, 5, 10, 20, 40), metadata={"help": "two-phase: pretraining lengths E swept on the first half"})
-    k: int = dataclasses.field(default=1000, metadata={"help": "passive/active online: images added per round (Ash & Adams: 1000)"})
-    rounds: Optional[int] = dataclasses.field(default=None, metadata={"help": "passive/active online: number of rounds (default: as many as the data allow)"})
-    online_target: float = dataclasses.field(default=_D["online_target"], metadata={"help": "passive/active online: train accuracy ending a round"})
-    m: int = dataclasses.field(default=10, metadata={"help": "discarding: apply the method every m experiments (paper: 10, 15, 20)"})
-    stop_after: int = dataclasses.field(default=_D["stop_after"], metadata={"help": "discarding: last experiment the method may run before"})
-    new_per_epoch: Optional[int] = dataclasses.field(default=None, metadata={"help": "continuous: images joining per epoch (default: training images // arrival epochs)"})
-    arrival_epochs: int = dataclasses.field(default=_D["arrival_epochs"], metadata={"help": "continuous: epochs during which data arrive"})
-    final_epochs: int = dataclasses.field(default=_D["final_epochs"], metadata={"help": "continuous: epochs on all data afterwards"})
-    method_every: int = dataclasses.field(default=_D["method_every"], metadata={"help": "continuous: apply the method every this many epochs"})
-    method_until: Optional[int] = dataclasses.field(default=None, metadata={"help": "continuous: last epoch the method may run before (default: the last arrival epoch)"})
-    n_classes: Optional[int] = dataclasses.field(default=None, metadata={"help": "class-incremental: number of classes / rounds (default: all)"})
-
-    def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {self.protocol!r}")
-
-    # Which protocols read each field; a non-default value for another protocol is a usage error.
-    USED_BY = {
-        "pretrain_epochs": ("two-phase",), "k": ("passive-online", "active-online"), "rounds": ("passive-online", "active-online"),
-        "online_target": ("passive-online", "active-online"), "m": ("discarding",), "stop_after": ("discarding",),
-        "new_per_epoch": ("continuous",), "arrival_epochs": ("continuous",), "final_epochs": ("continuous",),
-        "method_every": ("continuous",), "method_until": ("continuous",), "n_classes": ("class-incremental",),
-    }
-
-    def check_unused(self) -> None:
-        """Reject settings that the chosen protocol would silently ignore."""
-        for field in dataclasses.fields(self):
-            users = self.USED_BY.get(field.name)
-            if users and self.protocol not in users and getattr(self, field.name) != field.default:
-                flag = "--" + field.name.replace("_", "-")
-                raise ValueError(f"{flag} is only used by --protocol {' / '.join(users)}, not {self.protocol}")
+def _add_owned_flags(parser: argparse.ArgumentParser, title: str, fields: dict[str, dict[str, Any]], what: str) -> None:
+    """One flag per merged field; absent unless given (so a flag given for the wrong owner can be refused)."""
+    group = parser.add_argument_group(title)
+    for name, entry in fields.items():
+        tp = entry["type"]
+        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
+        if typing.get_origin(tp) is tuple:
+            kwargs.update(type=_scalar_type(typing.get_args(tp)[0]), nargs="+")
+        else:
+            kwargs["type"] = _scalar_type(tp)
+        owners = ", ".join(f"{owner}: {default!r}" for owner, default in entry["owners"].items())
+        kwargs["help"] = f"{entry['help']} ({what} {owners})".strip()
+        group.add_argument(_flag(name), **kwargs)
 
 
-def run_protocol(config, protocol: ProtocolConfig, *, dataset=None, progress: bool = False) -> pd.DataFrame:
-    """Run (or resume) ``protocol.protocol`` with training settings ``config``; its tidy metrics.
-
-    Parameters
-    ----------
-    config : :class:`~dashsim.nn.train.TrainConfig`.
-    protocol : which protocol and its settings.
-    dataset : the data (default: loaded from ``config.data``).
-    progress : show progress bars.
-
-    Returns
-    -------
-    pandas.DataFrame: the protocol function's rows (see each function).
-    """
-    from . import arrival, online, protocols
-
-    p = protocol
-    common = {"dataset": dataset, "progress": progress}
-    if p.protocol == "incremental":
-        return protocols.run_incremental(config, **common)
-    if p.protocol == "two-phase":
-        return protocols.run_two_phase(config, tuple(p.pretrain_epochs), **common)
-    if p.protocol == "passive-online":
-        return online.run_passive_online(config, k=p.k, rounds=p.rounds, target_accuracy=p.online_target, **common)
-    if p.protocol == "active-online":
-        return online.run_active_online(config, k=p.k, rounds=p.rounds, target_accuracy=p.online_target, **common)
-    if p.protocol == "discarding":
-        return online.run_discarding(config, m=p.m, stop_after=p.stop_after, **common)
-    if p.protocol == "continuous":
-        return arrival.run_continuous(config, new_per_epoch=p.new_per_epoch, arrival_epochs=p.arrival_epochs, final_epochs=p.final_epochs,
-                                      method_every=p.method_every, method_until=p.method_until, **common)
-    return arrival.run_class_incremental(config, n_classes=p.n_classes, **common)
+def _given(args: argparse.Namespace, fields: dict[str, dict[str, Any]], owner: str, what: str) -> dict[str, Any]:
+    """The flags of ``fields`` given on the command line, checked to belong to ``owner``; list values as tuples."""
+    given = {}
+    for name, entry in fields.items():
+        if name not in vars(args):
+            continue
+        if owner not in entry["owners"]:
+            raise ValueError(f"{_flag(name)} is a setting of {what} {' / '.join(entry['owners'])}, not of {owner}")
+        value = getattr(args, name)
+        given[name] = tuple(value) if isinstance(value, list) else value
+    return given
 
 
 class _PresetAction(argparse.Action):
@@ -147,52 +94,68 @@ class _PresetAction(argparse.Action):
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command."""
+    from .engine import PROTOCOLS
+    from .methods import METHODS
     from .train import PRESETS, TrainConfig
 
     parser = subparsers.add_parser(
         "train",
-        help="run a training protocol (incremental, two-phase, online, discarding, continuous, class-incremental; resumable)",
-        description="Train with a warm-starting method between experiments under one of the paper's protocols; "
+        help="run a training protocol (incremental, two-phase, online, discarding, continuous, class-incremental, ...; "
+             "resumable)",
+        description="Train with a warm-starting method between experiments under one of the registered protocols; "
         "writes config.json, metrics.csv, environment.json and checkpoint.pt to the run folder (--out) and resumes from them.",
     )
     add_dataclass_arguments(parser, TrainConfig)
-    add_dataclass_arguments(parser, ProtocolConfig)
+    parser.add_argument("--protocol", default="incremental", choices=tuple(PROTOCOLS), help="training protocol (default: incremental)")
+    protocol_fields = _merged_fields(dict(PROTOCOLS))
+    clash = set(protocol_fields) & {f.name for f in dataclasses.fields(TrainConfig)}
+    if clash:
+        raise TypeError(f"protocol settings {sorted(clash)} clash with TrainConfig fields")
+    _add_owned_flags(parser, "protocol settings (each only for its protocols)", protocol_fields, "protocol")
+    _add_owned_flags(parser, "method hyper-parameters (each only for its methods)", _merged_fields(dict(METHODS)), "method")
     parser.add_argument("--preset", action=_PresetAction, choices=tuple(PRESETS), default=None,
-                        help="a named setting, e.g. sota: lr 0.1, weight decay 5e-4, crop+flip, x0.2 after epochs 60/120/160/200 with a "
-                        "1-epoch warm-up, 260 epochs (flags given after it, or with non-default values, win)")
+                        help="a named setting, e.g. sota: lr 0.1, weight decay 5e-4, crop+flip, x0.2 after epochs "
+                        "60/120/160/200 with a 1-epoch warm-up, 260 epochs (flags given after it, or with non-default "
+                        "values, win)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(func=run, _parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build both configs from ``args``, run the protocol, print a per-method summary."""
+    """Build the config, protocol and method from ``args``, run the protocol, print a per-method summary."""
+    from .. import runs
     from .data import load_dataset
-    from .protocols import run_folder_name, summarize
+    from .engine import PROTOCOLS, run as run_plan, run_folder_name
+    from .methods import METHODS, make_method
+    from .protocols import summarize, two_phase_table
     from .train import NonFiniteLossError, SettingsError, TrainConfig
 
     try:
         config = dataclass_from_args(TrainConfig, args)
-        protocol = dataclass_from_args(ProtocolConfig, args)
-        protocol.check_unused()
+        plan_cls = PROTOCOLS[args.protocol]
+        plan = plan_cls(**_given(args, _merged_fields(dict(PROTOCOLS)), args.protocol, "protocol"))
+        method = make_method(config.method, **_given(args, _merged_fields(dict(METHODS)), config.method, "method"))
         # Loaded here so that a data set without a default location (--data-root needed) is a usage error.
         dataset = load_dataset(config.data, config.data_root)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         args._parser.error(str(err))  # exits with status 2 and the usage line
     except FileNotFoundError as err:
         sys.stderr.write(f"dashsim train: error: {err}\n")
         return 1
     try:
-        metrics = run_protocol(config, protocol, dataset=dataset, progress=not args.no_progress)
-    except (NonFiniteLossError, runs.ConfigMismatchError, FileNotFoundError) as err:
+        rows = run_plan(config, plan, dataset=dataset, method=method, progress=not args.no_progress)
+    except (NonFiniteLossError, runs.ConfigMismatchError, runs.RunFolderBusyError, FileNotFoundError) as err:
         sys.stderr.write(f"dashsim train: error: {err}\n")
         return 1
     except SettingsError as err:
         # The protocols' checks of their settings against the data (k above the data set size, ...);
         # any other ValueError is a failure during training and keeps its traceback.
         args._parser.error(str(err))
-    if protocol.protocol == "two-phase":
-        table = metrics[["seed", "pretrain_epochs", "pretrain_train_accuracy", "test_accuracy", "steps", "converged"]].to_string(index=False)
+    if plan.name == "two-phase":
+        table = two_phase_table(rows)[["seed", "pretrain_epochs", "pretrain_train_accuracy", "test_accuracy", "steps",
+                                       "converged"]].to_string(index=False)
     else:
-        table = summarize(metrics).T.to_string()
-    sys.stdout.write(f"protocol: {protocol.protocol}\nrun folder: {run_folder_name(config, protocol.protocol)}\n{table}\n")
+        table = summarize(rows).T.to_string()
+    folder = run_folder_name(dataclasses.replace(config, method=method.name), plan)
+    sys.stdout.write(f"protocol: {plan.name}\nrun folder: {folder}\n{table}\n")
     return 0
