@@ -71,6 +71,9 @@ def _lock(path: Path):
         handle.seek(0)
         holder = handle.read().strip() or "unknown"
         handle.close()
+        if holder == str(os.getpid()):
+            raise RunFolderBusyError(f"run folder {path.parent} is already open in this process; close the other "
+                                     "RunFolder (or leave its with block) first") from None
         raise RunFolderBusyError(f"run folder {path.parent} is in use by another process (pid {holder}); wait for it to "
                                  "finish, or use another output folder") from None
     handle.seek(0)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 from typing import Any, Callable
 
 import _common
@@ -84,25 +83,19 @@ def train_config(args: argparse.Namespace, **fields: Any):
     return TrainConfig(data=args.data, data_root=args.data_root, device=args.device, **fields)
 
 
-def cached_run(args: argparse.Namespace, name: str, fields: dict[str, Any], n_rows: int, run: Callable[[Any], Any],
+def cached_run(args: argparse.Namespace, name: str, fields: dict[str, Any], run: Callable[[Any], Any],
                *, sweep: dict[str, Any] | None = None):
-    """The metrics of one cached run: read if its folder holds ``n_rows`` finished rows, else ``run(config)``.
+    """The metrics of one cached run: ``run(config)`` with its run folder in the script's cache.
 
-    ``fields`` set the run's :class:`~dashsim.nn.TrainConfig`; ``sweep`` (e.g. the swept pretrain
-    lengths) only joins the cache key.
+    ``fields`` set the run's :class:`~dashsim.nn.TrainConfig`; ``sweep`` (e.g. the method's
+    hyper-parameters, the swept pretrain lengths) only joins the cache key. The engine resumes the
+    folder: a finished run trains nothing and returns its rows, an unfinished one continues.
 
     The folder is :func:`_common.run_dir` of the data set and the script's explicit ``fields`` only,
     so a field added to :class:`~dashsim.nn.TrainConfig` later (with a default that keeps the old
-    behaviour) neither moves nor invalidates finished runs; unfinished ones resume through ``run``.
+    behaviour) does not move finished runs.
     """
-    import pandas as pd
-
     folder = _common.run_dir(args, name, {"data": args.data, **fields, **(sweep or {})})
-    metrics = Path(folder) / "metrics.csv"
-    if metrics.exists():
-        finished = pd.read_csv(metrics)
-        if len(finished) == n_rows:
-            return finished
     return run(dataclasses.replace(train_config(args, **fields), out=folder))
 
 # The main protocol (Figure 1, Table 1): the paper's model, J and seeds in full mode, tiny digits runs with --quick.
@@ -132,7 +125,7 @@ def incremental_runs(args: argparse.Namespace, name: str, grid: list[dict[str, A
 
     dataset = load_dataset(args.data, args.data_root)  # once, shared by every run
     run = lambda config: run_incremental(config, dataset=dataset, progress=not args.no_progress)  # noqa: E731
-    return pd.concat([cached_run(args, name, fields, fields["J"], run).assign(optimizer=fields.get("optimizer", "sgd"))
+    return pd.concat([cached_run(args, name, fields, run).assign(optimizer=fields.get("optimizer", "sgd"))
                       for fields in grid], ignore_index=True)
 
 

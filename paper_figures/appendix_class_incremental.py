@@ -34,16 +34,15 @@ def metrics(args, dataset):
     """Run (or read from the cache) the class-incremental protocol for every (method, seed); one row per round."""
     import pandas as pd
 
-    from dashsim.nn.arrival import run_class_incremental
+    from dashsim.nn import run_class_incremental
 
-    rounds = args.n_classes or dataset.num_classes
     frames = []
     for seed in args.seeds:
         for method in args.methods:
             fields = {"model": args.model, "width": args.width, "method": method, "seeds": (seed,), "subset": args.subset,
                       "max_epochs": args.max_epochs}
             run = lambda config: run_class_incremental(config, n_classes=args.n_classes, dataset=dataset, progress=not args.no_progress)  # noqa: E731
-            frames.append(_training.cached_run(args, "class_incremental", fields, rounds, run, sweep={"n_classes": args.n_classes}))
+            frames.append(_training.cached_run(args, "class_incremental", fields, run, sweep={"n_classes": args.n_classes}))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -38,18 +38,16 @@ def metrics(args):
     """Run (or read from the cache) continuous arrival for every (method, seed); one row per epoch."""
     import pandas as pd
 
-    from dashsim.nn import load_dataset
-    from dashsim.nn.arrival import run_continuous
+    from dashsim.nn import load_dataset, run_continuous
 
     dataset = load_dataset(args.data, args.data_root)
-    epochs = args.arrival_epochs + args.final_epochs
     sweep = {"arrival_epochs": args.arrival_epochs, "final_epochs": args.final_epochs, "method_every": args.method_every}
     frames = []
     for seed in args.seeds:
         for method in args.methods:
             fields = {"model": args.model, "width": args.width, "method": method, "seeds": (seed,), "subset": args.subset, "lr": args.lr}
             run = lambda config: run_continuous(config, dataset=dataset, progress=not args.no_progress, **sweep)  # noqa: E731
-            frames.append(_training.cached_run(args, "continuous", fields, epochs, run, sweep=sweep))
+            frames.append(_training.cached_run(args, "continuous", fields, run, sweep=sweep))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -51,7 +51,7 @@ def metrics(args):
             fields = {"model": args.model, "width": args.width, "method": method, "J": args.J, "seeds": (seed,),
                       "subset": args.subset, "max_epochs": args.max_epochs}
             run = lambda config, m=m, s=stop_after: run_discarding(config, m=m, stop_after=s, dataset=dataset, progress=not args.no_progress)  # noqa: E731
-            rows = _training.cached_run(args, "discarding", fields, args.J, run, sweep={"m": m, "stop_after": stop_after})
+            rows = _training.cached_run(args, "discarding", fields, run, sweep={"m": m, "stop_after": stop_after})
             frames.append(rows.assign(method=label))
     return pd.concat(frames, ignore_index=True)
 

@@ -22,7 +22,7 @@ import figure6
 
 FULL = dict(figure6.FULL, k=1000, rounds=None, target=0.99, methods=["warm", "cold"])
 QUICK = dict(figure6.QUICK, seeds=[0], k=150, rounds=3, target=0.99, methods=FULL["methods"])
-PROTOCOLS = ("passive_online", "active_online")
+PROTOCOLS = ("passive-online", "active-online")
 
 
 def add_online_flags(parser) -> None:
@@ -44,27 +44,29 @@ def parse_args(doc: str, argv, *, full: dict = FULL, quick: dict = QUICK, method
 def online_metrics(args, name: str, protocols, variants):
     """Rows of the online protocols, one cached run folder per (protocol, variant, seed).
 
-    ``variants``: ``(label, method, method_args)``; the rows get ``label`` and ``protocol`` columns.
+    ``variants``: ``(label, method)`` pairs, ``method`` a method object or registered name; the rows get
+    ``label`` and ``protocol`` columns.
     Through :func:`_training.cached_run`, so a field added to ``TrainConfig`` later keeps the folders.
     """
     import pandas as pd
 
-    from dashsim.nn import load_dataset, run_active_online, run_passive_online
+    from dashsim.nn import load_dataset, make_method, run_active_online, run_passive_online
 
-    runners = {"passive_online": run_passive_online, "active_online": run_active_online}
+    runners = {"passive-online": run_passive_online, "active-online": run_active_online}
     dataset = load_dataset(args.data, args.data_root)
-    n_images = min(len(dataset.y_train), args.subset or len(dataset.y_train))
-    rounds = args.rounds or n_images // args.k  # the protocols' default: as many rounds as the data allow
     frames = []
     for seed in args.seeds:
         for protocol in protocols:
-            for label, method, method_args in variants:
-                fields = {"model": args.model, "width": args.width, "method": method, "method_args": tuple(method_args), "seeds": (seed,),
+            for label, method in variants:
+                method = make_method(method) if isinstance(method, str) else method
+                fields = {"model": args.model, "width": args.width, "method": method.name, "seeds": (seed,),
                           "subset": args.subset, "max_epochs": args.max_epochs}
-                run = lambda config, protocol=protocol: runners[protocol](  # noqa: E731
-                    config, k=args.k, rounds=args.rounds, target_accuracy=args.target, dataset=dataset, progress=not args.no_progress)
-                sweep = {"protocol": protocol, "k": args.k, "rounds": args.rounds, "target": args.target}
-                frames.append(_training.cached_run(args, name, fields, rounds, run, sweep=sweep).assign(label=label))
+                run = lambda config, protocol=protocol, method=method: runners[protocol](  # noqa: E731
+                    config, k=args.k, rounds=args.rounds, target_accuracy=args.target, dataset=dataset, method=method,
+                    progress=not args.no_progress)
+                sweep = {"protocol": protocol, "k": args.k, "rounds": args.rounds, "target": args.target,
+                         "method_params": method.hyperparameters()}
+                frames.append(_training.cached_run(args, name, fields, run, sweep=sweep).assign(label=label))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -90,7 +92,7 @@ def plot(table, labels, title):
             mean, std = 100 * c["test_accuracy_mean"], 100 * c["test_accuracy_std"].fillna(0.0)
             ax.plot(c["n_train"], mean, marker="o", markersize=3, color=f"C{colour}", label=label)
             ax.fill_between(c["n_train"], mean - std, mean + std, alpha=0.2, color=f"C{colour}", linewidth=0)
-        ax.set(xlabel="labelled training images", title=protocol.replace("_", " "))
+        ax.set(xlabel="labelled training images", title=protocol.replace("-", " "))
     axes[0].set_ylabel("test accuracy (%)")
     axes[0].legend()
     fig.suptitle(figure6.wrapped(title, 130), fontsize=9)
@@ -100,7 +102,7 @@ def plot(table, labels, title):
 
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv)
-    variants = [(method, method, ()) for method in args.methods]
+    variants = [(method, method) for method in args.methods]
     table = curves(online_metrics(args, "ash_adams_online", PROTOCOLS, variants))
     _common.write_table(args, "ash_adams_online", table, plot(table, args.methods, f"Ash & Adams online learning: {setting(args)}"))
 

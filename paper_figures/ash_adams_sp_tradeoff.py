@@ -56,9 +56,11 @@ def plot(table, labels, title):
 
 def main(argv=None) -> None:
     args = ash_adams_online.parse_args(__doc__, argv, full=FULL, quick=QUICK, methods=False, extra=add_sp_flags)
-    variants = [(f"S&P shrink={s:g}", "sp_ash", (f"shrink={s:g}", f"perturb={args.perturb:g}")) for s in args.shrinks]
-    variants.append(("cold (random init)", "cold", ()))
-    table = curves(ash_adams_online.online_metrics(args, "ash_adams_sp_tradeoff", ["passive_online"], variants))
+    from dashsim.nn import AshShrinkPerturb
+
+    variants = [(f"S&P shrink={s:g}", AshShrinkPerturb(shrink=s, perturb=args.perturb)) for s in args.shrinks]
+    variants.append(("cold (random init)", "cold"))
+    table = curves(ash_adams_online.online_metrics(args, "ash_adams_sp_tradeoff", ["passive-online"], variants))
     title = f"Ash & Adams, S&P trade-off (perturb {args.perturb:g}), passive online: {ash_adams_online.setting(args)}"
     _common.write_table(args, "ash_adams_sp_tradeoff", table, plot(table, [v[0] for v in variants], title))
 

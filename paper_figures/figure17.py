@@ -30,9 +30,7 @@ def cells(metrics):
     """The plotted numbers: per (alpha, lam) the seed mean and std of the final and the average test accuracy."""
     from dashsim.nn import summarize
 
-    stats = summarize(metrics.assign(method=metrics["method_args"])).reset_index()
-    hyper = stats["method"].str.split(" ").apply(lambda items: dict(item.split("=") for item in items))
-    stats["alpha"], stats["lam"] = hyper.str["alpha"].astype(float), hyper.str["lam"].astype(float)
+    stats = summarize(metrics, by=("alpha", "lam")).reset_index()
     columns = ["alpha", "lam"] + [f"{name}_{s}" for name, _ in PANELS for s in ("mean", "std")] + ["n_seeds"]
     return stats[columns].sort_values(["alpha", "lam"], ignore_index=True)
 
@@ -63,7 +61,9 @@ def plot(table, title):
 
 def main(argv=None) -> None:
     args = figure6.parse_args(__doc__, argv, full=FULL, quick=QUICK, methods=False, extra=add_grid_flags)
-    variants = [("dash", (f"alpha={a:g}", f"lam={lam:g}")) for a in args.alphas for lam in args.lams]
+    from dashsim.nn import Dash
+
+    variants = [Dash(alpha=a, lam=lam) for a in args.alphas for lam in args.lams]
     table = cells(figure6.probed_metrics(args, "figure17", variants=variants))
     _common.write_table(args, "figure17", table, plot(table, f"Figure 17, DASH alpha x lam: {figure6.setting(args)}"))
 

@@ -30,8 +30,7 @@ def points(metrics):
     """The plotted numbers: per sigma the seed mean and std of final/average test accuracy and average steps."""
     from dashsim.nn import summarize
 
-    stats = summarize(metrics.assign(method=metrics["method_args"])).reset_index()
-    stats["sigma"] = stats["method"].str.extract(r"sigma=(\S+)", expand=False).astype(float)
+    stats = summarize(metrics, by=("sigma",)).reset_index()
     columns = ["sigma"] + [f"{q}_{s}" for q in QUANTITIES for s in ("mean", "std")] + ["n_seeds"]
     return stats[columns].sort_values("sigma", ignore_index=True)
 
@@ -58,7 +57,9 @@ def plot(table, title):
 
 def main(argv=None) -> None:
     args = figure6.parse_args(__doc__, argv, full=FULL, quick=QUICK, methods=False, extra=add_sigma_flags)
-    variants = [("sp", (f"lam={args.lam:g}", f"sigma={sigma:g}")) for sigma in args.sigmas]
+    from dashsim.nn import ShrinkPerturb
+
+    variants = [ShrinkPerturb(lam=args.lam, sigma=sigma) for sigma in args.sigmas]
     table = points(figure6.probed_metrics(args, "figure18", variants=variants))
     _common.write_table(args, "figure18", table, plot(table, f"Figure 18, S&P sigma sweep (lam={args.lam:g}): {figure6.setting(args)}"))
 

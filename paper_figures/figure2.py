@@ -45,7 +45,7 @@ def sweep(args):
                       "max_epochs": args.max_epochs}
             epochs = tuple(args.pretrain_epochs)
             run = lambda config: run_two_phase(config, epochs, dataset=dataset, progress=not args.no_progress)  # noqa: E731
-            frames.append(_training.cached_run(args, "two_phase", fields, len(epochs), run, sweep={"pretrain_epochs": epochs}))
+            frames.append(_training.cached_run(args, "two_phase", fields, run, sweep={"pretrain_epochs": epochs}))
     return pd.concat(frames, ignore_index=True)
 
 

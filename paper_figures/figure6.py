@@ -44,23 +44,23 @@ def parse_args(doc: str, argv, *, full: dict = FULL, quick: dict = QUICK, method
 def probed_metrics(args, name: str, *, probe=None, probe_after=None, variants=None):
     """Rows of the main protocol with ``probe``/``probe_after`` columns, one cached run per (seed, variant).
 
-    ``variants``: ``(method, method_args)`` pairs (default: each of ``args.methods`` at its defaults);
-    the rows carry a ``method_args`` column. ``name`` is the cache folder, so scripts whose probes
-    differ never share a run folder.
+    ``variants``: method objects, e.g. ``Dash(alpha=0.5, lam=0.9)`` (default: each of ``args.methods``
+    at its defaults); the rows carry each method's hyper-parameters as typed columns. ``name`` is
+    the cache folder, so scripts whose probes differ never share a run folder.
     """
     import pandas as pd
 
-    from dashsim.nn import load_dataset, run_incremental
+    from dashsim.nn import load_dataset, make_method, run_incremental
 
     dataset = load_dataset(args.data, args.data_root)
-    run = lambda config: run_incremental(config, dataset=dataset, progress=not args.no_progress, probe=probe,  # noqa: E731
-                                         probe_after=probe_after)
     frames = []
     for seed in args.seeds:
-        for method, method_args in variants or [(m, ()) for m in args.methods]:
-            fields = {"model": args.model, "width": args.width, "method": method, "method_args": tuple(method_args),
-                      "J": args.J, "seeds": (seed,), "subset": args.subset, "max_epochs": args.max_epochs}
-            frames.append(_training.cached_run(args, name, fields, args.J, run).assign(method_args=" ".join(method_args)))
+        for method in variants or [make_method(m) for m in args.methods]:
+            fields = {"model": args.model, "width": args.width, "method": method.name, "J": args.J, "seeds": (seed,),
+                      "subset": args.subset, "max_epochs": args.max_epochs}
+            run = lambda config, method=method: run_incremental(  # noqa: E731
+                config, dataset=dataset, method=method, progress=not args.no_progress, probe=probe, probe_after=probe_after)
+            frames.append(_training.cached_run(args, name, fields, run, sweep={"method_params": method.hyperparameters()}))
     return pd.concat(frames, ignore_index=True)
 
 

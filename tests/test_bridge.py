@@ -14,6 +14,7 @@ import dashsim
 from dashsim.bridge import (COLUMNS, BridgeConfig, correct, embed, experiment, feature_correct, feature_scores, jaccard,
                             learned_features, make_embedding, make_inputs, margins, memorized, nonzero_gradient,
                             point_losses, run_bridge, run_bridge_sweep, sample_bridge_data)
+from dashsim.nn import engine
 
 TINY = BridgeConfig(C=2, K=6, n_per_chunk=20, J=3, p_max=0.6, gamma=2.0, tau=2, n_test=40, dim=32, width=16,
                     max_epochs=30, methods=("cold", "warm", "dash"), seeds=(0,), device="cpu")
@@ -267,7 +268,7 @@ def test_bridge_frame_contract_and_simulator_side(tmp_path):
 def test_interrupted_network_run_resumes_to_the_same_metrics(tmp_path, monkeypatch):
     config = dataclasses.replace(TINY, methods=("warm",))
     full = run_bridge(config, out=tmp_path / "a")
-    real = experiment.train_until_target
+    real = engine.train_until_target  # the network side trains on the experiment engine
     calls = {"n": 0}
 
     def crash_on_third(*args, **kwargs):
@@ -276,10 +277,11 @@ def test_interrupted_network_run_resumes_to_the_same_metrics(tmp_path, monkeypat
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(experiment, "train_until_target", crash_on_third)
+    monkeypatch.setattr(engine, "train_until_target", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         run_bridge(config, out=tmp_path / "b")
-    monkeypatch.setattr(experiment, "train_until_target", real)
+    assert calls["n"] == 3
+    monkeypatch.setattr(engine, "train_until_target", real)
     resumed = run_bridge(config, out=tmp_path / "b")
     cols = [c for c in COLUMNS if c != "wall_time_s"]
     pd.testing.assert_frame_equal(resumed[cols], full[cols])

@@ -20,12 +20,13 @@ def test_new_folder_writes_config_and_reopens(tmp_path):
     folder = runs.RunFolder(tmp_path / "r", {"lr": 0.01, "seeds": (0, 1)})
     assert folder.is_new
     assert json.loads((tmp_path / "r" / "config.json").read_text()) == {"lr": 0.01, "seeds": [0, 1]}
-    again = runs.RunFolder(tmp_path / "r", {"lr": 0.01, "seeds": (0, 1)})
-    assert not again.is_new and again.resume_state() is None
+    folder.close()  # the lock is held until then (tests/nn/test_engine.py tests the lock itself)
+    with runs.RunFolder(tmp_path / "r", {"lr": 0.01, "seeds": (0, 1)}) as again:
+        assert not again.is_new and again.resume_state() is None
 
 
 def test_config_mismatch_names_fields(tmp_path):
-    runs.RunFolder(tmp_path, {"lr": 0.01, "J": 50})
+    runs.RunFolder(tmp_path, {"lr": 0.01, "J": 50}).close()
     with pytest.raises(runs.ConfigMismatchError, match=r"lr: folder has 0\.01, this run has 0\.1") as info:
         runs.RunFolder(tmp_path, {"lr": 0.1, "J": 50})
     assert "J" not in str(info.value).split("(")[1].split(";")[0].split(":")[0]
@@ -38,7 +39,9 @@ def test_checkpoint_and_metrics_roundtrip(tmp_path):
     df = folder.read_metrics()
     assert list(df["experiment"]) == [1, 2, 3]
     assert df["test_accuracy"].tolist() == pytest.approx([0.51, 0.52, 0.53])
-    loaded, rows = runs.RunFolder(tmp_path, {"a": 1}).resume_state()
+    folder.close()
+    with runs.RunFolder(tmp_path, {"a": 1}) as reopened:
+        loaded, rows = reopened.resume_state()
     assert loaded["experiment"] == 3 and torch.equal(loaded["weights"], torch.arange(5.0))
     assert rows == _rows(3)
     assert not list(tmp_path.glob(".*tmp*")), "temporary files must not be left behind"

@@ -206,7 +206,11 @@ class Plan:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def configure(self, config: TrainConfig) -> TrainConfig:
-        """The training settings this protocol runs with (e.g. one epoch per round); ``config`` by default."""
+        """The training settings this protocol runs with (e.g. one epoch per round); ``config`` by default.
+
+        It must be idempotent (``configure(configure(c)) == configure(c)``): run folders are named
+        after the configured settings.
+        """
         return config
 
     def units(self, config: TrainConfig) -> list[dict[str, Any]]:
@@ -251,6 +255,9 @@ def register_protocol(cls: type[Plan]) -> type[Plan]:
         raise ValueError(f"{cls.__qualname__} needs a class attribute name (the protocol's name)")
     if PROTOCOLS.get(cls.name, cls) is not cls:
         raise ValueError(f"protocol name {cls.name!r} is already registered for {PROTOCOLS[cls.name].__qualname__}")
+    from .train_cli import check_flag_names
+
+    check_flag_names("protocol", cls)
     PROTOCOLS[cls.name] = cls
     return cls
 
@@ -378,6 +385,8 @@ def run_folder_name(config: TrainConfig, plan: "Plan | None" = None) -> str:
     every other protocol appends its :meth:`Plan.folder_suffix` (``_two_phase``, ...), so that
     folders of different protocols never collide.
     """
+    if plan is not None:
+        config = plan.configure(config)  # the settings the run folder is named after (two-phase: J = 2)
     if config.out or plan is None or plan.name == "incremental":
         return config.resolved_out
     return config.resolved_out + plan.folder_suffix()
@@ -414,6 +423,38 @@ def _measure(source: str, function: Callable[[], Mapping[str, Any]], taken: set[
             raise ValueError(f"{source} returned the column {key!r}, which is taken (or not a string); taken: {sorted(taken)}")
         out[key] = _scalar(key, value, source)
     return out
+
+
+def _check_model(spec: Resolved, data: TrainingData, device: torch.device) -> str:
+    """Build one model and pass two training samples through it, before any run folder exists; its signature.
+
+    Raises :class:`SettingsError` if the network cannot take the data's inputs or does not give one
+    logit per class. Returns a short hash of the network's class, parameter and buffer names and
+    shapes, recorded in ``config.json`` so that another network under the same name is another run.
+    The global RNG is left as it was (the run's own models are drawn after seeding).
+    """
+    import hashlib
+
+    from .train import model_factory
+
+    build = model_factory(dataclasses.replace(spec.config, compile=False), spec.dataset, device, spec.model)
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        net = build()
+    shapes = [(name, tuple(t.shape)) for name, t in [*net.named_parameters(), *net.named_buffers()]]
+    signature = hashlib.sha1(repr((type(net).__qualname__, shapes)).encode()).hexdigest()[:12]
+    net.eval()
+    try:
+        with torch.no_grad():
+            out = net(data.x[:2])
+    except Exception as err:  # any failure here is the model not fitting the data
+        raise SettingsError(f"model {spec.config.model!r} cannot take the inputs of data set {spec.dataset.name!r} "
+                            f"(one sample has shape {tuple(data.x.shape[1:])}): {type(err).__name__}: {err}") from None
+    if not isinstance(out, Tensor) or tuple(out.shape) != (min(2, data.x.shape[0]), data.num_classes):
+        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise SettingsError(f"model {spec.config.model!r} must return one logit per class, shape (batch, "
+                            f"{data.num_classes}), for data set {spec.dataset.name!r}; it returned {shape}")
+    return signature
 
 
 def _no_training() -> ExperimentResult:
@@ -467,21 +508,26 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
     R = plan.n_rounds(config, data)
     units = plan.units(config)
     hyper = method.hyperparameters()
-    clash = set(hyper) & set(ROW_COLUMNS)
+    clash = set(hyper) & (set(ROW_COLUMNS) | {key for unit in units for key in unit})
     if clash:
-        raise SettingsError(f"method {method.name!r} has hyper-parameters named like row columns: {sorted(clash)}")
+        raise SettingsError(f"method {method.name!r} has hyper-parameters named like row columns or the protocol's "
+                            f"unit variables: {sorted(clash)}")
+    signature = _check_model(spec, data, device)
     folder_config = {
         runs.SCHEMA_KEY: RUN_FORMAT, **run_config_dict(config), "protocol": plan.name,
         "protocol_settings": plan.settings(), "method_params": hyper, "rounds": R,
         "model_source": "registry" if spec.model is None else f"callable {getattr(spec.model, '__module__', '?')}.{config.model}",
+        "model_signature": signature,
     }
     if probe is not None or probe_after is not None:
         folder_config.update(probe=_probe_name(probe), probe_after=_probe_name(probe_after))
     with runs.RunFolder(run_folder_name(config, plan), folder_config) as folder:
         resumed = folder.resume_state()
-        folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})
         saved, rows = resumed if resumed is not None else (None, [])
-        if saved is not None:
+        finished = saved is not None and saved["unit"] == len(units) - 1 and saved["round"] == R
+        if not finished:  # re-opening a finished run (to read its rows) records nothing
+            folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})
+        if saved is not None and not finished:
             logger.info("resuming %s after unit %d round %d", folder.path, saved["unit"], saved["round"])
         loop = _Loop(config, plan, spec, data, device, folder, hyper, probe, probe_after, rows, progress)
         loop.run_units(units, R, saved)
@@ -551,10 +597,11 @@ class _Loop:
             x_test, y_test = x_test[rnd.test], y_test[rnd.test]
         context = ProbeContext(unit["seed"], r, chunks, data.x, data.y, rnd.train, x_test, y_test, dict(unit))
         taken = set(ROW_COLUMNS) | set(self.hyper) | set(unit)
-        before, before_time = self._measure("before", learner, context, state, taken)
+        (plan_before, probe_before), before_time = self._measure("before", learner, context, state, taken)
         result = self._train(r, unit, rnd, learner, shuffle_gen)
         test_accuracy = evaluate(learner.model, x_test, y_test, bf16=config.bf16)
-        after, after_time = self._measure("after", learner, context, state, taken | set(before))
+        taken |= set(plan_before) | set(probe_before)
+        (plan_after, probe_after), after_time = self._measure("after", learner, context, state, taken)
         row = {
             "protocol": self.plan.name, "dataset": config.data, "model": config.model, "method": config.method,
             **self.hyper, "seed": unit["seed"], **{k: v for k, v in unit.items() if k != "seed"},
@@ -562,21 +609,21 @@ class _Loop:
             "steps": result.steps, "epochs": result.epochs, "train_accuracy": result.train_accuracy,
             "train_loss": result.train_loss, "converged": result.converged, "method_applied": rnd.apply_method,
             "wall_time_s": time.perf_counter() - started - before_time - after_time, "method_time_s": method_time,
-            **before, **after,
+            **plan_before, **plan_after, **probe_before, **probe_after,
         }
         return learner, row
 
     def _measure(self, when: str, learner: Learner, context: ProbeContext, state: dict[str, Tensor],
-                 taken: set[str]) -> tuple[dict[str, Any], float]:
-        """The plan's measurements, then the user's probe, ``when`` = "before"/"after" training; and their time."""
+                 taken: set[str]) -> tuple[tuple[dict[str, Any], dict[str, Any]], float]:
+        """The plan's measurements and the user's probe, ``when`` = "before"/"after" training; and their time."""
         started = time.perf_counter()
-        values = _measure(f"protocol {self.plan.name!r}'s measure", lambda: self.plan.measure(when, learner, context, state),
-                          taken)
-        user = self.probe if when == "before" else self.probe_after
+        planned = _measure(f"protocol {self.plan.name!r}'s measure", lambda: self.plan.measure(when, learner, context, state),
+                           taken)
+        user, probed = self.probe if when == "before" else self.probe_after, {}
         if user is not None:
-            values.update(_measure("probe" if when == "before" else "probe_after", lambda: user(learner, context),
-                                   taken | set(values)))
-        return values, time.perf_counter() - started
+            probed = _measure("probe" if when == "before" else "probe_after", lambda: user(learner, context),
+                              taken | set(planned))
+        return (planned, probed), time.perf_counter() - started
 
     def _train(self, r, unit, rnd: Round, learner: Learner, shuffle_gen) -> ExperimentResult:
         epochs = self.config.max_epochs if rnd.epochs is None else rnd.epochs

@@ -318,28 +318,36 @@ METHODS: dict[str, type[Method]] = {
 }
 
 
-def register_method(cls: type[Method], *, name: str | None = None) -> type[Method]:
-    """Add a method class to :data:`METHODS` so that it can be named (``--method NAME`` on the command line).
+def register_method(cls: type[Method]) -> type[Method]:
+    """Add a method class to :data:`METHODS` under its ``name``, so that it can be named (``--method NAME``).
 
     Usable as a decorator. A method object can always be passed to the protocols directly
-    (``run_incremental(config, method=MyMethod(...))``); registering only adds the name.
+    (``run_incremental(config, method=MyMethod(...))``); registering only adds the name, which is
+    the one its results carry (``cls.name``, by default the class name). Its hyper-parameters
+    become typed ``dashsim train`` flags, so their names must not clash with other flags.
 
     Parameters
     ----------
     cls : a :class:`Method` subclass, constructible with its hyper-parameters as keywords.
-    name : the name (default ``cls.name``). Registering a taken name for another class is an error.
 
     Returns
     -------
     ``cls``, unchanged.
+
+    Raises
+    ------
+    ValueError for a name registered for another class, or a hyper-parameter whose flag clashes.
     """
     if not (isinstance(cls, type) and issubclass(cls, Method)):
         raise TypeError(f"register_method takes a Method subclass, got {cls!r}")
-    name = name or cls.name
+    name = cls.name
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a method name must be an identifier-like string, got {name!r}")
     if METHODS.get(name, cls) is not cls:
         raise ValueError(f"method name {name!r} is already registered for {METHODS[name].__qualname__}")
+    from .train_cli import check_flag_names
+
+    check_flag_names("method", cls)
     METHODS[name] = cls
     return cls
 

@@ -28,7 +28,43 @@ from typing import Any
 
 from .._config import _flag, _scalar_type, add_dataclass_arguments, dataclass_from_args, field_help
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "check_flag_names"]
+
+# Flags of `dashsim train` that are neither TrainConfig fields nor protocol or method settings.
+_OWN_FLAGS = ("protocol", "preset", "no_progress", "help", "verbose", "quiet")
+
+
+def check_flag_names(kind: str, cls: type) -> None:
+    """Refuse a ``"method"`` or ``"protocol"`` class whose fields cannot be ``dashsim train`` flags (ValueError).
+
+    A field name must not be a training setting (a :class:`~dashsim.nn.train.TrainConfig` field) or
+    a setting of the other kind (a protocol's field named like a method hyper-parameter would be one
+    flag for two things), and one name has one type across the protocols (or the methods).
+    """
+    from .engine import PROTOCOLS
+    from .methods import METHODS
+    from .train import TrainConfig
+
+    if not dataclasses.is_dataclass(cls):
+        return
+    same, other = (dict(METHODS), dict(PROTOCOLS)) if kind == "method" else (dict(PROTOCOLS), dict(METHODS))
+    reserved = {f.name for f in dataclasses.fields(TrainConfig)} | set(_OWN_FLAGS)
+    others = _merged_fields(other)
+    known = _merged_fields({name: c for name, c in same.items() if c is not cls})
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        flag = _flag(f.name)
+        if f.name in reserved:
+            raise ValueError(f"{kind} {cls.__qualname__}'s field {f.name!r} would be the flag {flag}, which is a training "
+                             "setting of dashsim train; rename the field")
+        if f.name in others:
+            raise ValueError(f"{kind} {cls.__qualname__}'s field {f.name!r} would be the flag {flag}, which is already a "
+                             f"setting of {' / '.join(others[f.name]['owners'])}; rename the field")
+        if f.name in known and known[f.name]["type"] != hints[f.name]:
+            raise ValueError(f"{kind} {cls.__qualname__}'s field {f.name!r} has type {hints[f.name]}, but the flag {flag} "
+                             f"of {' / '.join(known[f.name]['owners'])} has type {known[f.name]['type']}; a flag has one type")
 
 
 def _merged_fields(classes: dict[str, type]) -> dict[str, dict[str, Any]]:

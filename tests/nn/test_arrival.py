@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from dashsim.nn import arrival, data, online, protocols
+from dashsim.nn import data, engine
+from dashsim.nn.engine import ROW_COLUMNS
 from dashsim.nn.methods import Method
-from dashsim.nn.train import TrainConfig
+from dashsim.nn.protocols import class_incremental, continuous
+from dashsim.nn.train import SettingsError, TrainConfig
 
 TIMING = ["wall_time_s", "method_time_s"]
 
@@ -28,7 +30,7 @@ def _config(tmp_path, name="run", **kw):
 
 
 def _spy(monkeypatch):
-    """Record every method call's chunks (index sets and the batches it would see) and every training call."""
+    """A method recording every call's chunks (index sets and the batches it would see), and every training call."""
     calls, trained = [], []
 
     @dataclasses.dataclass(frozen=True)
@@ -39,21 +41,20 @@ def _spy(monkeypatch):
             calls.append([(c.idx.clone(), [(xb.clone(), yb.clone()) for xb, yb in c]) for c in chunks])
             return learner
 
-    real = online.train_until_target
+    real = engine.train_until_target
 
     def train(learner, method, x, y, indices, **kw):
         trained.append((indices.clone(), kw["config"].max_epochs))
         return real(learner, method, x, y, indices, **kw)
 
-    monkeypatch.setattr(TrainConfig, "make_method", lambda self: Recorder())
-    monkeypatch.setattr(online, "train_until_target", train)
-    return calls, trained
+    monkeypatch.setattr(engine, "train_until_target", train)
+    return Recorder(), calls, trained
 
 
 def _split_run_equals_whole(tmp_path, monkeypatch, run, config_kw, n_first):
     """A run killed in training call ``n_first + 1`` and re-run gives the uninterrupted run's rows."""
     whole = run(_config(tmp_path, "whole", **config_kw))
-    real, count = online.train_until_target, {"n": 0}
+    real, count = engine.train_until_target, {"n": 0}
 
     class Died(RuntimeError):
         pass
@@ -64,7 +65,7 @@ def _split_run_equals_whole(tmp_path, monkeypatch, run, config_kw, n_first):
             raise Died
         return real(*a, **k)
 
-    monkeypatch.setattr(online, "train_until_target", train)
+    monkeypatch.setattr(engine, "train_until_target", train)
     with pytest.raises(Died):
         run(_config(tmp_path, "split", **config_kw))
     monkeypatch.undo()
@@ -75,19 +76,21 @@ def _split_run_equals_whole(tmp_path, monkeypatch, run, config_kw, n_first):
 
 
 def test_continuous_schedule_hand_values():
-    assert arrival.continuous_schedule(500, 500, 50) == [51, 101, 151, 201, 251, 301, 351, 401, 451]
-    assert arrival.continuous_schedule(500, 500, 50, method_until=1000)[-1] == 951
-    assert arrival.continuous_schedule(6, 3, 2) == [3, 5]
-    assert arrival.continuous_schedule(4, 0, 5) == []
+    assert continuous.continuous_schedule(500, 500, 50) == [51, 101, 151, 201, 251, 301, 351, 401, 451]
+    assert continuous.continuous_schedule(500, 500, 50, method_until=1000)[-1] == 951
+    assert continuous.continuous_schedule(6, 3, 2) == [3, 5]
+    assert continuous.continuous_schedule(4, 0, 5) == []
 
 
 def test_continuous_data_growth_method_chunks_and_unaugmented_gradient_data(tmp_path, monkeypatch, digits):
-    calls, trained = _spy(monkeypatch)
+    recorder, calls, trained = _spy(monkeypatch)
     A, F, m, n = 6, 2, 2, 40
     cfg = _config(tmp_path, augment=True, crop_padding=2, normalize=True)
-    df = arrival.run_continuous(cfg, new_per_epoch=n, arrival_epochs=A, final_epochs=F, method_every=m, dataset=digits)
-    perm, _ = protocols.chunk_permutation(digits.x_train.shape[0], seed=0, J=A)
-    assert list(df.columns) == list(online.ONLINE_COLUMNS) and (df["protocol"] == "continuous").all()
+    df = continuous.run_continuous(cfg, new_per_epoch=n, arrival_epochs=A, final_epochs=F, method_every=m,
+                                   dataset=digits, method=recorder)
+    perm, _ = engine.chunk_permutation(digits.x_train.shape[0], seed=0, J=A)
+    assert list(df.columns) == list(ROW_COLUMNS) and (df["protocol"] == "continuous").all()
+    assert (df["method"] == "recorder").all()
     assert list(df["experiment"]) == list(range(1, A + F + 1))
     assert list(df["n_train"]) == [min(t, A) * n for t in range(1, A + F + 1)]
     assert (df["epochs"] == 1).all() and list(df["steps"]) == [-(-min(t, A) * n // 128) for t in range(1, A + F + 1)]
@@ -103,8 +106,9 @@ def test_continuous_data_growth_method_chunks_and_unaugmented_gradient_data(tmp_
 
 
 def test_continuous_method_until_covers_final_phase(tmp_path, monkeypatch, digits):
-    calls, _ = _spy(monkeypatch)
-    df = arrival.run_continuous(_config(tmp_path), new_per_epoch=30, arrival_epochs=3, final_epochs=4, method_every=2, method_until=7, dataset=digits)
+    recorder, calls, _ = _spy(monkeypatch)
+    df = continuous.run_continuous(_config(tmp_path), new_per_epoch=30, arrival_epochs=3, final_epochs=4,
+                                   method_every=2, method_until=7, dataset=digits, method=recorder)
     assert list(df["method_applied"]) == [t in (3, 5, 7) for t in range(1, 8)]
     # After the arrivals end the blocks stop growing: [0, 2n), [2n, 3n).
     assert [len(c) for c in calls] == [1, 2, 2] and [c[0].numel() for c in calls[2]] == [60, 30]
@@ -112,7 +116,8 @@ def test_continuous_method_until_covers_final_phase(tmp_path, monkeypatch, digit
 
 def test_continuous_resume_is_exact_with_augmentation(tmp_path, monkeypatch, digits):
     def run(cfg):
-        return arrival.run_continuous(cfg, new_per_epoch=50, arrival_epochs=3, final_epochs=2, method_every=2, dataset=digits)
+        return continuous.run_continuous(cfg, new_per_epoch=50, arrival_epochs=3, final_epochs=2, method_every=2,
+                                         dataset=digits)
 
     whole = _split_run_equals_whole(tmp_path, monkeypatch, run, dict(method="dash", augment=True, crop_padding=1), n_first=3)
     assert whole["test_accuracy"].between(0, 1).all() and whole["method_applied"].sum() == 1
@@ -120,42 +125,44 @@ def test_continuous_resume_is_exact_with_augmentation(tmp_path, monkeypatch, dig
 
 def test_continuous_input_validation(tmp_path, digits):
     cfg = _config(tmp_path)
-    with pytest.raises(ValueError, match="arrival_epochs must be an integer >= 1"):
-        arrival.run_continuous(cfg, arrival_epochs=0, dataset=digits)
-    with pytest.raises(ValueError, match="final_epochs must be an integer >= 0"):
-        arrival.run_continuous(cfg, final_epochs=-1, dataset=digits)
-    with pytest.raises(ValueError, match="method_every must be an integer >= 1"):
-        arrival.run_continuous(cfg, method_every=0, dataset=digits)
-    with pytest.raises(ValueError, match=r"new_per_epoch must be at most 287 \(= training images // arrival_epochs=5\)"):
-        arrival.run_continuous(cfg, new_per_epoch=288, arrival_epochs=5, dataset=digits)
-    with pytest.raises(ValueError, match="lr_milestones and warmup_epochs must be unset"):
-        arrival.run_continuous(dataclasses.replace(cfg, warmup_epochs=1), arrival_epochs=2, dataset=digits)
+    with pytest.raises(SettingsError, match="arrival_epochs must be an integer >= 1"):
+        continuous.run_continuous(cfg, arrival_epochs=0, dataset=digits)
+    with pytest.raises(SettingsError, match="final_epochs must be an integer >= 0"):
+        continuous.run_continuous(cfg, final_epochs=-1, dataset=digits)
+    with pytest.raises(SettingsError, match="method_every must be an integer >= 1"):
+        continuous.run_continuous(cfg, method_every=0, dataset=digits)
+    with pytest.raises(SettingsError, match=r"new_per_epoch must be at most 287 \(= training samples // arrival_ep"):
+        continuous.run_continuous(cfg, new_per_epoch=288, arrival_epochs=5, dataset=digits)
+    with pytest.raises(SettingsError, match="lr_milestones and warmup_epochs must be unset"):
+        continuous.run_continuous(dataclasses.replace(cfg, warmup_epochs=1), arrival_epochs=2, dataset=digits)
+    assert not (tmp_path / "run").exists()  # every settings error comes before the run folder
 
 
 def test_class_order_is_a_seeded_permutation():
-    a, b = arrival.class_order(10, seed=0), arrival.class_order(10, seed=1)
+    a, b = class_incremental.class_order(10, seed=0), class_incremental.class_order(10, seed=1)
     assert sorted(a.tolist()) == list(range(10)) and sorted(b.tolist()) == list(range(10))
-    assert torch.equal(a, arrival.class_order(10, seed=0)) and not torch.equal(a, b)
+    assert torch.equal(a, class_incremental.class_order(10, seed=0)) and not torch.equal(a, b)
 
 
 def test_class_incremental_data_chunks_and_seen_class_scoring(tmp_path, monkeypatch, digits):
-    calls, trained = _spy(monkeypatch)
+    recorder, calls, trained = _spy(monkeypatch)
     scored = []
-    real_eval = online.evaluate
+    real_eval = engine.evaluate
 
     def evaluate(model, x, y, **kw):
         scored.append(set(y.tolist()))
         return real_eval(model, x, y, **kw)
 
-    monkeypatch.setattr(online, "evaluate", evaluate)
+    monkeypatch.setattr(engine, "evaluate", evaluate)
     R = 4
-    df = arrival.run_class_incremental(_config(tmp_path, seeds=(0, 3), subset=600), n_classes=R, dataset=digits)
-    assert list(df.columns) == list(online.ONLINE_COLUMNS) and (df["protocol"] == "class_incremental").all()
+    df = class_incremental.run_class_incremental(_config(tmp_path, seeds=(0, 3), subset=600), n_classes=R,
+                                                 dataset=digits, method=recorder)
+    assert list(df.columns) == list(ROW_COLUMNS) and (df["protocol"] == "class-incremental").all()
     assert len(df) == 2 * R and list(df["method_applied"]) == [False, True, True, True] * 2
     y_train = digits.y_train
     for s, seed in enumerate((0, 3)):
-        order = arrival.class_order(10, seed=seed).tolist()
-        perm, _ = protocols.chunk_permutation(y_train.numel(), seed=seed, J=1, subset=600)
+        order = class_incremental.class_order(10, seed=seed).tolist()
+        perm, _ = engine.chunk_permutation(y_train.numel(), seed=seed, J=1, subset=600)
         for r in range(1, R + 1):
             idx, _ = trained[s * R + r - 1]
             want = [i for i in perm.tolist() if int(y_train[i]) in order[:r]]
@@ -168,13 +175,19 @@ def test_class_incremental_data_chunks_and_seen_class_scoring(tmp_path, monkeypa
 
 def test_class_incremental_resume_and_validation(tmp_path, monkeypatch, digits):
     def run(cfg):
-        return arrival.run_class_incremental(cfg, n_classes=3, dataset=digits)
+        return class_incremental.run_class_incremental(cfg, n_classes=3, dataset=digits)
 
     whole = _split_run_equals_whole(tmp_path, monkeypatch, run, dict(method="dash", subset=300, max_epochs=4), n_first=2)
     assert whole["test_accuracy"].between(0, 1).all()
-    with pytest.raises(ValueError, match="n_classes must be an integer >= 2"):
-        arrival.run_class_incremental(_config(tmp_path), n_classes=1, dataset=digits)
-    with pytest.raises(ValueError, match="n_classes must be at most the data's 10 classes"):
-        arrival.run_class_incremental(_config(tmp_path), n_classes=11, dataset=digits)
-    with pytest.raises(ValueError, match="have no training image in the subset of 3"):
-        arrival.run_class_incremental(_config(tmp_path, "tiny", subset=3), dataset=digits)
+    with pytest.raises(SettingsError, match="n_classes must be an integer >= 2"):
+        class_incremental.run_class_incremental(_config(tmp_path), n_classes=1, dataset=digits)
+    with pytest.raises(SettingsError, match="n_classes must be at most the data's 10 classes"):
+        class_incremental.run_class_incremental(_config(tmp_path), n_classes=11, dataset=digits)
+    with pytest.raises(SettingsError, match="have no training sample in the subset of 3"):
+        class_incremental.run_class_incremental(_config(tmp_path, "tiny", subset=3), dataset=digits)
+
+
+def test_class_incremental_settings_error_comes_before_the_run_folder(tmp_path, digits):
+    with pytest.raises(SettingsError, match="have no training sample in the subset of 3"):
+        class_incremental.run_class_incremental(_config(tmp_path, "tiny", subset=3), dataset=digits)
+    assert not (tmp_path / "tiny").exists()

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dashsim.nn import METHODS, SAM, Learner, build_model, dash_, make_method
+from dashsim.nn import METHODS, SAM, Dash, Learner, Method, build_model, dash_, make_method
 
 OPTIMIZERS = {
     "sgd": lambda m: torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9),
@@ -261,3 +261,27 @@ def test_dash_method_equals_dash_():
     make_method("dash", alpha=0.5, lam=0.1).before_experiment(learner, chunks, generator=torch.Generator())
     for k, v in expected.state_dict().items():
         assert torch.equal(learner.model.state_dict()[k], v), k
+
+
+def test_hyper_parameters_are_the_typed_fields_and_the_name_defaults_to_the_class_name():
+    dash = make_method("dash", lam=0.9, grad_batch_size=64)
+    assert dash.hyperparameters() == {"alpha": 0.3, "lam": 0.9, "grad_batch_size": 64, "granularity": "kernel"}
+    assert [type(v) for v in dash.hyperparameters().values()] == [float, float, int, str]
+    assert make_method("sp").hyperparameters() == {"lam": 0.3, "sigma": 0.01}
+    assert make_method("cold").hyperparameters() == {}
+    # DASH's micro-batch size is grad_batch_size (batch_size is the training setting).
+    with pytest.raises(TypeError, match="'batch_size'.*allowed: alpha, lam, grad_batch_size, granularity"):
+        make_method("dash", batch_size=64)
+    with pytest.raises(ValueError, match="grad_batch_size must be an integer >= 1"):
+        make_method("dash", grad_batch_size=1.5)
+
+    class Plain(Method):  # not a dataclass: no hyper-parameters
+        def before_experiment(self, learner, chunks, *, generator):
+            return learner
+
+    class Stronger(Dash):  # a subclass never reports its parent's name
+        pass
+
+    assert Plain.name == Plain().name == "Plain" and Plain().hyperparameters() == {}
+    assert Stronger.name == "Stronger" and Stronger(lam=0.5).hyperparameters()["lam"] == 0.5
+    assert METHODS["dash"].name == "dash"

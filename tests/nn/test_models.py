@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dashsim.nn import MODELS, build_model
+from dashsim.nn.models import is_flat
 
 
 def _conv(i: int, o: int, k: int) -> int:
@@ -106,12 +107,35 @@ def test_a_few_sgd_steps_reduce_the_loss(name):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="known: mlp, resnet18"):
         build_model("resnet50", num_classes=10)
-    with pytest.raises(ValueError, match="image_size"):
-        build_model("resnet18", num_classes=10, image_size=30)
-    with pytest.raises(ValueError, match="num_classes"):
+    # A conv net's pooling arithmetic takes only some image sides: the error names them.
+    for name in ("resnet18", "resnet18_cifar", "vgg16_bn"):
+        with pytest.raises(ValueError, match=rf"model '{name}' needs square images of side 28 or 32 or 64.* 30x30"):
+            build_model(name, num_classes=10, image_size=30)
+    with pytest.raises(ValueError, match="num_classes must be an int >= 1"):
         build_model("mlp", num_classes=0)
+    with pytest.raises(TypeError, match="num_classes must be an int >= 1, got float"):
+        build_model("mlp", num_classes=10.0)
     with pytest.raises(TypeError, match="in_channels"):
         build_model("vgg16_bn", num_classes=10, in_channels=3.0)
+
+
+def test_input_shape_vectors_for_flat_models_only():
+    assert {name for name in MODELS if is_flat(name)} == {"mlp", "logistic"}
+    assert all(MODELS[name].flat == is_flat(name) for name in MODELS) and not is_flat("no-such-model")
+    mlp = build_model("mlp", num_classes=3, input_shape=(12,), width=8)
+    assert _count(mlp) == _mlp_count(12, 8, 3) and mlp(torch.zeros(2, 12)).shape == (2, 3)
+    # input_shape is the same as (in_channels, image_size, image_size) when it is an image's shape.
+    torch.manual_seed(0)
+    a = build_model("resnet18_cifar", num_classes=4, input_shape=(2, 28, 28))
+    torch.manual_seed(0)
+    b = build_model("resnet18_cifar", num_classes=4, in_channels=2, image_size=28)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    with pytest.raises(ValueError, match=r"model 'resnet18' takes images \(C, H, W\); the data's inputs have shape"):
+        build_model("resnet18", num_classes=3, input_shape=(12,))
+    with pytest.raises(ValueError, match="needs square images"):
+        build_model("vgg16_bn", num_classes=3, input_shape=(3, 32, 28))
+    with pytest.raises(ValueError, match="input_shape must be a non-empty tuple of ints >= 1"):
+        build_model("mlp", num_classes=3, input_shape=(0, 4))
 
 
 def test_mlp_takes_any_image_size():

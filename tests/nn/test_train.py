@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from dashsim.nn import data, make_method
-from dashsim.nn.train import (NonFiniteLossError, TrainConfig, apply_preset, build_learner, evaluate, parse_method_args, scheduled_lr,
-                              train_until_target)
+from dashsim.nn import data, engine, make_method
+from dashsim.nn.train import (NonFiniteLossError, SettingsError, TrainConfig, apply_preset, build_learner, evaluate,
+                              scheduled_lr, train_until_target)
 
 
 @pytest.fixture(scope="module")
@@ -116,25 +117,48 @@ def test_config_defaults_and_validation():
     assert TrainConfig(model="mlp").resolved_normalize is False and TrainConfig().resolved_normalize is True
     assert dataclasses.replace(TrainConfig(), lr=0.05).resolved_lr == 0.05
     for field, value, pattern in [
-        ("model", "resnet50", r"model must be one of .*resnet18"),
-        ("method", "magic", r"method must be one of .*dash"),
+        ("model", "", r"model must be a non-empty name"),
+        ("method", None, r"method must be a non-empty name"),
         ("optimizer", "rmsprop", r"optimizer must be one of"),
         ("J", 0, r"J must be an integer >= 1"),
         ("target_accuracy", 1.5, r"target_accuracy must be in \(0, 1\]"),
         ("seeds", (), r"seeds must be a non-empty"),
         ("device", "tpu", r"device must be"),
-        ("method_args", ("alpha=0.5", "beta=1"), r"unknown hyper-parameter 'beta'.*alpha"),
-        ("method_args", ("alpha",), r"name=value"),
     ]:
         with pytest.raises(ValueError, match=pattern):
             dataclasses.replace(TrainConfig(), **{field: value})
+    # A method's hyper-parameters live in the method object, never in the config.
+    assert "method_args" not in {f.name for f in dataclasses.fields(TrainConfig)}
+    with pytest.raises(TypeError, match="method_args"):
+        TrainConfig(method_args=("lam=0.9",))
 
 
-def test_parse_method_args_types():
-    assert parse_method_args("dash", ("alpha=0.5", "batch_size=64", "granularity=filter")) == {"alpha": 0.5, "batch_size": 64, "granularity": "filter"}
-    with pytest.raises(ValueError, match="not a valid int"):
-        parse_method_args("dash", ("batch_size=1.5",))
-    assert TrainConfig(method="dash", method_args=("lam=0.7",)).make_method().lam == 0.7
+def test_names_are_checked_against_the_registries_when_a_run_resolves_them(tmp_path, digits):
+    # TrainConfig holds names; an unknown one is a SettingsError when a run resolves it, before any folder exists.
+    for field, value, pattern in [
+        ("model", "resnet50", r"model must be a registered network \(mlp, resnet18.*got 'resnet50'"),
+        ("method", "magic", r"unknown method 'magic'; known: cold, warm.*dash"),
+        ("data", "mnist", r"data must be a registered data set \(.*digits.*got 'mnist'"),
+    ]:
+        config = TrainConfig(**{"data": "digits", "model": "mlp", field: value, "device": "cpu",
+                                "out": str(tmp_path / field)})
+        with pytest.raises(SettingsError, match=pattern):
+            engine.resolve(config)
+        with pytest.raises(SettingsError, match=pattern):
+            engine.run(config, engine.PROTOCOLS["incremental"]())
+        assert not (tmp_path / field).exists()
+
+
+def test_method_hyper_parameters_travel_typed_in_the_method_object():
+    method = make_method("dash", alpha=0.5, grad_batch_size=64, granularity="filter")
+    assert method.hyperparameters() == {"alpha": 0.5, "lam": 0.3, "grad_batch_size": 64, "granularity": "filter"}
+    assert isinstance(method.hyperparameters()["grad_batch_size"], int)
+    with pytest.raises(ValueError, match="grad_batch_size must be an integer >= 1"):
+        make_method("dash", grad_batch_size=1.5)
+    # The config's method name gives the paper defaults; other values come as an object.
+    assert TrainConfig(method="dash").make_method() == make_method("dash") and make_method("dash").lam == 0.3
+    resolved = engine.resolve(TrainConfig(data="digits", model="mlp"), method=make_method("dash", lam=0.7))
+    assert resolved.method.lam == 0.7 and resolved.config.method == "dash"
 
 
 def test_fixed_length_training_ignores_target(digits):
@@ -338,10 +362,11 @@ def test_prepare_data_fill_is_a_black_pixel_of_the_normalization_and_augment_req
 
 
 def test_flat_models_skip_channels_last_and_only_the_mlp_skips_normalization(digits):
-    from dashsim.nn.models import FLAT_MODELS, MODELS
+    from dashsim.nn.models import MODELS, is_flat
     from dashsim.nn.train import prepare_data
 
-    assert set(FLAT_MODELS) == {"mlp", "logistic"} <= set(MODELS)
+    FLAT_MODELS = {name for name in MODELS if MODELS[name].flat}
+    assert FLAT_MODELS == {name for name in MODELS if is_flat(name)} == {"mlp", "logistic"}
     # Pinned: finished runs recorded these defaults in their configs.
     assert {m: TrainConfig(model=m).resolved_normalize for m in MODELS} == {m: m != "mlp" for m in MODELS}
     rng = np.random.default_rng(0)
@@ -417,9 +442,17 @@ def test_compiled_training_matches_eager_on_cpu(digits):
     torch.testing.assert_close(results[True][1], results[False][1], rtol=1e-4, atol=1e-5)
 
 
-def test_resolve_dataset_checks_the_name_of_a_given_copy(digits):
-    from dashsim.nn.train import SettingsError, resolve_dataset
-
-    assert resolve_dataset(TrainConfig(data="digits"), digits) is digits
-    with pytest.raises(SettingsError, match="dataset 'digits' does not match config.data 'fashion-mnist'"):
-        resolve_dataset(TrainConfig(data="fashion-mnist"), digits)
+def test_a_given_data_set_names_the_run_data(tmp_path, digits):
+    # The data set passed to a run sets config.data to its name (there is no mismatch with config.data).
+    resolved = engine.resolve(TrainConfig(data="fashion-mnist", model="mlp"), dataset=digits)
+    assert resolved.config.data == "digits" and resolved.dataset is digits
+    renamed = data.ImageDataset.from_tensors(digits.x_train, digits.y_train, digits.x_test, digits.y_test, name="mine")
+    assert engine.resolve(TrainConfig(data="digits", model="mlp"), dataset=renamed).config.data == "mine"
+    assert engine.resolve(TrainConfig(data="digits", model="mlp"), dataset="digits").dataset.name == "digits"
+    with pytest.raises(TypeError, match="dataset must be an ImageDataset or a registered name"):
+        engine.resolve(TrainConfig(data="digits", model="mlp"), dataset=(digits.x_train, digits.y_train))
+    config = TrainConfig(data="fashion-mnist", model="mlp", width=8, method="warm", J=2, subset=60, max_epochs=1,
+                         device="cpu", out=str(tmp_path / "run"))
+    rows = engine.run(config, engine.PROTOCOLS["incremental"](), dataset=renamed)
+    assert (rows["dataset"] == "mine").all()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"] == "mine"

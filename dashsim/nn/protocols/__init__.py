@@ -18,13 +18,14 @@ import pandas as pd
 
 from ..engine import PROTOCOLS, Plan, register_protocol, run
 from ..train import SettingsError, TrainConfig
-from .class_incremental import ClassIncremental, class_order, run_class_incremental
-from .continuous import Continuous, continuous_schedule, run_continuous
-from .discarding import Discarding, discarding_schedule, run_discarding
-from .incremental import Incremental, run_incremental, summarize
-from .online import ActiveOnline, PassiveOnline, run_active_online, run_passive_online, smallest_margin
-from .previous_data import PreviousData, previous_data_curves, run_previous_data
+# Imported (so registered, and listed by `dashsim train --protocol`) in the order of the papers.
+from .incremental import Incremental, run_incremental, summarize  # noqa: I001
 from .two_phase import TWO_PHASE_COLUMNS, TwoPhase, run_two_phase, two_phase_table
+from .online import ActiveOnline, PassiveOnline, run_active_online, run_passive_online, smallest_margin
+from .discarding import Discarding, discarding_schedule, run_discarding
+from .continuous import Continuous, continuous_schedule, run_continuous
+from .class_incremental import ClassIncremental, class_order, run_class_incremental
+from .previous_data import PreviousData, previous_data_curves, run_previous_data
 
 __all__ = [
     "PROTOCOLS", "register_protocol", "run_protocol", "Plan",

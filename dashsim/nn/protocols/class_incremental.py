@@ -49,10 +49,13 @@ class ClassIncremental(Plan):
             raise SettingsError(f"n_classes must be at most the data's {K} classes, got {self.n_classes}")
         if config.subset is not None and config.subset > data.x.shape[0]:
             raise SettingsError(f"subset must be at most the training set size {data.x.shape[0]}, got {config.subset}")
-        return K if self.n_classes is None else self.n_classes
+        R = K if self.n_classes is None else self.n_classes
+        for seed in config.seeds:  # every seed's classes must be present, before any run folder exists
+            self._arrivals(config, data, seed, R)
+        return R
 
-    def start(self, config: TrainConfig, data: TrainingData, unit: dict[str, Any]) -> dict[str, Tensor]:
-        seed, K, R = unit["seed"], data.num_classes, self.n_rounds(config, data)
+    def _arrivals(self, config: TrainConfig, data: TrainingData, seed: int, R: int) -> dict[str, Tensor]:
+        K = data.num_classes
         device = data.x.device
         perm = chunk_permutation(data.x.shape[0], seed=seed, J=1, subset=config.subset)[0].to(device)
         order = class_order(K, seed=seed).to(device)
@@ -65,6 +68,10 @@ class ClassIncremental(Plan):
             raise SettingsError(f"seed {seed}: classes {order[:R][counts == 0].tolist()} have no training sample in "
                                 f"the subset of {perm.numel()}; use a larger subset")
         return {"perm": perm, "rank": rank, "order": order}
+
+    def start(self, config: TrainConfig, data: TrainingData, unit: dict[str, Any]) -> dict[str, Tensor]:
+        R = data.num_classes if self.n_classes is None else self.n_classes
+        return self._arrivals(config, data, unit["seed"], R)
 
     def round(self, r: int, learner: Learner, data: TrainingData, state: dict[str, Tensor]) -> Round:
         perm, rank = state["perm"], state["rank"]

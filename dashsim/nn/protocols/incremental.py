@@ -82,8 +82,8 @@ def run_incremental(config: TrainConfig, *, dataset: Any = None, model: Any = No
                probe_after=probe_after)
 
 
-def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Final (j = J) and experiment-averaged metrics per method, mean and std over seeds.
+def summarize(metrics: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Final (j = J) and experiment-averaged metrics per method (and ``by`` columns), mean and std over seeds.
 
     For each seed: ``final_* = value at the last experiment``, ``avg_* = mean over experiments``;
     then mean and sample standard deviation over seeds (std is NaN for one seed).
@@ -91,13 +91,14 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     metrics : rows as returned by :func:`run_incremental` (several runs may be concatenated).
+    by : further columns that tell runs apart, e.g. the method's hyper-parameters ``("alpha", "lam")``.
 
     Returns
     -------
-    pandas.DataFrame indexed by (dataset, model, method) with ``<metric>_mean`` / ``<metric>_std``
+    pandas.DataFrame indexed by (dataset, model, method, *by) with ``<metric>_mean`` / ``<metric>_std``
     columns for final/avg test accuracy and steps, total steps, and ``n_seeds``.
     """
-    keys = ["dataset", "model", "method"]
+    keys = ["dataset", "model", "method", *by]
     per_seed = (
         metrics.sort_values("experiment")
         .groupby(keys + ["seed"])

@@ -96,7 +96,7 @@ def previous_data_curves(rows: pd.DataFrame) -> pd.DataFrame:
     since the new data arrived; ``pretrain_*`` describe round 1 (training on the old data).
     """
     out = []
-    for (method, seed), unit in rows.sort_values("experiment").groupby(["method", "seed"], sort=False):
+    for (method, seed), unit in rows.sort_values("experiment", kind="stable").groupby(["method", "seed"], sort=False):
         pre, after = unit.iloc[0], unit.iloc[1:]
         common = {"model": pre["model"], "method": method, "seed": seed, "n_previous": int(pre["n_previous"]),
                   "pretrain_epochs": int(pre["epochs"]), "pretrain_converged": bool(pre["converged"])}
