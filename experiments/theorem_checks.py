@@ -1,7 +1,7 @@
 """Check Theorems 3.4 and 3.6 and Lemmas D.1-D.3 on thousands of random fixed-composition instances.
 
-Instances meeting Assumptions 3.1 and 3.3 come from :func:`dashsim.instances.random_instance`;
-each runs cold, warm and ideal for J = 1..--max-chunks through :func:`dashsim.theory.check_theorems`.
+Instances meeting Assumptions 3.1 and 3.3 come from :func:`dashsim.sim.instances.random_instance`;
+each runs cold, warm and ideal for J = 1..--max-chunks through :func:`dashsim.sim.theory.check_theorems`.
 Printed (and saved as CSV under --out): a table of claims x (instances checked, held, failed), the
 same for instances breaking each assumption, and, for every claim that failed on a valid instance,
 the smallest failing instance the shrinker reaches (overall, and with C >= 2 and tau >= 2).
@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 import dashsim
-from dashsim.instances import BREAKS, Instance, random_instance
-from dashsim.theory import CLAIMS, CLAIM_NAMES, check_assumptions, check_theorems
+from dashsim.sim.instances import BREAKS, Instance, random_instance
+from dashsim.sim.theory import CLAIMS, CLAIM_NAMES, check_assumptions, check_theorems
 
 KINDS = ("valid", "dense") + BREAKS
 # "dense": valid instances with C >= 2, tau in 2..3 and most features present in most points, a

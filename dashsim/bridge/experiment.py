@@ -33,9 +33,9 @@ from tqdm import tqdm
 
 from .. import runs
 from .._config import config_to_dict
-from ..accuracy import accuracy_on
-from ..simulator import simulate
-from ..synthetic import sample_test_set
+from ..sim.accuracy import accuracy_on
+from ..sim.simulator import simulate
+from ..sim.synthetic import sample_test_set
 from ..nn.methods import METHODS, make_method
 from ..nn.models import MODELS
 from ..nn.protocols import learner_state, restore_learner, seed_run

@@ -1,4 +1,4 @@
-"""dashsim.sweeps: the paper's setting, per-seed runs against a plain transcription, summary, cache."""
+"""dashsim.sim.settings: the paper's setting, per-seed runs against a plain transcription, summary, cache."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashsim import sweeps
-from dashsim.sweeps import COLUMNS, QUANTITIES, PaperSetting, run_key, run_setting, summarize
-from dashsim.synthetic import sample_paper_data
+from dashsim.sim import settings
+from dashsim.sim.settings import COLUMNS, QUANTITIES, PaperSetting, run_key, run_setting, summarize
+from dashsim.sim.synthetic import sample_paper_data
 from sim_reference import reference_simulate
 
 TINY = PaperSetting(C=2, K=6, n_per_chunk=20, J=4, gamma=3, tau=2, seeds=(0, 1, 2))
@@ -126,14 +126,14 @@ def test_cache_reuses_and_resumes_per_seed(tmp_path, monkeypatch):
     assert stored["setting"]["gamma"] == TINY.gamma and stored["setting"]["methods"] == ["cold", "warm", "ideal"]
     assert "seeds" not in stored["setting"] and stored["environment"]["numpy"] == np.__version__
 
-    real = sweeps._run_seed
+    real = settings._run_seed
     calls = []
 
     def counting(setting, seed, methods):
         calls.append(seed)
         return real(setting, seed, methods)
 
-    monkeypatch.setattr(sweeps, "_run_seed", counting)
+    monkeypatch.setattr(settings, "_run_seed", counting)
     again = run_setting(TINY, progress=False, cache_dir=tmp_path)
     assert calls == []  # everything came from disk ...
     pd.testing.assert_frame_equal(again, first)  # ... bit for bit

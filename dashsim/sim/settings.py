@@ -34,9 +34,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm  # plain bars: tqdm.auto warns inside notebooks without ipywidgets
 
-import dashsim
-from dashsim.accuracy import accuracy_bernoulli, accuracy_on
-from dashsim.synthetic import legacy_test_set, sample_paper_data, sample_test_set
+from .._version import __version__
+from .accuracy import accuracy_bernoulli, accuracy_on
+from .simulator import simulate
+from .synthetic import legacy_test_set, sample_paper_data, sample_test_set
 
 __all__ = ["PaperSetting", "run_setting", "run_sweep", "summarize", "run_key", "environment", "COLUMNS", "QUANTITIES"]
 
@@ -134,7 +135,7 @@ def run_key(setting: PaperSetting, methods: Sequence[Any] = ("cold", "warm", "id
     """
     keyed = {k: v for k, v in _setting_dict(setting).items() if k != "seeds"}
     keyed["methods"] = [_method_key(m) for m in methods]
-    keyed["dashsim_version"] = dashsim.__version__
+    keyed["dashsim_version"] = __version__
     text = json.dumps(keyed, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -151,7 +152,7 @@ def environment() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {
-        "dashsim": dashsim.__version__,
+        "dashsim": __version__,
         "git_commit": commit,
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -168,7 +169,7 @@ def environment() -> dict[str, Any]:
 def _run_seed(setting: PaperSetting, seed: int, methods: Sequence[Any]) -> pd.DataFrame:
     """The tidy rows (method, experiment, quantities) of one seed."""
     data = sample_paper_data(setting.C, setting.K, setting.n_per_chunk, setting.J, seed=int(seed), legacy=setting.legacy)
-    result = dashsim.simulate(
+    result = simulate(
         data.features, data.labels, data.chunk, gamma=setting.gamma, tau=setting.tau, methods=tuple(methods),
         num_classes=setting.C,
     )

@@ -8,7 +8,7 @@ and memorizes what is left. Between experiments a *rule* decides the state the n
 from: cold (forget all), warm (keep all), ideal (keep features, forget memorized points), or any
 user-written rule such as :class:`ShrinkPerturbRule`.
 
-The work runs in the numba kernels of :mod:`dashsim._kernels`; this module checks input, converts
+The work runs in the numba kernels of :mod:`dashsim.sim._kernels`; this module checks input, converts
 dtypes, builds the point/feature indices and shapes the results.
 """
 
@@ -21,9 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from dashsim import _kernels
-from dashsim._validate import as_binary_matrix, as_int_vector, check_int, check_labels, check_real
-from dashsim.synthetic import Composition
+from . import _kernels
+from .._validate import as_binary_matrix, as_int_vector, check_int, check_labels, check_real
+from .synthetic import Composition
 
 __all__ = [
     "ProcessResult",

@@ -1,7 +1,7 @@
 """All numba code of dashsim's simulator (kept in one module: numba's cache only sees this file).
 
 The kernels draw no random numbers and write into arrays they are given. Callers in
-:mod:`dashsim.simulator` validate input and pass one canonical dtype per argument. The data comes
+:mod:`dashsim.sim.simulator` validate input and pass one canonical dtype per argument. The data comes
 from :func:`build_bitsets`:
 
 - points are sorted by class, then chunk, so the training set ``T_{1:j}`` of experiment j is, in

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import dashsim
+from .accuracy import accuracy_composition
+from .simulator import simulate_composition, training_process
 
 __all__ = [
     "CLAIMS",
@@ -164,7 +165,7 @@ def G(composition: Any, gamma: float, tau: int) -> np.ndarray:
     """
     labels, features, counts, num_classes = _check_composition(composition)
     _check_gamma_tau(gamma, tau, features.shape[1])
-    result = dashsim.training_process(
+    result = training_process(
         features,
         labels,
         counts,
@@ -467,10 +468,10 @@ def check_theorems(composition: Any, n_chunks: int, *, gamma: float, tau: int) -
     if not isinstance(n_chunks, (int, np.integer)) or n_chunks < 2:
         raise ValueError(f"n_chunks must be an integer >= 2, got {n_chunks!r}")
     n = int(counts.sum())
-    res = dashsim.simulate_composition(composition, int(n_chunks), gamma=gamma, tau=tau, methods=_METHODS)
+    res = simulate_composition(composition, int(n_chunks), gamma=gamma, tau=tau, methods=_METHODS)
     cold, warm, ideal = 0, 1, 2
     learned = np.asarray(res.learned, dtype=bool)
-    acc = np.asarray(dashsim.accuracy_composition(learned, composition, tau), dtype=np.float64)
+    acc = np.asarray(accuracy_composition(learned, composition, tau), dtype=np.float64)
     T = np.cumsum(np.asarray(res.n_nonzero, dtype=np.int64), axis=1)
     g = G(composition, gamma=gamma, tau=tau)
     # delta * n is an integer count; dividing gamma by it avoids rounding in J > gamma/(delta n).
@@ -526,7 +527,7 @@ def _lemma_d1(composition: Any, g: np.ndarray, cold_learned: np.ndarray, tau: in
     pairs = [p for p in pairs if (p[0].sum(axis=1) >= tau - 1).all()]
     if not pairs:
         return ClaimResult(name, _REFERENCE[name], math.nan, math.nan, True, False)
-    acc = np.asarray(dashsim.accuracy_composition(np.stack([x for p in pairs for x in p[:2]]), composition, tau))
+    acc = np.asarray(accuracy_composition(np.stack([x for p in pairs for x in p[:2]]), composition, tau))
     acc_a, acc_b = acc[0::2], acc[1::2]
     ok = acc_a < acc_b
     bad = np.flatnonzero(~ok)
@@ -543,7 +544,7 @@ def _lemmas_d2_d3(composition: Any, cold_order: np.ndarray, g: np.ndarray, n_chu
     families = {"∅": (list(range(1, n_chunks + 1)), [np.asarray(o) for o in cold_order])}
     js = sorted({2, max(2, n_chunks // 2), n_chunks})
     from_g = [
-        np.asarray(dashsim.training_process(features, labels, counts * j, learned=g,
+        np.asarray(training_process(features, labels, counts * j, learned=g,
                                              memorized=np.zeros(len(labels), bool), gamma=gamma, tau=tau).order)
         for j in js
     ]
