@@ -35,6 +35,7 @@ import pandas as pd
 from tqdm import tqdm  # plain bars: tqdm.auto warns inside notebooks without ipywidgets
 
 from .._version import __version__
+from ..stats import seed_stats
 from .accuracy import accuracy_bernoulli, accuracy_on
 from .simulator import simulate
 from .synthetic import legacy_test_set, sample_paper_data, sample_test_set
@@ -332,8 +333,8 @@ def run_sweep(
 def summarize(df: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:
     """Mean and standard deviation over seeds of every quantity, per method and experiment.
 
-    ``<q>_mean = (1/S) sum_s q_s`` and ``<q>_std = sqrt((1/S) sum_s (q_s - <q>_mean)^2)`` (population
-    std, ddof = 0, so one seed gives 0), S = number of seeds in the group.
+    ``<q>_mean = (1/S) sum_s q_s`` and ``<q>_std = sqrt(1/(S-1) sum_s (q_s - <q>_mean)^2)`` (sample
+    std, ddof = 1, NaN for one seed), S = number of seeds in the group: :func:`dashsim.stats.seed_stats`.
 
     Parameters
     ----------
@@ -349,17 +350,7 @@ def summarize(df: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:
         n_learned_mean, ...``; methods in order of first appearance.
     """
     by = list(by)
-    missing = [c for c in by + ["seed", "method", "experiment", *QUANTITIES] if c not in df.columns]
-    if missing:
-        raise ValueError(f"df: missing columns {missing}")
-    keys = by + ["method", "experiment"]
-    grouped = df.groupby(keys, sort=False)
-    out = grouped["seed"].nunique().rename("n_seeds").to_frame()
-    for q in QUANTITIES:
-        values = grouped[q]
-        out[f"{q}_mean"] = values.mean()
-        out[f"{q}_std"] = values.std(ddof=0)
-    out = out.reset_index()
+    out = seed_stats(df, by + ["method", "experiment"], QUANTITIES)
     # First-appearance method order (cold, warm, ideal), experiments ascending.
     method_rank = {m: i for i, m in enumerate(pd.unique(df["method"]))}
     sort_cols = by + ["_rank", "experiment"]
