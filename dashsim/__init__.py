@@ -7,8 +7,10 @@ its baselines. This facade re-exports the simulator's public API (listed in ``da
 so ``dashsim.simulate`` is ``dashsim.sim.simulate``.
 """
 
+from dashsim import sim
 from dashsim._version import __version__
 from dashsim.sim import *  # noqa: F403 (the simulator's curated API)
-from dashsim.sim import __all__ as _sim_all
 
-__all__ = ["__version__", *_sim_all]
+# In the form type checkers read (`__all__ += submodule.__all__`).
+__all__ = ["__version__"]
+__all__ += sim.__all__

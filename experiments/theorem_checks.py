@@ -24,10 +24,10 @@ from pathlib import Path
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import pandas as pd
+import pandas as pd  # noqa: E402
 
-from dashsim.sim.claims import broken_table, claims_table, counterexamples, random_checks
-from dashsim.sim.instances import BREAKS
+from dashsim.sim.claims import broken_table, claims_table, counterexamples, random_checks  # noqa: E402
+from dashsim.sim.instances import BREAKS  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

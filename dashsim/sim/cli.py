@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so `dashsim --help` does not pay for matplotlib.
     from .plotting import plot_figure3, plotted_table
 
-    title = (f"C={setting.C}, K={setting.K}, n={setting.n_per_chunk}, J={setting.J}, gamma={setting.gamma:g}, tau={setting.tau}, "
-             f"{len(setting.seeds)} seeds, accuracy={setting.accuracy}")
+    title = (f"C={setting.C}, K={setting.K}, n={setting.n_per_chunk}, J={setting.J}, gamma={setting.gamma:g}, "
+             f"tau={setting.tau}, {len(setting.seeds)} seeds, accuracy={setting.accuracy}")
     plot_figure3(summary, out / "figure3.png", title=title)
     plotted_table(summary).to_csv(out / "figure3.csv", index=False)
     config = {
@@ -73,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
     lines = [f"wrote {out / 'figure3.png'}, {out / 'figure3.csv'}, {out / 'config.json'} ({elapsed:.2f} s)",
              f"experiment {int(last['experiment'].iloc[0])}, mean over {len(setting.seeds)} seeds:"]
     for row in last.itertuples():
-        lines.append(f"  {row.method:>6}: test accuracy {row.test_accuracy_mean:.4f}, learned {row.n_learned_mean:.1f}, "
-                     f"|N| {row.n_nonzero_mean:.1f}, memorized {row.n_memorized_mean:.1f}")
+        lines.append(f"  {row.method:>6}: test accuracy {row.test_accuracy_mean:.4f}, "
+                     f"learned {row.n_learned_mean:.1f}, |N| {row.n_nonzero_mean:.1f}, "
+                     f"memorized {row.n_memorized_mean:.1f}")
     # The command's result for the person at the terminal (the library itself never prints).
     print("\n".join(lines))
     return 0

@@ -60,7 +60,8 @@ def _draw_counts(rng: np.random.Generator, num_classes: int, num_features: int, 
     return np.concatenate(labels), np.concatenate(features), np.concatenate(counts).astype(np.int64)
 
 
-def _sorted_feature_counts(labels: np.ndarray, features: np.ndarray, counts: np.ndarray, num_classes: int) -> np.ndarray:
+def _sorted_feature_counts(labels: np.ndarray, features: np.ndarray, counts: np.ndarray,
+                           num_classes: int) -> np.ndarray:
     out = np.zeros((num_classes, features.shape[1]), dtype=np.int64)
     np.add.at(out, labels, features * counts[:, None])
     return -np.sort(-out, axis=1)

@@ -145,7 +145,8 @@ def plot_sweep(
     axes = np.asarray(fig.subplots(len(values), len(PANELS), squeeze=False))
     for r, value in enumerate(values):
         _draw_panels(axes[r], summary[summary[param] == value], legend=(r == 0))
-        axes[r, 0].set_ylabel(f"{param} = {value:g}" if isinstance(value, (float, np.floating)) else f"{param} = {value}")
+        label = f"{value:g}" if isinstance(value, (float, np.floating)) else f"{value}"
+        axes[r, 0].set_ylabel(f"{param} = {label}")
     if title:
         fig.suptitle(title, fontsize=11)
     return _save(fig, path)

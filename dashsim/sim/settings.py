@@ -169,7 +169,8 @@ def environment() -> dict[str, Any]:
 
 def _run_seed(setting: PaperSetting, seed: int, methods: Sequence[Any]) -> pd.DataFrame:
     """The tidy rows (method, experiment, quantities) of one seed."""
-    data = sample_paper_data(setting.C, setting.K, setting.n_per_chunk, setting.J, seed=int(seed), legacy=setting.legacy)
+    data = sample_paper_data(setting.C, setting.K, setting.n_per_chunk, setting.J, seed=int(seed),
+                             legacy=setting.legacy)
     result = simulate(
         data.features, data.labels, data.chunk, gamma=setting.gamma, tau=setting.tau, methods=tuple(methods),
         num_classes=setting.C,

@@ -311,7 +311,8 @@ def check_assumptions(composition: Any, gamma: float, tau: int, *, max_features:
     a3_1 = missing.size == 0
     if not a3_1:
         c, code = missing[0]
-        detail.append(f"3.1: {len(missing)} (class, combination) pairs have n_A = 0, e.g. class {c}, A = {_bits(code, num_features)}")
+        detail.append(f"3.1: {len(missing)} (class, combination) pairs have n_A = 0, "
+                      f"e.g. class {c}, A = {_bits(code, num_features)}")
 
     subsets = _all_subsets(num_features)  # (2^K, K): every L_c
     a3_3_i = True
@@ -331,7 +332,8 @@ def check_assumptions(composition: Any, gamma: float, tau: int, *, max_features:
             value = srt[1:, col][tie[:, col]][0]
             pair = np.flatnonzero((masked[:, col] == value))[:2]
             detail.append(
-                f"3.3(i): class {c}, L_c = {_bits(col, num_features)}: features {pair[0]} and {pair[1]} tie at count {value}"
+                f"3.3(i): class {c}, L_c = {_bits(col, num_features)}: "
+                f"features {pair[0]} and {pair[1]} tie at count {value}"
             )
 
     s = np.sort(h_counts(composition, np.zeros((num_classes, num_features), bool), tau), axis=1)[:, ::-1]
@@ -497,13 +499,14 @@ def check_theorems(composition: Any, n_chunks: int, *, gamma: float, tau: int) -
     claims.append(_per_j("ACC_warm < ACC_cold if J > gamma/(delta n)", J_all[beyond], acc[warm, beyond],
                          acc[cold, beyond], acc[warm, beyond] < acc[cold, beyond]))
     n_diff = (learned[warm] != g).sum(axis=(1, 2))
-    claims.append(_per_j("L_warm^(J) = G", J_all, learned[warm].sum(axis=(1, 2)), np.full(n_chunks, size_g), n_diff == 0))
+    claims.append(_per_j("L_warm^(J) = G", J_all, learned[warm].sum(axis=(1, 2)), np.full(n_chunks, size_g),
+                         n_diff == 0))
     claims.append(_per_j("T_warm <= J n", J_all, T[warm], J_all * n, T[warm] <= J_all * n))
     cold_formula = n * J_all * (J_all + 1) // 2
     claims.append(_per_j("T_cold = n J (J+1)/2", J_all, T[cold], cold_formula, T[cold] == cold_formula))
     n_diff_ci = (learned[cold] != learned[ideal]).sum(axis=(1, 2))
-    claims.append(_per_j("L_cold = L_ideal", J2, learned[cold, s2].sum(axis=(1, 2)), learned[ideal, s2].sum(axis=(1, 2)),
-                         n_diff_ci[s2] == 0))
+    claims.append(_per_j("L_cold = L_ideal", J2, learned[cold, s2].sum(axis=(1, 2)),
+                         learned[ideal, s2].sum(axis=(1, 2)), n_diff_ci[s2] == 0))
     claims.append(_per_j("ACC_cold = ACC_ideal", J2, acc[cold, s2], acc[ideal, s2], acc[cold, s2] == acc[ideal, s2]))
     claims.append(_per_j("T_warm < T_ideal", J2, T[warm, s2], T[ideal, s2], T[warm, s2] < T[ideal, s2]))
     claims.append(_per_j("T_ideal < T_cold", J2, T[ideal, s2], T[cold, s2], T[ideal, s2] < T[cold, s2]))

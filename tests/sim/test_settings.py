@@ -42,7 +42,8 @@ def test_defaults_are_the_papers_figure3_setting():
 @pytest.mark.parametrize(
     "field, value",
     [("C", 0), ("K", 0), ("n_per_chunk", 21), ("J", 0), ("gamma", 0), ("gamma", float("nan")), ("tau", 0),
-     ("tau", 7), ("n_test", 0), ("seeds", ()), ("seeds", (-1,)), ("seeds", (1, 1)), ("legacy", "yes"), ("accuracy", "approx")],
+     ("tau", 7), ("n_test", 0), ("seeds", ()), ("seeds", (-1,)), ("seeds", (1, 1)), ("legacy", "yes"),
+     ("accuracy", "approx")],
 )
 def test_bad_settings_name_the_field(field, value):
     with pytest.raises(ValueError, match=rf"PaperSetting\.{field}"):
@@ -63,7 +64,8 @@ def test_run_setting_matches_a_direct_transcription(legacy):
     rows = []
     for seed in setting.seeds:
         data = sample_paper_data(setting.C, setting.K, setting.n_per_chunk, setting.J, seed=seed, legacy=legacy)
-        ref = reference_simulate(data.features, data.labels, data.chunk, setting.gamma, setting.tau, num_classes=setting.C)
+        ref = reference_simulate(data.features, data.labels, data.chunk, setting.gamma, setting.tau,
+                                 num_classes=setting.C)
         for m, method in enumerate(("cold", "warm", "ideal")):
             for j in range(setting.J):
                 learned = ref["learned"][m, j]
@@ -108,7 +110,8 @@ def test_summarize_matches_plain_numpy_on_random_frames():
 
 
 def test_summarize_keeps_sweep_columns_apart():
-    df = pd.concat([run_setting(dataclasses.replace(TINY, tau=t, seeds=(0,)), progress=False).assign(tau=t) for t in (1, 2)])
+    df = pd.concat([run_setting(dataclasses.replace(TINY, tau=t, seeds=(0,)), progress=False).assign(tau=t)
+                    for t in (1, 2)])
     out = summarize(df, by=["tau"])
     assert list(out.columns[:3]) == ["tau", "method", "experiment"] and len(out) == 2 * 3 * TINY.J
     assert not out.set_index(["tau", "method", "experiment"]).index.duplicated().any()
@@ -146,7 +149,8 @@ def test_cache_reuses_and_resumes_per_seed(tmp_path, monkeypatch):
 
     more = run_setting(dataclasses.replace(TINY, seeds=(2, 5)), progress=False, cache_dir=tmp_path)
     assert calls == [1, 5]  # seed 2 reused: the key does not depend on the seed list
-    pd.testing.assert_frame_equal(more[more.seed == 2].reset_index(drop=True), first[first.seed == 2].reset_index(drop=True))
+    pd.testing.assert_frame_equal(more[more.seed == 2].reset_index(drop=True),
+                                  first[first.seed == 2].reset_index(drop=True))
     assert not list(run_dir.glob("*.tmp*"))
 
 
@@ -164,7 +168,8 @@ def test_rule_objects_run_and_are_cached_by_their_parameters(tmp_path):
     as_ideal = ShrinkPerturbRule(forget_memorized=1.0, forget_feature=0.0, seed=0)  # forgets M, keeps L: ideal
     df = run_setting(TINY, methods=("ideal", as_ideal), progress=False, cache_dir=tmp_path)
     assert list(pd.unique(df.method)) == ["ideal", "shrink_perturb"]
-    ideal, rule = (df[df.method == m].drop(columns="method").reset_index(drop=True) for m in ("ideal", "shrink_perturb"))
+    ideal, rule = (df[df.method == m].drop(columns="method").reset_index(drop=True)
+                   for m in ("ideal", "shrink_perturb"))
     pd.testing.assert_frame_equal(ideal, rule)
     other = ShrinkPerturbRule(forget_memorized=0.5, forget_feature=0.1, seed=0)
     assert run_key(TINY, ("ideal", as_ideal)) != run_key(TINY, ("ideal", other))
