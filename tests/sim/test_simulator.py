@@ -1,4 +1,4 @@
-"""The numba simulator against the plain NumPy transcription in tests/sim_reference.py."""
+"""The numba simulator against the plain NumPy transcription in tests/sim/sim_reference.py."""
 
 from __future__ import annotations
 
