@@ -13,7 +13,7 @@ import sys
 
 # (module, attribute): each module exposes ``register(subparsers)`` adding one sub-command whose
 # parser sets ``func`` to a callable taking the parsed namespace and returning an exit code.
-_SUBCOMMANDS: tuple[str, ...] = ("dashsim.sim_cli", "dashsim.nn.train_cli")
+_SUBCOMMANDS: tuple[str, ...] = ("dashsim.sim.cli", "dashsim.nn.train_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """Shared plumbing of the figure scripts: output folder, the --quick flag, writing PNG + CSV.
 
 Each script computes with results cached in ``<out>/cache`` (the simulator scripts through
-:mod:`dashsim.sweeps`, the torch ones through ``_training``'s run folders), so plotting again is
+:mod:`dashsim.sim.settings`, the torch ones through ``_training``'s run folders), so plotting again is
 instant and an interrupted run resumes; this file holds only what every script would otherwise repeat.
 """
 
@@ -53,7 +53,7 @@ def parse_args(description: str, argv=None, *, data: bool = False) -> argparse.N
 
 def write_outputs(args: argparse.Namespace, name: str, summary, figure, by=()) -> None:
     """Save ``name``.png and ``name``.csv (exactly the plotted numbers) into the output folder."""
-    from dashsim.plotting import plotted_table
+    from dashsim.sim.plotting import plotted_table
 
     write_table(args, name, plotted_table(summary, by), figure)
 
@@ -83,8 +83,8 @@ def sweep_figure(name: str, param: str, values, description: str, argv=None) -> 
     """
     import dataclasses
 
-    from dashsim.plotting import plot_sweep
-    from dashsim.sweeps import PaperSetting, run_sweep, summarize
+    from dashsim.sim.plotting import plot_sweep
+    from dashsim.sim.settings import PaperSetting, run_sweep, summarize
 
     args = parse_args(description, argv)
     base = PaperSetting()

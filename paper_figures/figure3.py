@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 
 import _common
-from dashsim.plotting import plot_figure3
-from dashsim.sweeps import PaperSetting, run_setting, summarize
+from dashsim.sim.plotting import plot_figure3
+from dashsim.sim.settings import PaperSetting, run_setting, summarize
 
 # Authors' simulator, seed 0, legacy data, j = 50 (shared/spec/framework.md, "Reference numbers").
 PAPER_SEED0_FINAL = {

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dashsim.theory import CLAIM_NAMES
+from dashsim.sim.theory import CLAIM_NAMES
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "theorem_checks.py"
 

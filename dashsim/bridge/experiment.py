@@ -30,12 +30,12 @@ import torch
 from tqdm import tqdm
 
 from .._config import config_to_dict
-from ..accuracy import accuracy_on
-from ..simulator import simulate
-from ..synthetic import sample_test_set
 from ..nn import engine
 from ..nn.data import ImageDataset
 from ..nn.methods import METHODS, Learner, make_method
+from ..sim.accuracy import accuracy_on
+from ..sim.simulator import simulate
+from ..sim.synthetic import sample_test_set
 from ..nn.models import MODELS
 from ..nn.train import TrainConfig, TrainingData, resolve_device
 from . import measure

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from dashsim.plotting import METHOD_STYLE, PANELS
+from dashsim.sim.plotting import METHOD_STYLE, PANELS
 
 __all__ = ["QUANTITIES", "SWEEP_QUANTITIES", "METHOD_COLOURS", "bridge_curves", "plot_bridge", "sweep_table",
            "plot_bridge_sweep"]

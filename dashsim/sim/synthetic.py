@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from dashsim._validate import as_binary_matrix, check_int, check_labels
+from .._validate import as_binary_matrix, check_int, check_labels
 
 __all__ = [
     "PaperData",

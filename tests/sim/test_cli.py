@@ -13,10 +13,11 @@ import pytest
 from matplotlib.image import imread
 
 from dashsim import cli
-from dashsim.plotting import plotted_table
-from dashsim.sweeps import PaperSetting, run_setting, summarize
+from dashsim.sim.plotting import plotted_table
+from dashsim.sim.settings import PaperSetting, run_setting, summarize
 
-TINY_FLAGS = ["--C", "2", "--K", "8", "--n-per-chunk", "20", "--J", "5", "--gamma", "3", "--tau", "2", "--seeds", "0", "1"]
+TINY_FLAGS = ["--C", "2", "--K", "8", "--n-per-chunk", "20", "--J", "5", "--gamma", "3", "--tau", "2",
+              "--seeds", "0", "1"]
 TINY = PaperSetting(C=2, K=8, n_per_chunk=20, J=5, gamma=3.0, tau=2, seeds=(0, 1))
 
 

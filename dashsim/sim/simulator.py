@@ -8,7 +8,7 @@ and memorizes what is left. Between experiments a *rule* decides the state the n
 from: cold (forget all), warm (keep all), ideal (keep features, forget memorized points), or any
 user-written rule such as :class:`ShrinkPerturbRule`.
 
-The work runs in the numba kernels of :mod:`dashsim._kernels`; this module checks input, converts
+The work runs in the numba kernels of :mod:`dashsim.sim._kernels`; this module checks input, converts
 dtypes, builds the point/feature indices and shapes the results.
 """
 
@@ -21,9 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from dashsim import _kernels
-from dashsim._validate import as_binary_matrix, as_int_vector, check_int, check_labels, check_real
-from dashsim.synthetic import Composition
+from . import _kernels
+from .._validate import as_binary_matrix, as_int_vector, check_int, check_labels, check_real
+from .synthetic import Composition
 
 __all__ = [
     "ProcessResult",
@@ -294,14 +294,12 @@ def training_process(features, labels, weights, *, learned, memorized, gamma, ta
     memorized = as_binary_matrix("memorized", memorized[:, None])[:, 0]
     gamma, tau = _check_gamma_tau(gamma, tau, K)
 
-    perm, cstart, cprefix, woff, masks, cols = _kernels.build_bitsets(features, labels, np.zeros(n, dtype=np.int64),
-                                                                      1, C)
+    perm, index = _kernels.build_index(features, labels, np.zeros(n, dtype=np.int64), weights, 1, C)
     learned_flat = learned.ravel().copy()
     mem_w = np.where(memorized, weights, 0).astype(np.int64)[perm]
     order = np.full(C * K, -1, dtype=np.int32)
     s_below_tau = np.zeros(n, dtype=bool)
-    n_nonzero, n_new = _kernels.process_from_state(cprefix[0], 1, cstart, woff, masks, cols, weights[perm], gamma,
-                                                   tau, learned_flat, mem_w, order, s_below_tau)
+    n_nonzero, n_new = _kernels.process_from_state(index, 0, gamma, tau, learned_flat, mem_w, order, s_below_tau)
     # At the end every point with fewer than tau learned features is in M (weight-0 points too).
     below_tau = np.empty(n, dtype=bool)
     below_tau[perm] = s_below_tau
@@ -356,27 +354,23 @@ def _simulate_points(features, labels, chunk, weights, C, J, gamma, tau, rules) 
         raise ValueError(f"simulate supports fewer than 2**31 points and C*K < 2**31; got n={n}, C*K={C * K}")
     # Sorted by class, then chunk, so that T_{1:j} is a prefix of each class's points; results are
     # per method, so only custom rules (which see points in the caller's order) map back.
-    perm, cstart, cprefix, woff, masks, cols = _kernels.build_bitsets(features, labels, chunk, J, C)
-    index = (cprefix, cstart, woff, masks, cols)
-    s_weights = np.ascontiguousarray(weights[perm], dtype=np.int64)
+    perm, index = _kernels.build_index(features, labels, chunk, np.ascontiguousarray(weights, dtype=np.int64), J, C)
     out = _empty_outputs(len(rules), J, C, K)
     data = None
     for r, rule in enumerate(rules):
         if type(rule) in (ColdRule, WarmRule, IdealRule):
-            _run_builtin(rule.kernel_mode, index, np.ones(J, dtype=np.int64), s_weights, gamma, tau, out, r)
+            _run_builtin(rule.kernel_mode, index, gamma, tau, out, r)
             continue
         if data is None:
             data = SimulationData(features=features, labels=labels, chunk=chunk, weights=weights, num_classes=C)
-        _run_custom_rule(rule, data, index, perm, s_weights, gamma, tau, C, K,
-                         {key: value[r] for key, value in out.items()})
+        _run_custom_rule(rule, data, index, perm, gamma, tau, C, K, {key: value[r] for key, value in out.items()})
     return _result(rules, out, C, K)
 
 
-def _run_builtin(mode, index, mult, weights, gamma, tau, out, r):
-    # index: (cprefix, cstart, woff, masks, cols) from build_bitsets; weights in its sorted order.
-    cprefix, cstart, woff, masks, cols = index
-    outputs = (out["learned"][r], out["n_nonzero"][r], out["n_memorized"][r], out["order"][r])
-    _kernels.simulate_builtin(mode, cprefix, mult, cstart, woff, masks, cols, weights, gamma, tau, *outputs)
+def _run_builtin(mode, index, gamma, tau, out, r):
+    # index: the kernels' Index (points sorted by class, then chunk); out: method r's rows are written.
+    _kernels.simulate_builtin(mode, index, gamma, tau, out["learned"][r], out["n_nonzero"][r], out["n_memorized"][r],
+                              out["order"][r])
 
 
 def _empty_outputs(n_methods, J, C, K):
@@ -396,22 +390,22 @@ def _result(rules, out, C, K) -> SimulationResult:
                             order=out["order"])
 
 
-def _run_custom_rule(rule, data, index, perm, s_weights, gamma, tau, C, K, out):
-    cprefix, cstart, woff, masks, cols = index
+def _run_custom_rule(rule, data, index, perm, gamma, tau, C, K, out):
+    s_weights = index.weights  # in the kernels' sorted order
     n = perm.shape[0]
     s_chunk = data.chunk[perm]
     rng = np.random.default_rng(getattr(rule, "seed", None))
     learned = np.zeros((C, K), dtype=bool)
     memorized = np.zeros(n, dtype=bool)  # caller's point order
-    for j in range(1, cprefix.shape[0] + 1):
+    for j in range(1, index.cprefix.shape[0] + 1):
         if j > 1:
             learned, memorized = _apply_rule(rule, learned, memorized, j, data, rng, C, K, n)
         learned_flat = learned.ravel().copy()
         s_memorized = memorized[perm]
         mem_w = np.where(s_memorized, s_weights, 0).astype(np.int64)
         s_below_tau = np.zeros(n, dtype=bool)
-        n_nonzero, _ = _kernels.process_from_state(cprefix[j - 1], 1, cstart, woff, masks, cols, s_weights, gamma,
-                                                   tau, learned_flat, mem_w, out["order"][j - 1], s_below_tau)
+        n_nonzero, _ = _kernels.process_from_state(index, j - 1, gamma, tau, learned_flat, mem_w, out["order"][j - 1],
+                                                   s_below_tau)
         learned = learned_flat.reshape(C, K)
         # Sorted-order memorized flags back to the caller's order; weight-0 points still count as
         # members of M when left with non-zero gradient.
@@ -474,14 +468,11 @@ def simulate_composition(composition: Composition, n_chunks, *, gamma, tau,
     out = _empty_outputs(len(rules), J, C, K)
     if any(builtin):
         # One chunk holding the table; experiment j sees it with weight j * n_A.
-        perm, cstart, cprefix, woff, masks, cols = _kernels.build_bitsets(
-            features, labels, np.zeros(R, dtype=np.int64), 1, C)
-        index = (np.repeat(cprefix, J, axis=0), cstart, woff, masks, cols)
-        mult = np.arange(1, J + 1, dtype=np.int64)
-        s_counts = np.ascontiguousarray(counts[perm])
+        _, index = _kernels.build_index(features, labels, np.zeros(R, dtype=np.int64), counts, 1, C)
+        index = index._replace(cprefix=np.repeat(index.cprefix, J, axis=0), mult=np.arange(1, J + 1, dtype=np.int64))
         for r, rule in enumerate(rules):
             if builtin[r]:
-                _run_builtin(rule.kernel_mode, index, mult, s_counts, gamma, tau, out, r)
+                _run_builtin(rule.kernel_mode, index, gamma, tau, out, r)
     if not all(builtin):
         custom = [rule for rule, is_builtin in zip(rules, builtin) if not is_builtin]
         p_features, p_labels, p_chunk, p_weights = composition.materialize_weighted(J)

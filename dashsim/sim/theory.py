@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import dashsim
+from .accuracy import accuracy_composition
+from .simulator import simulate_composition, training_process
 
 __all__ = [
     "CLAIMS",
@@ -164,7 +165,7 @@ def G(composition: Any, gamma: float, tau: int) -> np.ndarray:
     """
     labels, features, counts, num_classes = _check_composition(composition)
     _check_gamma_tau(gamma, tau, features.shape[1])
-    result = dashsim.training_process(
+    result = training_process(
         features,
         labels,
         counts,
@@ -310,7 +311,8 @@ def check_assumptions(composition: Any, gamma: float, tau: int, *, max_features:
     a3_1 = missing.size == 0
     if not a3_1:
         c, code = missing[0]
-        detail.append(f"3.1: {len(missing)} (class, combination) pairs have n_A = 0, e.g. class {c}, A = {_bits(code, num_features)}")
+        detail.append(f"3.1: {len(missing)} (class, combination) pairs have n_A = 0, "
+                      f"e.g. class {c}, A = {_bits(code, num_features)}")
 
     subsets = _all_subsets(num_features)  # (2^K, K): every L_c
     a3_3_i = True
@@ -330,7 +332,8 @@ def check_assumptions(composition: Any, gamma: float, tau: int, *, max_features:
             value = srt[1:, col][tie[:, col]][0]
             pair = np.flatnonzero((masked[:, col] == value))[:2]
             detail.append(
-                f"3.3(i): class {c}, L_c = {_bits(col, num_features)}: features {pair[0]} and {pair[1]} tie at count {value}"
+                f"3.3(i): class {c}, L_c = {_bits(col, num_features)}: "
+                f"features {pair[0]} and {pair[1]} tie at count {value}"
             )
 
     s = np.sort(h_counts(composition, np.zeros((num_classes, num_features), bool), tau), axis=1)[:, ::-1]
@@ -467,10 +470,10 @@ def check_theorems(composition: Any, n_chunks: int, *, gamma: float, tau: int) -
     if not isinstance(n_chunks, (int, np.integer)) or n_chunks < 2:
         raise ValueError(f"n_chunks must be an integer >= 2, got {n_chunks!r}")
     n = int(counts.sum())
-    res = dashsim.simulate_composition(composition, int(n_chunks), gamma=gamma, tau=tau, methods=_METHODS)
+    res = simulate_composition(composition, int(n_chunks), gamma=gamma, tau=tau, methods=_METHODS)
     cold, warm, ideal = 0, 1, 2
     learned = np.asarray(res.learned, dtype=bool)
-    acc = np.asarray(dashsim.accuracy_composition(learned, composition, tau), dtype=np.float64)
+    acc = np.asarray(accuracy_composition(learned, composition, tau), dtype=np.float64)
     T = np.cumsum(np.asarray(res.n_nonzero, dtype=np.int64), axis=1)
     g = G(composition, gamma=gamma, tau=tau)
     # delta * n is an integer count; dividing gamma by it avoids rounding in J > gamma/(delta n).
@@ -496,13 +499,14 @@ def check_theorems(composition: Any, n_chunks: int, *, gamma: float, tau: int) -
     claims.append(_per_j("ACC_warm < ACC_cold if J > gamma/(delta n)", J_all[beyond], acc[warm, beyond],
                          acc[cold, beyond], acc[warm, beyond] < acc[cold, beyond]))
     n_diff = (learned[warm] != g).sum(axis=(1, 2))
-    claims.append(_per_j("L_warm^(J) = G", J_all, learned[warm].sum(axis=(1, 2)), np.full(n_chunks, size_g), n_diff == 0))
+    claims.append(_per_j("L_warm^(J) = G", J_all, learned[warm].sum(axis=(1, 2)), np.full(n_chunks, size_g),
+                         n_diff == 0))
     claims.append(_per_j("T_warm <= J n", J_all, T[warm], J_all * n, T[warm] <= J_all * n))
     cold_formula = n * J_all * (J_all + 1) // 2
     claims.append(_per_j("T_cold = n J (J+1)/2", J_all, T[cold], cold_formula, T[cold] == cold_formula))
     n_diff_ci = (learned[cold] != learned[ideal]).sum(axis=(1, 2))
-    claims.append(_per_j("L_cold = L_ideal", J2, learned[cold, s2].sum(axis=(1, 2)), learned[ideal, s2].sum(axis=(1, 2)),
-                         n_diff_ci[s2] == 0))
+    claims.append(_per_j("L_cold = L_ideal", J2, learned[cold, s2].sum(axis=(1, 2)),
+                         learned[ideal, s2].sum(axis=(1, 2)), n_diff_ci[s2] == 0))
     claims.append(_per_j("ACC_cold = ACC_ideal", J2, acc[cold, s2], acc[ideal, s2], acc[cold, s2] == acc[ideal, s2]))
     claims.append(_per_j("T_warm < T_ideal", J2, T[warm, s2], T[ideal, s2], T[warm, s2] < T[ideal, s2]))
     claims.append(_per_j("T_ideal < T_cold", J2, T[ideal, s2], T[cold, s2], T[ideal, s2] < T[cold, s2]))
@@ -526,7 +530,7 @@ def _lemma_d1(composition: Any, g: np.ndarray, cold_learned: np.ndarray, tau: in
     pairs = [p for p in pairs if (p[0].sum(axis=1) >= tau - 1).all()]
     if not pairs:
         return ClaimResult(name, _REFERENCE[name], math.nan, math.nan, True, False)
-    acc = np.asarray(dashsim.accuracy_composition(np.stack([x for p in pairs for x in p[:2]]), composition, tau))
+    acc = np.asarray(accuracy_composition(np.stack([x for p in pairs for x in p[:2]]), composition, tau))
     acc_a, acc_b = acc[0::2], acc[1::2]
     ok = acc_a < acc_b
     bad = np.flatnonzero(~ok)
@@ -543,7 +547,7 @@ def _lemmas_d2_d3(composition: Any, cold_order: np.ndarray, g: np.ndarray, n_chu
     families = {"∅": (list(range(1, n_chunks + 1)), [np.asarray(o) for o in cold_order])}
     js = sorted({2, max(2, n_chunks // 2), n_chunks})
     from_g = [
-        np.asarray(dashsim.training_process(features, labels, counts * j, learned=g,
+        np.asarray(training_process(features, labels, counts * j, learned=g,
                                              memorized=np.zeros(len(labels), bool), gamma=gamma, tau=tau).order)
         for j in js
     ]

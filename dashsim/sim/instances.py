@@ -5,7 +5,7 @@ Assumption 3.1) with counts ``n_A = 1 + Poisson(m * prod_k p_k^{a_k} (1 - p_k)^{
 c's features are present with probabilities ``p_{c,k}``, ``tau - 1`` of them drawn above a common
 cut ``q`` and the rest below it, so one gamma can sit between the (tau-1)-th and tau-th counts of
 every class. ``gamma`` is then drawn inside that window and the instance is verified with
-:func:`dashsim.theory.check_assumptions`; a draw that misses is rejected and redrawn.
+:func:`dashsim.sim.theory.check_assumptions`; a draw that misses is rejected and redrawn.
 
 References: Shin et al. (2024), Assumptions 3.1 and 3.3.
 """
@@ -16,8 +16,8 @@ import dataclasses
 
 import numpy as np
 
-import dashsim
-from dashsim.theory import AssumptionReport, check_assumptions
+from .synthetic import Composition
+from .theory import AssumptionReport, check_assumptions
 
 __all__ = ["BREAKS", "Instance", "random_instance"]
 
@@ -29,7 +29,7 @@ BREAKS: tuple[str, ...] = ("3.1", "3.3(i)", "3.3(ii) too few above", "3.3(ii) no
 class Instance:
     """A fixed composition with the (gamma, tau) it is meant to be run with."""
 
-    composition: "dashsim.Composition"
+    composition: Composition
     gamma: int  # learning threshold (paper: gamma)
     tau: int  # learned features a point needs to be well-classified (paper: tau)
     breaks: str | None  # the assumption broken on purpose (an entry of BREAKS), None when all hold
@@ -60,7 +60,8 @@ def _draw_counts(rng: np.random.Generator, num_classes: int, num_features: int, 
     return np.concatenate(labels), np.concatenate(features), np.concatenate(counts).astype(np.int64)
 
 
-def _sorted_feature_counts(labels: np.ndarray, features: np.ndarray, counts: np.ndarray, num_classes: int) -> np.ndarray:
+def _sorted_feature_counts(labels: np.ndarray, features: np.ndarray, counts: np.ndarray,
+                           num_classes: int) -> np.ndarray:
     out = np.zeros((num_classes, features.shape[1]), dtype=np.int64)
     np.add.at(out, labels, features * counts[:, None])
     return -np.sort(-out, axis=1)
@@ -159,7 +160,7 @@ def random_instance(
         gamma = _draw_gamma(rng, s, t, breaks)
         if gamma is None or gamma < 1:
             continue
-        comp = dashsim.Composition(labels=labels, features=features, counts=counts, num_classes=C)
+        comp = Composition(labels=labels, features=features, counts=counts, num_classes=C)
         report = check_assumptions(comp, gamma=gamma, tau=t)
         wanted = {
             None: report.all_hold,

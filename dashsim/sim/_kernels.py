@@ -1,8 +1,11 @@
 """All numba code of dashsim's simulator (kept in one module: numba's cache only sees this file).
 
 The kernels draw no random numbers and write into arrays they are given. Callers in
-:mod:`dashsim.simulator` validate input and pass one canonical dtype per argument. The data comes
-from :func:`build_bitsets`:
+:mod:`dashsim.sim.simulator` validate input and pass one canonical dtype per argument. The kernels
+pass their arrays around in three bundles (namedtuples of arrays, which numba passes as freely as
+the arrays themselves): :class:`Index`, the data, built once by :func:`build_index`; :class:`State`,
+the framework's state (L, M, and each point's learned-feature count); :class:`Scratch`, the work
+arrays of the greedy loop. The data:
 
 - points are sorted by class, then chunk, so the training set ``T_{1:j}`` of experiment j is, in
   each class c, a prefix of the class's block: sorted positions ``cstart[c] .. cstart[c] +
@@ -12,12 +15,12 @@ from :func:`build_bitsets`:
 - ``cols`` (K, n_words) uint64: the transpose, per class: bit t of word ``woff[c] + t // 64`` of
   row k says the t-th point of class c has feature k;
 - ``weights`` (n,) int64 multiplicities, ``mult`` (J,) int64 a per-experiment factor on them (1 for
-  sampled data; j for a fixed composition collapsed to one row per combination);
-- ``mem_w`` (n,) int64 memorized weight of each point (0 or the point's full weight),
-  ``learned`` (C*K,) bool.
+  sampled data; j for a fixed composition collapsed to one row per combination).
 
-Per-point state is bitsets over the same words as ``cols``: ``done`` (|V(x) ∩ L| >= tau),
-``planes`` (|V(x) ∩ L| in binary below that), ``nz`` (in N at the start of the run).
+The state: ``learned`` (C*K,) bool, L; ``mem_w`` (n,) int64, the memorized weight of each point (0
+or the point's full weight), M; and per point, as bitsets over the same words as ``cols``:
+``done`` (|V(x) ∩ L| >= tau), ``planes`` (|V(x) ∩ L| in binary below that), ``nz`` (in N at the
+start of the run), ``frozen`` (memorized for good).
 
 Cost: learning feature (c, k) costs one pass over class c's words of ``cols[k]`` (64 points per
 operation, a few operations per plane); a point leaving N adds its mask, ceil(K/64) words, into a
@@ -28,6 +31,8 @@ best class in O(log C). Dense (n, K) features fit in n*K/8 bytes twice (``masks`
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 from numba.extending import intrinsic
@@ -36,6 +41,36 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 MODE_COLD = 0
 MODE_WARM = 1
 MODE_IDEAL = 2
+
+# The points, sorted by class, then chunk (see the module docstring for the bitset layout). Experiment j
+# (0-based) trains on the first cprefix[j, c] points of each class c, with weights weights * mult[j].
+Index = namedtuple("Index", (
+    "cprefix",  # (J, C) int64: points of class c that arrived by experiment j
+    "mult",  # (J,) int64: experiment j's factor on the weights
+    "cstart",  # (C + 1,) int64: first sorted position of each class
+    "woff",  # (C + 1,) int64: first bitset word of each class
+    "masks",  # (n, ceil(K/64)) uint64: each point's features
+    "cols",  # (K, woff[C]) uint64: the transpose, per class
+    "weights",  # (n,) int64: multiplicity of each point
+))
+# The framework's state: L, M and, per point (one bit per bitset word), |V(x) ∩ L| and N.
+State = namedtuple("State", (
+    "learned",  # (C*K,) bool: L
+    "mem_w",  # (n,) int64: memorized weight of each point (M)
+    "done",  # (n_words,) uint64: |V(x) ∩ L| >= tau
+    "planes",  # (n_words, max(n_planes, 1)) uint64: |V(x) ∩ L| in binary, for the others
+    "nz",  # (n_words,) uint64: in N at the start of the run
+    "frozen",  # (n_words,) uint64: known to have a = w * mult - mem_w <= 0 for good (skipped)
+))
+# Work arrays of the greedy loop.
+Scratch = namedtuple("Scratch", (
+    "vals",  # (C*K,) int64: each feature's summed a over N
+    "points",  # (n + 4,) int64: points whose a is added to (or taken from) vals
+    "amounts",  # (n,) int64: their a
+    "class_val",  # (tree size,) int64: each class's best count (padding classes -2)
+    "class_k",  # (tree size,) int64: ... and its feature
+    "ctree",  # (2 * tree size,) int64: segment tree over classes of the best (count, class)
+))
 
 
 @njit(cache=True)
@@ -168,34 +203,44 @@ def _class_best(vals, learned, base, K):
 
 
 @njit(cache=True)
-def _state_arrays(n, n_words, tau, n_features, n_classes):
-    """Per-point bitsets and scratch shared by every run (see :func:`simulate_builtin`)."""
+def _n_planes(tau):
+    # Bits of a count in 0 .. tau - 1 (0 for tau = 1).
     n_planes = 0
     while ((tau - 1) >> n_planes) > 0:
         n_planes += 1
-    planes = np.zeros((n_words, max(n_planes, 1)), dtype=np.uint64)
-    done = np.zeros(n_words, dtype=np.uint64)
-    nz = np.zeros(n_words, dtype=np.uint64)
-    frozen = np.zeros(n_words, dtype=np.uint64)
-    vals = np.zeros(n_features, dtype=np.int64)
-    # Points whose weight is added to (or taken from) counts; room for 4 unconditional writes.
-    points = np.empty(n + 4, dtype=np.int64)
-    amounts = np.empty(n, dtype=np.int64)
-    csize = _tree_size(n_classes)
-    class_val = np.full(csize, -2, dtype=np.int64)  # padding classes rank last
-    class_k = np.zeros(csize, dtype=np.int64)
-    ctree = np.empty(2 * csize, dtype=np.int64)
-    return n_planes, planes, done, nz, frozen, vals, points, amounts, class_val, class_k, ctree
+    return n_planes
 
 
 @njit(cache=True)
-def _start_from_state(prefix, mult_j, warm, cstart, woff, masks, weights, mem_w, done, frozen, nz, vals,
-                      points, amounts, K):
-    """N = arrived points below tau with ``a = weights * mult_j - mem_w > 0`` (``mem_w`` read only if
-    ``warm``); writes ``nz`` and ``vals`` (each feature's summed ``a`` over N) and returns |N| (weighted).
+def _new_state(learned, mem_w, n_words, tau):
+    """A :class:`State` holding ``learned`` and ``mem_w``, every point at count 0, outside N, not frozen."""
+    return State(learned=learned, mem_w=mem_w, done=np.zeros(n_words, dtype=np.uint64),
+                 planes=np.zeros((n_words, max(_n_planes(tau), 1)), dtype=np.uint64),
+                 nz=np.zeros(n_words, dtype=np.uint64), frozen=np.zeros(n_words, dtype=np.uint64))
 
-    ``frozen`` points are known to have a <= 0 and are skipped.
+
+@njit(cache=True)
+def _new_scratch(n, n_features, n_classes):
+    """The :class:`Scratch` of a run over n points, C*K features and C classes."""
+    csize = _tree_size(n_classes)
+    # points: room for the 4 unconditional writes of _learn.
+    return Scratch(vals=np.zeros(n_features, dtype=np.int64), points=np.empty(n + 4, dtype=np.int64),
+                   amounts=np.empty(n, dtype=np.int64), class_val=np.full(csize, -2, dtype=np.int64),
+                   class_k=np.zeros(csize, dtype=np.int64), ctree=np.empty(2 * csize, dtype=np.int64))
+
+
+@njit(cache=True)
+def _start_from_state(index, j, warm, state, scratch):
+    """N of experiment j: the arrived points below tau with ``a = weights * mult[j] - mem_w > 0``.
+
+    ``mem_w`` is read only if ``warm``. Writes ``state.nz`` and ``scratch.vals`` (each feature's
+    summed ``a`` over N) and returns |N| (weighted). ``state.frozen`` points are known to have
+    a <= 0 and are skipped.
     """
+    cstart, woff, masks, weights = index.cstart, index.woff, index.masks, index.weights
+    prefix, mult_j, K = index.cprefix[j], index.mult[j], index.cols.shape[0]
+    mem_w, done, frozen, nz = state.mem_w, state.done, state.frozen, state.nz
+    vals, points, amounts = scratch.vals, scratch.points, scratch.amounts
     zero = np.uint64(0)
     one = np.uint64(1)
     vals[:] = 0
@@ -227,23 +272,28 @@ def _start_from_state(prefix, mult_j, warm, cstart, woff, masks, weights, mem_w,
 
 
 @njit(cache=True)
-def _learn(prefix, hit_all, mult_j, unit_j, warm, cstart, woff, masks, cols, weights, gamma, tau, n_planes,
-           learned, mem_w, done, planes, nz, vals, points, amounts, class_val, class_k, ctree, order_row):
-    """The greedy loop of TrainingProcess from the counts ``vals`` of N; returns how many features it learned.
+def _learn(index, j, hit_all, unit_j, warm, gamma, tau, state, scratch, order_row):
+    """The greedy loop of TrainingProcess from the counts ``scratch.vals`` of N; returns how many features it learned.
 
     Learns ``argmax_{v not in L} vals[v]`` (ties: smallest flat index) while that count is >= gamma,
     writing the flat indices to ``order_row``. Learning feature (c, k) adds ``cols[k]`` to class c's
     counts word by word (64 points per operation: ``planes`` hold |V(x) ∩ L| in binary, ``done``
-    marks >= tau); points of N (``nz``) reaching tau give back ``a = weights * mult_j - mem_w`` (``mem_w``
-    read only if ``warm``; ``unit_j``: every such a is 1) to each of their features. Counts are kept
-    for the first ``prefix[c]`` points of each class, or for all if ``hit_all``. Only class c's
-    counts change, so only its best feature is searched again (O(K)); a segment tree over classes
-    gives the overall best in O(log C).
+    marks >= tau); points of N (``nz``) reaching tau give back ``a = weights * mult[j] - mem_w``
+    (``mem_w`` read only if ``warm``; ``unit_j``: every such a is 1) to each of their features.
+    Counts are kept for the first ``cprefix[j, c]`` points of each class, or for all if ``hit_all``.
+    Only class c's counts change, so only its best feature is searched again (O(K)); a segment tree
+    over classes gives the overall best in O(log C).
     """
+    cstart, woff, masks, cols, weights = index.cstart, index.woff, index.masks, index.cols, index.weights
+    prefix, mult_j = index.cprefix[j], index.mult[j]
+    learned, mem_w, done, planes, nz = state.learned, state.mem_w, state.done, state.planes, state.nz
+    vals, points, amounts = scratch.vals, scratch.points, scratch.amounts
+    class_val, class_k, ctree = scratch.class_val, scratch.class_k, scratch.ctree
     zero = np.uint64(0)
     one = np.uint64(1)
     K = cols.shape[0]
     n_classes = cstart.shape[0] - 1
+    n_planes = _n_planes(tau)
     # Points at count tau - 1 reach tau with one more learned feature; pattern[p] is bit p of
     # tau - 1 spread over a word, so a count equals tau - 1 where no plane differs from it.
     pattern = np.empty(n_planes, dtype=np.uint64)
@@ -312,12 +362,15 @@ def _learn(prefix, hit_all, mult_j, unit_j, warm, cstart, woff, masks, cols, wei
 
 
 @njit(cache=True)
-def _memorize(prefix, mult_j, freeze, cstart, woff, weights, mem_w, done, frozen):
-    """M <- M ∪ N at the end of a run: every arrived point below tau gets ``mem_w = weights * mult_j``.
+def _memorize(index, j, freeze, state):
+    """M <- M ∪ N at the end of experiment j: every arrived point below tau gets ``mem_w = weights * mult[j]``.
 
     Returns the change of ``sum(mem_w)``. Frozen points are skipped (their ``mem_w`` already is
-    ``weights * mult_j``); with ``freeze`` the points set here are frozen too.
+    ``weights * mult[j]``); with ``freeze`` the points set here are frozen too.
     """
+    cstart, woff, weights = index.cstart, index.woff, index.weights
+    prefix, mult_j = index.cprefix[j], index.mult[j]
+    mem_w, done, frozen = state.mem_w, state.done, state.frozen
     one = np.uint64(1)
     change = 0
     for c in range(cstart.shape[0] - 1):
@@ -337,11 +390,10 @@ def _memorize(prefix, mult_j, freeze, cstart, woff, weights, mem_w, done, frozen
 
 
 @njit(cache=True)
-def simulate_builtin(mode, cprefix, mult, cstart, woff, masks, cols, weights, gamma, tau,
-                     out_learned, out_nonzero, out_memorized, out_order):
+def simulate_builtin(mode, index, gamma, tau, out_learned, out_nonzero, out_memorized, out_order):
     """All J experiments of one built-in method (MODE_COLD / MODE_WARM / MODE_IDEAL), in one call.
 
-    Input from :func:`build_bitsets` (points sorted by class, then chunk): experiment j (0-based)
+    ``index`` from :func:`build_index` (points sorted by class, then chunk): experiment j (0-based)
     trains on the first ``cprefix[j, c]`` points of each class c, with weights
     ``weights * mult[j]``. Writes L^(j) to ``out_learned[j]``, |N^(j,0)| to ``out_nonzero[j]``,
     |M^(j)| (weighted) to ``out_memorized[j]`` and the learned flat indices to ``out_order[j]``
@@ -353,15 +405,19 @@ def simulate_builtin(mode, cprefix, mult, cstart, woff, masks, cols, weights, ga
     L = M = ∅ as running sums over T_{1:j}; warm and ideal keep |V(x) ∩ L| for every point
     across experiments (L only grows) and scan only the arrived points below tau.
     """
+    cprefix, mult, cstart, woff, masks, weights = (index.cprefix, index.mult, index.cstart, index.woff, index.masks,
+                                                   index.weights)
     n = weights.shape[0]
-    K = cols.shape[0]
+    K = index.cols.shape[0]
     C = cstart.shape[0] - 1
     n_features = C * K
     one = np.uint64(1)
     cold = mode == MODE_COLD
     warm = mode == MODE_WARM
-    (n_planes, planes, done, nz, frozen, vals, points, amounts, class_val, class_k,
-     ctree) = _state_arrays(n, woff[C], tau, n_features, C)
+    state = _new_state(np.zeros(n_features, dtype=np.bool_), np.zeros(n, dtype=np.int64), woff[C], tau)
+    scratch = _new_scratch(n, n_features, C)
+    learned, done, planes, nz = state.learned, state.done, state.planes, state.nz
+    vals, points, amounts = scratch.vals, scratch.points, scratch.amounts
     # Warm with a constant mult: a memorized point has a = w*mult - mem_w = 0 in every later
     # experiment, so it is frozen out of the scans of N.
     freeze = warm
@@ -370,9 +426,7 @@ def simulate_builtin(mode, cprefix, mult, cstart, woff, masks, cols, weights, ga
     unit = True
     for s in range(n):
         unit = unit and weights[s] == 1
-    mem_w = np.zeros(n, dtype=np.int64)
     memorized_total = 0
-    learned = np.zeros(n_features, dtype=np.bool_)
     cold_counts = np.zeros(n_features, dtype=np.int64)
     cold_total = 0
     for j in range(cprefix.shape[0]):
@@ -399,14 +453,11 @@ def simulate_builtin(mode, cprefix, mult, cstart, woff, masks, cols, weights, ga
                 vals[f] = cold_counts[f] * mult_j
             n_nonzero = cold_total * mult_j
         else:
-            n_nonzero = _start_from_state(prefix, mult_j, warm, cstart, woff, masks, weights, mem_w, done,
-                                          frozen, nz, vals, points, amounts, K)
+            n_nonzero = _start_from_state(index, j, warm, state, scratch)
         # (unit weights and mult 1: a point of N has a = 1)
-        _learn(prefix, not cold, mult_j, unit and mult_j == 1, warm, cstart, woff, masks, cols, weights,
-               gamma, tau, n_planes, learned, mem_w, done, planes, nz, vals, points, amounts, class_val,
-               class_k, ctree, out_order[j])
+        _learn(index, j, not cold, unit and mult_j == 1, warm, gamma, tau, state, scratch, out_order[j])
         if warm:
-            memorized_total += _memorize(prefix, mult_j, freeze, cstart, woff, weights, mem_w, done, frozen)
+            memorized_total += _memorize(index, j, freeze, state)
             out_memorized[j] = memorized_total
         else:
             # M = N at the end (M started empty); the other arrived points below tau have weight 0.
@@ -428,21 +479,24 @@ def simulate_builtin(mode, cprefix, mult, cstart, woff, masks, cols, weights, ga
 
 
 @njit(cache=True)
-def process_from_state(prefix, mult_j, cstart, woff, masks, cols, weights, gamma, tau, learned, mem_w,
-                       order_row, below_tau):
-    """One TrainingProcess on the first ``prefix[c]`` points of each class from any (L, M) state, in place.
+def process_from_state(index, j, gamma, tau, learned, mem_w, order_row, below_tau):
+    """TrainingProcess of experiment j (the first ``cprefix[j, c]`` points of each class) from any (L, M), in place.
 
-    Input from :func:`build_bitsets`; ``learned`` (C*K,) bool is L, ``mem_w`` (n,) the memorized
+    ``index`` from :func:`build_index`; ``learned`` (C*K,) bool is L, ``mem_w`` (n,) the memorized
     weight of each point (its weight if in M, else 0). On exit ``learned`` is L after the run,
-    ``mem_w`` = ``weights * mult_j`` for the arrived points left below tau, ``below_tau[s]`` says
+    ``mem_w`` = ``weights * mult[j]`` for the arrived points left below tau, ``below_tau[s]`` says
     whether arrived point s has fewer than tau learned features, and ``order_row`` lists the learned
     flat indices. Returns (|N^0| weighted, number of features learned).
     """
+    cstart, woff, masks = index.cstart, index.woff, index.masks
+    prefix = index.cprefix[j]
     n, W = masks.shape
-    K = cols.shape[0]
+    K = index.cols.shape[0]
     C = cstart.shape[0] - 1
-    (n_planes, planes, done, nz, frozen, vals, points, amounts, class_val, class_k,
-     ctree) = _state_arrays(n, woff[C], tau, learned.shape[0], C)
+    n_planes = _n_planes(tau)
+    state = _new_state(learned, mem_w, woff[C], tau)
+    scratch = _new_scratch(n, learned.shape[0], C)
+    done, planes = state.done, state.planes
     learned_bits = np.zeros(W, dtype=np.uint64)
     for c in range(C):
         learned_bits[:] = 0
@@ -464,12 +518,9 @@ def process_from_state(prefix, mult_j, cstart, woff, masks, cols, weights, gamma
                         planes[w, p] |= bit
     # Flags as np.bool_ rather than literals: literals would compile another variant of each helper.
     yes, no = np.bool_(True), np.bool_(False)
-    n_nonzero = _start_from_state(prefix, mult_j, yes, cstart, woff, masks, weights, mem_w, done, frozen,
-                                  nz, vals, points, amounts, K)
-    n_new = _learn(prefix, no, mult_j, no, yes, cstart, woff, masks, cols, weights, gamma, tau,
-                   n_planes, learned, mem_w, done, planes, nz, vals, points, amounts, class_val, class_k,
-                   ctree, order_row)
-    _memorize(prefix, mult_j, no, cstart, woff, weights, mem_w, done, frozen)
+    n_nonzero = _start_from_state(index, j, yes, state, scratch)
+    n_new = _learn(index, j, no, no, yes, gamma, tau, state, scratch, order_row)
+    _memorize(index, j, no, state)
     for c in range(C):
         for t in range(prefix[c]):
             below_tau[cstart[c] + t] = not (done[woff[c] + (t >> 6)] >> np.uint64(t & 63)) & np.uint64(1)
@@ -477,15 +528,16 @@ def process_from_state(prefix, mult_j, cstart, woff, masks, cols, weights, gamma
 
 
 @njit(cache=True)
-def build_bitsets(features, labels, chunk, n_chunks, n_classes):
-    """Points sorted by (class, chunk) (stable counting sort) and their features as bitsets.
+def build_index(features, labels, chunk, weights, n_chunks, n_classes):
+    """The :class:`Index` of the points, sorted by (class, chunk) (stable counting sort), and ``perm``.
 
-    Returns ``perm`` (sorted position -> caller's index), ``cstart`` (C + 1,) first sorted position
-    of each class, ``cprefix`` (J, C) points of class c in chunks <= j (experiment j's T_{1:j}
-    within class c is sorted positions ``cstart[c] .. cstart[c] + cprefix[j, c] - 1``), ``woff``
-    (C + 1,) first bitset word of each class (ceil(n_c / 64) words each), ``masks`` (n, ceil(K/64))
-    uint64 (bit k of word k // 64: point has feature k of its class) and ``cols`` (K, woff[C]) uint64
-    (bit t of word ``woff[c] + t // 64`` of row k: the t-th point of class c has feature k).
+    Returns ``perm`` (sorted position -> caller's index) and an :class:`Index` with ``cstart``
+    (C + 1,) first sorted position of each class, ``cprefix`` (J, C) points of class c in chunks
+    <= j (experiment j's T_{1:j} within class c is sorted positions ``cstart[c] .. cstart[c] +
+    cprefix[j, c] - 1``), ``mult`` (J,) all 1, ``woff`` (C + 1,) first bitset word of each class
+    (ceil(n_c / 64) words each), ``masks`` (n, ceil(K/64)) uint64 (bit k of word k // 64: point has
+    feature k of its class), ``cols`` (K, woff[C]) uint64 (bit t of word ``woff[c] + t // 64`` of
+    row k: the t-th point of class c has feature k) and ``weights`` (n,) in sorted order.
     """
     n, K = features.shape
     n_keys = n_classes * n_chunks
@@ -530,4 +582,6 @@ def build_bitsets(features, labels, chunk, n_chunks, n_classes):
                 while bits:
                     cols[64 * ww + np.int64(trailing_zeros(bits)), word] |= bit
                     bits &= bits - np.uint64(1)
-    return perm, cstart, cprefix, woff, masks, cols
+    index = Index(cprefix=cprefix, mult=np.ones(n_chunks, dtype=np.int64), cstart=cstart, woff=woff, masks=masks,
+                  cols=cols, weights=weights[perm])
+    return perm, index

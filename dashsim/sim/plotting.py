@@ -1,4 +1,4 @@
-"""Figures of the paper's synthetic experiments, drawn from :func:`dashsim.sweeps.summarize` tables.
+"""Figures of the paper's synthetic experiments, drawn from :func:`dashsim.sim.settings.summarize` tables.
 
 Every function draws exactly the numbers of the table it is given (so the CSV written next to a
 PNG is the plotted data), returns the :class:`matplotlib.figure.Figure`, and saves it when given
@@ -51,7 +51,7 @@ def _check_summary(summary: pd.DataFrame, extra: Sequence[str] = ()) -> None:
     needed = ["method", "experiment", *extra] + [f"{q}_{s}" for q, _ in PANELS for s in ("mean", "std")]
     missing = [c for c in needed if c not in summary.columns]
     if missing:
-        raise ValueError(f"summary: missing columns {missing} (expected the output of dashsim.sweeps.summarize)")
+        raise ValueError(f"summary: missing columns {missing} (expected the output of dashsim.sim.settings.summarize)")
     if len(summary) == 0:
         raise ValueError("summary: is empty")
 
@@ -89,7 +89,7 @@ def plot_figure3(summary: pd.DataFrame, path: str | os.PathLike | None = None, *
     Parameters
     ----------
     summary : pandas.DataFrame
-        Output of :func:`dashsim.sweeps.summarize` for one setting.
+        Output of :func:`dashsim.sim.settings.summarize` for one setting.
     path : path or None
         Where to save the PNG; None only returns the figure.
     title : str or None
@@ -145,7 +145,8 @@ def plot_sweep(
     axes = np.asarray(fig.subplots(len(values), len(PANELS), squeeze=False))
     for r, value in enumerate(values):
         _draw_panels(axes[r], summary[summary[param] == value], legend=(r == 0))
-        axes[r, 0].set_ylabel(f"{param} = {value:g}" if isinstance(value, (float, np.floating)) else f"{param} = {value}")
+        label = f"{value:g}" if isinstance(value, (float, np.floating)) else f"{value}"
+        axes[r, 0].set_ylabel(f"{param} = {label}")
     if title:
         fig.suptitle(title, fontsize=11)
     return _save(fig, path)

@@ -34,9 +34,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm  # plain bars: tqdm.auto warns inside notebooks without ipywidgets
 
-import dashsim
-from dashsim.accuracy import accuracy_bernoulli, accuracy_on
-from dashsim.synthetic import legacy_test_set, sample_paper_data, sample_test_set
+from .._version import __version__
+from ..stats import seed_stats
+from .accuracy import accuracy_bernoulli, accuracy_on
+from .simulator import simulate
+from .synthetic import legacy_test_set, sample_paper_data, sample_test_set
 
 __all__ = ["PaperSetting", "run_setting", "run_sweep", "summarize", "run_key", "environment", "COLUMNS", "QUANTITIES"]
 
@@ -134,7 +136,7 @@ def run_key(setting: PaperSetting, methods: Sequence[Any] = ("cold", "warm", "id
     """
     keyed = {k: v for k, v in _setting_dict(setting).items() if k != "seeds"}
     keyed["methods"] = [_method_key(m) for m in methods]
-    keyed["dashsim_version"] = dashsim.__version__
+    keyed["dashsim_version"] = __version__
     text = json.dumps(keyed, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -151,7 +153,7 @@ def environment() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {
-        "dashsim": dashsim.__version__,
+        "dashsim": __version__,
         "git_commit": commit,
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -167,8 +169,9 @@ def environment() -> dict[str, Any]:
 
 def _run_seed(setting: PaperSetting, seed: int, methods: Sequence[Any]) -> pd.DataFrame:
     """The tidy rows (method, experiment, quantities) of one seed."""
-    data = sample_paper_data(setting.C, setting.K, setting.n_per_chunk, setting.J, seed=int(seed), legacy=setting.legacy)
-    result = dashsim.simulate(
+    data = sample_paper_data(setting.C, setting.K, setting.n_per_chunk, setting.J, seed=int(seed),
+                             legacy=setting.legacy)
+    result = simulate(
         data.features, data.labels, data.chunk, gamma=setting.gamma, tau=setting.tau, methods=tuple(methods),
         num_classes=setting.C,
     )
@@ -331,8 +334,8 @@ def run_sweep(
 def summarize(df: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:
     """Mean and standard deviation over seeds of every quantity, per method and experiment.
 
-    ``<q>_mean = (1/S) sum_s q_s`` and ``<q>_std = sqrt((1/S) sum_s (q_s - <q>_mean)^2)`` (population
-    std, ddof = 0, so one seed gives 0), S = number of seeds in the group.
+    ``<q>_mean = (1/S) sum_s q_s`` and ``<q>_std = sqrt(1/(S-1) sum_s (q_s - <q>_mean)^2)`` (sample
+    std, ddof = 1, NaN for one seed), S = number of seeds in the group: :func:`dashsim.stats.seed_stats`.
 
     Parameters
     ----------
@@ -348,17 +351,7 @@ def summarize(df: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:
         n_learned_mean, ...``; methods in order of first appearance.
     """
     by = list(by)
-    missing = [c for c in by + ["seed", "method", "experiment", *QUANTITIES] if c not in df.columns]
-    if missing:
-        raise ValueError(f"df: missing columns {missing}")
-    keys = by + ["method", "experiment"]
-    grouped = df.groupby(keys, sort=False)
-    out = grouped["seed"].nunique().rename("n_seeds").to_frame()
-    for q in QUANTITIES:
-        values = grouped[q]
-        out[f"{q}_mean"] = values.mean()
-        out[f"{q}_std"] = values.std(ddof=0)
-    out = out.reset_index()
+    out = seed_stats(df, by + ["method", "experiment"], QUANTITIES)
     # First-appearance method order (cold, warm, ideal), experiments ascending.
     method_rank = {m: i for i, m in enumerate(pd.unique(df["method"]))}
     sort_cols = by + ["_rank", "experiment"]

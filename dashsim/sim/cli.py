@@ -1,10 +1,10 @@
 """``dashsim simulate``: the paper's Figure 3 on the synthetic setting, as one self-describing run folder.
 
 Writes into ``--out`` (default ``runs/figure3``): ``figure3.png`` (three panels, mean +- std over
-seeds), ``figure3.csv`` (exactly the plotted numbers, :func:`dashsim.plotting.plotted_table`),
+seeds), ``figure3.csv`` (exactly the plotted numbers, :func:`dashsim.sim.plotting.plotted_table`),
 ``config.json`` (setting, methods, output files, versions, git commit) and ``cache/`` (one CSV per
 finished seed, so an interrupted run resumes where it stopped). Every flag comes from
-:class:`dashsim.sweeps.PaperSetting`, so the defaults are the paper's.
+:class:`dashsim.sim.settings.PaperSetting`, so the defaults are the paper's.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from dashsim._config import add_dataclass_arguments, config_to_dict, dataclass_from_args
-from dashsim.sweeps import PaperSetting, environment, run_setting, summarize
+from .._config import add_dataclass_arguments, config_to_dict, dataclass_from_args
+from .settings import PaperSetting, environment, run_setting, summarize
 
 __all__ = ["register", "run"]
 
@@ -54,10 +54,10 @@ def run(args: argparse.Namespace) -> int:
     summary = summarize(df)
     elapsed = time.perf_counter() - start
     # Imported here so `dashsim --help` does not pay for matplotlib.
-    from dashsim.plotting import plot_figure3, plotted_table
+    from .plotting import plot_figure3, plotted_table
 
-    title = (f"C={setting.C}, K={setting.K}, n={setting.n_per_chunk}, J={setting.J}, gamma={setting.gamma:g}, tau={setting.tau}, "
-             f"{len(setting.seeds)} seeds, accuracy={setting.accuracy}")
+    title = (f"C={setting.C}, K={setting.K}, n={setting.n_per_chunk}, J={setting.J}, gamma={setting.gamma:g}, "
+             f"tau={setting.tau}, {len(setting.seeds)} seeds, accuracy={setting.accuracy}")
     plot_figure3(summary, out / "figure3.png", title=title)
     plotted_table(summary).to_csv(out / "figure3.csv", index=False)
     config = {
@@ -73,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
     lines = [f"wrote {out / 'figure3.png'}, {out / 'figure3.csv'}, {out / 'config.json'} ({elapsed:.2f} s)",
              f"experiment {int(last['experiment'].iloc[0])}, mean over {len(setting.seeds)} seeds:"]
     for row in last.itertuples():
-        lines.append(f"  {row.method:>6}: test accuracy {row.test_accuracy_mean:.4f}, learned {row.n_learned_mean:.1f}, "
-                     f"|N| {row.n_nonzero_mean:.1f}, memorized {row.n_memorized_mean:.1f}")
+        lines.append(f"  {row.method:>6}: test accuracy {row.test_accuracy_mean:.4f}, "
+                     f"learned {row.n_learned_mean:.1f}, |N| {row.n_nonzero_mean:.1f}, "
+                     f"memorized {row.n_memorized_mean:.1f}")
     # The command's result for the person at the terminal (the library itself never prints).
     print("\n".join(lines))
     return 0

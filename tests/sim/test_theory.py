@@ -1,4 +1,4 @@
-"""dashsim.theory against hand-computed values and a direct loop transcription of the definitions."""
+"""dashsim.sim.theory against hand-computed values and a direct loop transcription of the definitions."""
 
 import itertools
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import dashsim
-from dashsim import theory
+from dashsim.sim import theory
 
 # One class, K = 2 features a (k=0) and b (k=1), every combination present:
 #   n_∅ = 1, n_{a} = 2, n_{b} = 1, n_{ab} = 100  (n = 104), tau = 2, gamma = 102.

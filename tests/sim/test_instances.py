@@ -1,9 +1,9 @@
-"""dashsim.instances: generated instances meet (or break) exactly the assumptions asked for."""
+"""dashsim.sim.instances: generated instances meet (or break) exactly the assumptions asked for."""
 
 import numpy as np
 import pytest
 
-from dashsim.instances import BREAKS, random_instance
+from dashsim.sim.instances import BREAKS, random_instance
 from test_theory import assumptions_twin
 
 

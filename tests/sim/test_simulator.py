@@ -1,4 +1,4 @@
-"""The numba simulator against the plain NumPy transcription in tests/sim_reference.py."""
+"""The numba simulator against the plain NumPy transcription in tests/sim/sim_reference.py."""
 
 from __future__ import annotations
 
@@ -213,7 +213,8 @@ def _ok():
         (dict(tau=0), ValueError, r"tau must be an integer in \[1, K=2\]"),
         (dict(tau=3), ValueError, r"tau must be an integer in \[1, K=2\]"),
         (dict(tau=1.5), TypeError, r"tau must be an integer"),
-        (dict(methods=("cold", "lukewarm")), ValueError, r"unknown method 'lukewarm'; known methods: \['cold', 'ideal', 'warm'\]"),
+        (dict(methods=("cold", "lukewarm")), ValueError,
+         r"unknown method 'lukewarm'; known methods: \['cold', 'ideal', 'warm'\]"),
         (dict(methods=()), ValueError, "methods must name at least one rule"),
         (dict(num_classes=1), ValueError, r"labels must be in \[0, num_classes=1\)"),
     ],

@@ -2,7 +2,7 @@
 
 Written for obviousness, not speed: every step of TrainingProcess(L, M, T, gamma, tau) is spelled
 out as in the spec, and cold/warm/ideal re-run it on T_{1:j} for j = 1..J. The numba kernels in
-``dashsim._kernels`` must agree with this file on every input.
+``dashsim.sim._kernels`` must agree with this file on every input.
 """
 
 from __future__ import annotations

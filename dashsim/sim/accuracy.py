@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from dashsim.synthetic import Composition
+from .synthetic import Composition
 
 __all__ = ["accuracy_bernoulli", "accuracy_composition", "accuracy_on"]
 
