@@ -1,4 +1,4 @@
-"""The main-results figure helpers: Table 1 formatting, Figure 13's previous-data bookkeeping."""
+"""The main-results table helpers: Table 1 formatting and the claim check."""
 
 from __future__ import annotations
 
@@ -47,55 +47,6 @@ def test_table1_against_a_hand_computed_case():
     assert shown.iloc[2].tolist() == ["sam", "dash", "60.0 (-)", "50.0 (-)", "6 (-)", "7 (-)"]
     with pytest.raises(ValueError, match="by='lr'"):
         table1(_metrics(), by="lr")
-
-
-@pytest.fixture(scope="module")
-def figure13():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "paper_figures"))
-    import figure13 as module
-
-    return module
-
-
-def test_figure13_previous_data_accuracy_bookkeeping(figure13):
-    import torch
-
-    from dashsim.nn import TrainConfig, load_dataset
-
-    dataset = load_dataset("digits")
-    config = TrainConfig(data="digits", model="mlp", width=16, method="warm", J=3, subset=150, max_epochs=5, batch_size=32, device="cpu")
-    methods = ["warm", "shrink", "dash"]
-    rows = pd.DataFrame(figure13.previous_data_accuracy(config, dataset, 0, methods, epochs=2))
-    assert list(rows.columns) == list(figure13.COLUMNS)
-    assert rows.method.tolist() == [m for m in methods for _ in range(3)] and rows.epoch.tolist() == [0, 1, 2] * 3
-    assert (rows.n_previous == 100).all()  # old data = 2 of 3 chunks of 50
-    assert rows.steps.tolist() == [0, 5, 10] * 3  # ceil(150 / 32) = 5 steps per epoch on all data
-    # Epoch 0 of warm is the pretrained model itself: its accuracy on the old data, recomputed in NumPy.
-    pre = figure13.pretrain(config, dataset, 0, torch.device("cpu"))
-    learner, x, y = pre.learner, pre.x, pre.y
-    old = torch.cat(pre.chunks[:2]).numpy()
-    assert torch.equal(pre.old, torch.cat(pre.chunks[:2]))
-    for column, training in (("previous_accuracy", False), ("previous_accuracy_batch_stats", True)):
-        learner.model.train(training)
-        with torch.no_grad():
-            logits = learner.model(x[torch.from_numpy(old)]).numpy()  # batch statistics of the old data only
-        expected = np.mean(logits.argmax(axis=1) == y.numpy()[old])
-        assert rows[column].iloc[0] == pytest.approx(expected, abs=1e-12), column
-    # Shrinking by lam changes the old-data accuracy at once; every value is a count over 100 images.
-    assert rows.previous_accuracy.iloc[3] != rows.previous_accuracy.iloc[0]
-    np.testing.assert_allclose(rows.previous_accuracy * 100, np.round(rows.previous_accuracy * 100), atol=1e-9)
-    # The batch-statistics probe must not move the running statistics the eval-mode numbers use.
-    learner.model.eval()
-    running = {k: v.clone() for k, v in learner.model.state_dict().items()}
-    figure13.batch_stats_accuracy(learner.model, x, y)
-    assert not learner.model.training
-    assert all(torch.equal(v, learner.model.state_dict()[k]) for k, v in running.items())
-    # A record does not depend on how many epochs follow: one epoch gives the first two rows of each method.
-    short = pd.DataFrame(figure13.previous_data_accuracy(config, dataset, 0, methods, epochs=1))
-    pd.testing.assert_frame_equal(short, rows[rows.epoch <= 1].reset_index(drop=True))
 
 
 def test_claim_check_reads_each_part_of_the_claim():

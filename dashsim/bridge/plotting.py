@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from dashsim.sim.plotting import METHOD_STYLE, PANELS
+from dashsim.stats import seed_stats
 
 __all__ = ["QUANTITIES", "SWEEP_QUANTITIES", "METHOD_COLOURS", "bridge_curves", "plot_bridge", "sweep_table",
            "plot_bridge_sweep"]
@@ -69,11 +70,7 @@ def bridge_curves(frame: pd.DataFrame) -> pd.DataFrame:
     """
     quantities = [q for q, _ in QUANTITIES + AGREEMENT]
     _need(frame, ["side", "method", "seed", "experiment", *quantities], "bridge_curves")
-    grouped = frame.groupby(["side", "method", "experiment"], sort=False)
-    out = grouped[quantities].agg(["mean", "std"])
-    out.columns = [f"{q}_{s}" for q, s in out.columns]
-    out.insert(0, "n_seeds", grouped["seed"].nunique())
-    return out.reset_index()
+    return seed_stats(frame, ["side", "method", "experiment"], quantities)
 
 
 def _band(ax, x, mean, std, colour, linestyle, label):
@@ -157,11 +154,7 @@ def sweep_table(frame: pd.DataFrame, param: str) -> pd.DataFrame:
     per_seed = ordered.groupby(keys + ["seed"], sort=False).agg(
         test_accuracy=("test_accuracy", "last"), n_learned=("n_learned", "last"),
         training_time=("n_nonzero", "sum"), jaccard=("jaccard", "last"))
-    grouped = per_seed.groupby(keys, sort=False)
-    out = grouped[[q for q, _ in SWEEP_QUANTITIES]].agg(["mean", "std"])
-    out.columns = [f"{q}_{s}" for q, s in out.columns]
-    out.insert(0, "n_seeds", grouped.size())
-    out = out.reset_index()
+    out = seed_stats(per_seed.reset_index(), keys, [q for q, _ in SWEEP_QUANTITIES])
     return out.sort_values([param, "side", "method"], kind="stable").reset_index(drop=True)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..stats import seed_stats
+
 __all__ = ["plot_incremental", "incremental_curves"]
 
 # The paper's Figure 1 colours per method, so figures read alike across runs.
@@ -30,15 +32,9 @@ def incremental_curves(metrics: pd.DataFrame) -> pd.DataFrame:
     missing = {"method", "experiment", "seed", "test_accuracy", "steps"} - set(metrics.columns)
     if missing:
         raise ValueError(f"metrics lacks columns {sorted(missing)}")
-    grouped = metrics.groupby(["method", "experiment"])
-    out = grouped.agg(
-        test_accuracy_mean=("test_accuracy", "mean"),
-        test_accuracy_std=("test_accuracy", "std"),
-        steps_mean=("steps", "mean"),
-        steps_std=("steps", "std"),
-        n_seeds=("seed", "nunique"),
-    )
-    return out.reset_index()
+    out = seed_stats(metrics, ["method", "experiment"], ["test_accuracy", "steps"])
+    out = out.sort_values(["method", "experiment"], kind="stable", ignore_index=True)
+    return out[["method", "experiment", "test_accuracy_mean", "test_accuracy_std", "steps_mean", "steps_std", "n_seeds"]]
 
 
 def plot_incremental(metrics: pd.DataFrame, *, title: str | None = None, methods: list[str] | None = None, axes=None,

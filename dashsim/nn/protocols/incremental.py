@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from ...stats import seed_stats
 from ..engine import Plan, Probe, Round, TrainingData, chunk_permutation, register_protocol, run
 from ..methods import Learner
 from ..train import TrainConfig
@@ -100,7 +101,7 @@ def summarize(metrics: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """
     keys = ["dataset", "model", "method", *by]
     per_seed = (
-        metrics.sort_values("experiment")
+        metrics.sort_values("experiment", kind="stable")
         .groupby(keys + ["seed"])
         .agg(
             final_test_accuracy=("test_accuracy", "last"),
@@ -110,8 +111,8 @@ def summarize(metrics: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
             total_steps=("steps", "sum"),
             converged_fraction=("converged", "mean"),
         )
+        .reset_index()
     )
-    stats = per_seed.groupby(keys).agg(["mean", "std"])
-    stats.columns = [f"{name}_{stat}" for name, stat in stats.columns]
-    stats["n_seeds"] = per_seed.groupby(keys).size()
-    return stats
+    values = [c for c in per_seed.columns if c not in keys and c != "seed"]
+    stats = seed_stats(per_seed, keys, values).set_index(keys)
+    return stats[[c for c in stats.columns if c != "n_seeds"] + ["n_seeds"]]
