@@ -318,13 +318,17 @@ def test_bridge_curves_and_figure_draw_the_seed_means(tmp_path):
     row = curves[(curves.side == "network") & (curves.method == "warm") & (curves.experiment == 2)].iloc[0]
     assert row.n_learned_mean == pytest.approx(warm.n_learned.mean()) and row.n_seeds == 3
     assert row.test_accuracy_std == pytest.approx(warm.test_accuracy.std())
-    fig = plot_bridge(curves, title="t")
-    axes = fig.axes
-    assert len(axes) == 2 * (len(QUANTITIES) + 1)
-    learned_sim = axes[(len(QUANTITIES) + 1) + 1]  # second row (simulator), second column (learned features)
-    lines = {line.get_label(): line for line in learned_sim.get_lines()}
     ideal = curves[(curves.side == "simulator") & (curves.method == "ideal")]
-    np.testing.assert_array_equal(lines["ideal"].get_ydata(), ideal.n_learned_mean.to_numpy())
+    for source in (frame, curves):  # the rows, or the figure's CSV: the same lines
+        fig = plot_bridge(source, title="t")
+        axes = fig.axes
+        assert len(axes) == 2 * (len(QUANTITIES) + 1)
+        learned_sim = axes[(len(QUANTITIES) + 1) + 1]  # second row (simulator), second column (learned features)
+        lines = {line.get_label(): line for line in learned_sim.get_lines()}
+        np.testing.assert_allclose(lines["ideal"].get_ydata(), ideal.n_learned_mean.to_numpy(), rtol=1e-12)
+        assert len(learned_sim.collections) == len(lines)  # one mean +- std band per method
+        # The simulator's methods on the network's side have no Jaccard: no line is drawn for them.
+        assert {line.get_label() for line in axes[len(QUANTITIES)].get_lines()} <= set(frame.method)
     fig.savefig(tmp_path / "f.png")
     assert imread(tmp_path / "f.png").std() > 0
     with pytest.raises(ValueError, match="missing columns"):
@@ -347,7 +351,7 @@ def test_sweep_table_takes_the_last_experiment_and_sums_nonzero():
     assert len(fig.axes) == len(SWEEP_QUANTITIES)
     lines = {line.get_label(): line for line in fig.axes[1].get_lines()}
     expected = table[(table.side == "simulator") & (table.method == "warm")].n_learned_mean.to_numpy()
-    np.testing.assert_array_equal(lines["simulator warm"].get_ydata(), expected)
+    np.testing.assert_allclose(lines["simulator warm"].get_ydata(), expected, rtol=1e-12)
 
 
 def test_image_inputs_run_through_the_experiment():

@@ -1,7 +1,10 @@
 """Figures of the bridge experiment: the network's and the simulator's quantities side by side.
 
-Each plot function draws exactly the numbers of the table it is given (write that table as the
-figure's CSV) and returns a :class:`matplotlib.figure.Figure` built without pyplot.
+Each plot function takes the rows of the run (or the summary written as the figure's CSV), draws
+the mean over seeds with a +- one standard deviation band in the project's style
+(:mod:`dashsim.style`: seaborn, one colour and line style per method; in the sweep figure, where
+both sides share a panel, the network is solid and the simulator dashed) and returns a
+:class:`matplotlib.figure.Figure` built without pyplot.
 
 References
 ----------
@@ -13,16 +16,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from dashsim.sim.plotting import METHOD_STYLE, PANELS
+from dashsim import style
+from dashsim.sim.plotting import PANELS
 from dashsim.stats import seed_stats
 
-__all__ = ["QUANTITIES", "SWEEP_QUANTITIES", "METHOD_COLOURS", "bridge_curves", "plot_bridge", "sweep_table",
-           "plot_bridge_sweep"]
+__all__ = ["QUANTITIES", "SWEEP_QUANTITIES", "bridge_curves", "plot_bridge", "sweep_table", "plot_bridge_sweep"]
 
 # (column, panel title) of the per-experiment panels; the same quantity on both sides: the
 # simulator figure's panels (Figure 3) plus the memorized points the bridge can also measure.
@@ -39,13 +41,8 @@ SWEEP_QUANTITIES = (
     ("training_time", r"$\sum_j |N^{(j,0)}|$ (training-time proxy)"),
     ("jaccard", "final Jaccard, network vs paired simulator"),
 )
-# The simulator figures' colours for cold, warm and ideal, so a method looks the same in every figure.
-METHOD_COLOURS = {**{method: style["color"] for method, style in METHOD_STYLE.items()}, "dash": "#CC79A7", "sp": "#E69F00"}
-_SIDE_STYLE = {"network": "-", "simulator": "--"}
-
-
-def _colour(method: str, index: int) -> str:
-    return METHOD_COLOURS.get(method, f"C{index % 10}")
+# Where both sides share a panel (the sweep figure), a curve keeps its method's colour and takes its side's line style.
+_SIDE_STYLE = {"network": {"linestyle": "-", "linewidth": 1.8}, "simulator": {"linestyle": "--", "linewidth": 1.8}}
 
 
 def _need(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -73,12 +70,6 @@ def bridge_curves(frame: pd.DataFrame) -> pd.DataFrame:
     return seed_stats(frame, ["side", "method", "experiment"], quantities)
 
 
-def _band(ax, x, mean, std, colour, linestyle, label):
-    ax.plot(x, mean, color=colour, linestyle=linestyle, label=label)
-    std = np.nan_to_num(np.asarray(std, dtype=float))
-    ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.15, linewidth=0)
-
-
 def plot_bridge(curves: pd.DataFrame, *, title: str | None = None) -> Figure:
     """Two rows (network, simulator) of the per-experiment quantities, plus the learned-set agreement.
 
@@ -86,49 +77,48 @@ def plot_bridge(curves: pd.DataFrame, *, title: str | None = None) -> Figure:
     each experiment, memorized points, and the Jaccard agreement of its learned set with the paired
     simulator method (cold-cold, warm-warm, dash-ideal). Row 2: the simulator's same quantities and
     the agreement of every network method's learned set with the simulator's cold set. Mean +- std
-    over seeds; each column shares its y axis so the two sides compare at a glance.
+    over seeds (seaborn's ``errorbar="sd"``); each column shares its y axis so the two sides compare
+    at a glance.
 
     Parameters
     ----------
-    curves : output of :func:`bridge_curves`.
+    curves : rows of :func:`dashsim.bridge.run_bridge`, or their :func:`bridge_curves` (the figure's CSV).
     title : figure title.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    _need(curves, ["side", "method", "experiment"] + [f"{q}_mean" for q, _ in QUANTITIES + AGREEMENT], "plot_bridge")
-    fig = Figure(figsize=(4.0 * (len(QUANTITIES) + 1), 7.0))
-    axes = fig.subplots(2, len(QUANTITIES) + 1, squeeze=False)
-    for row, side in enumerate(("network", "simulator")):
-        part = curves[curves.side == side]
-        for col, (q, name) in enumerate(QUANTITIES):
-            ax = axes[row, col]
-            for i, (method, c) in enumerate(part.groupby("method", sort=False)):
-                _band(ax, c.experiment.to_numpy(), c[f"{q}_mean"].to_numpy(), c[f"{q}_std"].to_numpy(),
-                      _colour(method, i), _SIDE_STYLE[side], method)
-            ax.set(title=f"{side}: {name}", xlabel="experiment j")
-            if col == 0:
-                ax.legend(fontsize=8)
-    for col in range(len(QUANTITIES)):
-        low = min(axes[r, col].get_ylim()[0] for r in range(2))
-        high = max(axes[r, col].get_ylim()[1] for r in range(2))
-        for r in range(2):
-            axes[r, col].set_ylim(low, high)
-    network = curves[curves.side == "network"]
-    for row, (q, name) in enumerate(AGREEMENT):
-        ax = axes[row, -1]
-        for i, (method, c) in enumerate(network.groupby("method", sort=False)):
-            if c[f"{q}_mean"].notna().any():
-                _band(ax, c.experiment.to_numpy(), c[f"{q}_mean"].to_numpy(), c[f"{q}_std"].to_numpy(),
-                      _colour(method, i), "-", method)
-        ax.set(title=name, xlabel="experiment j", ylim=(-0.02, 1.02))
-        ax.legend(fontsize=8)
-    for ax in axes.ravel():
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+    quantities = [q for q, _ in QUANTITIES + AGREEMENT]
+    _need(curves, ["side", "method", "experiment"], "plot_bridge")
+    rows = style.seed_rows(curves, quantities)
+    with style.theme():
+        fig = Figure(figsize=(3.4 * (len(QUANTITIES) + 1), 6.4), layout="constrained")
+        axes = fig.subplots(2, len(QUANTITIES) + 1, squeeze=False)
+        for row, side in enumerate(("network", "simulator")):
+            part = rows[rows.side == side]
+            methods = list(pd.unique(part.method))
+            for col, (q, name) in enumerate(QUANTITIES):
+                ax = axes[row, col]
+                style.seed_lineplot(ax, part, "experiment", q, order=methods)
+                ax.set(title=f"{side}: {name}", xlabel="experiment j", ylabel="")
+                if col > 0:
+                    ax.get_legend().remove()
+        for col in range(len(QUANTITIES)):  # each column shares its y range, so the sides compare at a glance
+            low = min(axes[r, col].get_ylim()[0] for r in range(2))
+            high = max(axes[r, col].get_ylim()[1] for r in range(2))
+            for r in range(2):
+                axes[r, col].set_ylim(low, high)
+        network = rows[rows.side == "network"]
+        for row, (q, name) in enumerate(AGREEMENT):
+            ax = axes[row, -1]
+            methods = [m for m in pd.unique(network.method) if network.loc[network.method == m, q].notna().any()]
+            style.seed_lineplot(ax, network, "experiment", q, order=methods)
+            ax.set(title=name, xlabel="experiment j", ylabel="", ylim=(-0.02, 1.02))
+        for ax in axes.ravel():
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if title:
+            fig.suptitle(title)
     return fig
 
 
@@ -175,23 +165,27 @@ def plot_bridge_sweep(tables: dict[str, pd.DataFrame], *, labels: dict[str, str]
     if not tables:
         raise ValueError("plot_bridge_sweep: tables is empty")
     labels = labels or {}
-    fig = Figure(figsize=(4.0 * len(SWEEP_QUANTITIES), 3.6 * len(tables)))
-    axes = fig.subplots(len(tables), len(SWEEP_QUANTITIES), squeeze=False)
-    for row, (param, table) in enumerate(tables.items()):
-        _need(table, [param, "side", "method"] + [f"{q}_mean" for q, _ in SWEEP_QUANTITIES], "plot_bridge_sweep")
-        for col, (q, name) in enumerate(SWEEP_QUANTITIES):
-            ax = axes[row, col]
-            for i, ((side, method), c) in enumerate(table.groupby(["side", "method"], sort=False)):
-                if c[f"{q}_mean"].isna().all():
-                    continue
-                _band(ax, c[param].to_numpy(dtype=float), c[f"{q}_mean"].to_numpy(), c[f"{q}_std"].to_numpy(),
-                      _colour(method, i), _SIDE_STYLE[side], f"{side} {method}")
-                ax.plot(c[param].to_numpy(dtype=float), c[f"{q}_mean"].to_numpy(), linestyle="none", marker="o",
-                        markersize=3, color=_colour(method, i))
-            ax.set(title=name, xlabel=labels.get(param, param))
-            if col == 0:
-                ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+    quantities = [q for q, _ in SWEEP_QUANTITIES]
+    with style.theme():
+        fig = Figure(figsize=(3.6 * len(SWEEP_QUANTITIES), 3.2 * len(tables)), layout="constrained")
+        axes = fig.subplots(len(tables), len(SWEEP_QUANTITIES), squeeze=False)
+        for row, (param, table) in enumerate(tables.items()):
+            _need(table, [param, "side", "method"], "plot_bridge_sweep")
+            rows = style.seed_rows(table, quantities).astype({param: float})
+            rows = rows.assign(curve=rows.side + " " + rows.method)
+            curves = list(pd.unique(rows.curve))
+            for col, (q, name) in enumerate(SWEEP_QUANTITIES):
+                ax = axes[row, col]
+                drawn = [c for c in curves if rows.loc[rows.curve == c, q].notna().any()]
+                # A curve has its method's colour and its side's line style; dots mark the swept values.
+                owner = dict(zip(rows.curve, zip(rows.side, rows.method)))
+                styles = {c: {**_SIDE_STYLE[owner[c][0]], "color": style.method_style(owner[c][1])["color"]}
+                          for c in drawn}
+                style.seed_lineplot(ax, rows, param, q, hue="curve", order=drawn, styles=styles, marker="o",
+                                    markersize=3)
+                ax.set(title=name, xlabel=labels.get(param, param), ylabel="")
+                if col > 0:
+                    ax.get_legend().remove()
+        if title:
+            fig.suptitle(title)
     return fig
