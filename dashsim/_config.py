@@ -1,10 +1,11 @@
 """Command-line flags derived from frozen config dataclasses, so no default is written twice.
 
 Each dataclass field becomes ``--field-name``; its default and type come from the field, its help
-from the field's trailing comment (``lr: float = 0.01  # learning rate``) or ``metadata["help"]``.
-Fields declared with :func:`field` and ``choices`` (a tuple, or a callable returning one, read when
-the parser is built so that registered additions appear) reject other values with the list of
-choices; tuple-typed fields take several values (``nargs="+"``).
+from the field's trailing comment (``lr: float = 0.01  # learning rate``) or ``metadata["help"]``,
+followed once by the default. Fields declared with :func:`field` and ``choices`` (a tuple, or a
+callable returning one, read when the parser is built so that registered additions appear) reject
+other values with the list of choices; tuple-typed fields take several values (``nargs="+"``);
+``bool`` and ``Optional[bool]`` fields are switches, ``--flag`` / ``--no-flag``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 import functools
 import inspect
 import io
+import re
 import textwrap
 import tokenize
 import types
@@ -23,7 +25,8 @@ from typing import Any, Callable, TypeVar, Union
 
 T = TypeVar("T")
 
-__all__ = ["add_dataclass_arguments", "dataclass_from_args", "config_to_dict", "field", "field_help"]
+__all__ = ["add_dataclass_arguments", "dataclass_from_args", "config_to_dict", "field", "field_help", "plain_text",
+           "BooleanFlag"]
 
 
 def field(default: Any, *, choices: Union[tuple, Callable[[], tuple], None] = None) -> Any:
@@ -48,7 +51,7 @@ def _comments(cls: type) -> dict[str, str]:
 
 
 def field_help(cls: type) -> dict[str, str]:
-    """Each field's help text: ``metadata["help"]``, else the trailing comment of the line declaring it (in ``cls`` or a base)."""
+    """Each field's help: ``metadata["help"]``, else the trailing comment of its line (in ``cls`` or a base)."""
     comments: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if dataclasses.is_dataclass(klass):
@@ -60,27 +63,61 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _scalar_type(tp: Any) -> Any:
-    """The callable argparse should use to parse one value of annotation ``tp``."""
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or origin is types.UnionType:
+def _unwrap_optional(tp: Any) -> Any:
+    """``X`` for ``Optional[X]`` (``X | None``), else ``tp``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
-            return _scalar_type(args[0])
+            return args[0]
+    return tp
+
+
+def _scalar_type(tp: Any) -> Any:
+    """The callable argparse should use to parse one value of annotation ``tp`` (int, float, str, optional)."""
+    tp = _unwrap_optional(tp)
     if tp in (int, float, str):
         return tp
-    if tp is bool:
-        return _parse_bool
     raise TypeError(f"unsupported config field type {tp!r}")
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {text!r}")
+class BooleanFlag(argparse.BooleanOptionalAction):
+    """``--flag`` / ``--no-flag``, with the help text exactly as given.
+
+    argparse's own action appends "(default: ...)" to the help on Python < 3.14, which would print
+    the default twice next to :func:`add_dataclass_arguments`' own.
+    """
+
+    def __init__(self, *args: Any, help: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, help=None, **kwargs)
+        self.help = help
+
+
+_ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+
+
+def plain_text(text: str) -> str:
+    """A docstring's reStructuredText as plain text for ``--help``: roles and literals unwrapped.
+
+    ``:func:`~dashsim.nn.train.TrainConfig``` becomes ``TrainConfig`` (``~`` keeps the last name),
+    ````code```` becomes ``code`` and a paragraph's closing ``::`` becomes ``:``.
+    """
+    def role(match: re.Match) -> str:
+        target = match.group(1).strip()
+        return target.rsplit(".", 1)[-1] if match.group(0).split("`", 1)[1].startswith("~") else target
+
+    text = _ROLE.sub(role, text)
+    text = re.sub(r"``(.+?)``", r"\1", text)
+    return re.sub(r"::(\s*\n)", r":\1", text)
+
+
+def _default_text(default: Any) -> str:
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, tuple):
+        return " ".join(map(str, default)) if default else "none"
+    if default == "":
+        return "none"
+    return str(default)
 
 
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tuple[str, ...] = ()) -> None:
@@ -95,12 +132,17 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *, skip:
         if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
         kwargs: dict[str, Any] = {"default": default, "dest": f.name}
-        help_text = helps.get(f.name, "")
-        kwargs["help"] = f"{help_text} (default: {default!r})" if help_text else f"default: {default!r}"
+        help_text = plain_text(helps.get(f.name, ""))
+        # A help text that speaks of its default (an Optional field's None: "decided from other
+        # settings") says it better than the bare value; otherwise the value is shown, once.
+        shown = "" if default is None or "default" in help_text else f"default: {_default_text(default)}"
+        kwargs["help"] = " ".join(filter(None, [help_text, f"({shown})" if shown else ""]))
         choices = f.metadata.get("choices")
         if choices is not None:
             kwargs["choices"] = tuple(choices() if callable(choices) else choices)
-        if typing.get_origin(tp) is tuple:
+        if _unwrap_optional(tp) is bool:
+            kwargs["action"] = BooleanFlag
+        elif typing.get_origin(tp) is tuple:
             item = typing.get_args(tp)[0]
             kwargs["type"] = _scalar_type(item)
             kwargs["nargs"] = "+"

@@ -27,9 +27,9 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from .._config import config_to_dict
+from .._progress import progress_bar
 from ..nn import engine
 from ..nn.data import ImageDataset
 from ..nn.methods import METHODS, Learner, make_method
@@ -309,7 +309,7 @@ def run_bridge(config: BridgeConfig, *, out: str | Path | None = None, progress:
     config : the setting.
     out : folder for cached network runs, one :class:`dashsim.runs.RunFolder` per (method, seed) at
         :func:`network_run_dir` (re-running resumes or reuses them); None keeps nothing on disk.
-    progress : tqdm bars.
+    progress : show progress (a bar, or plain lines in logs).
 
     Returns
     -------
@@ -325,7 +325,7 @@ def run_bridge(config: BridgeConfig, *, out: str | Path | None = None, progress:
         raise TypeError(f"config must be a BridgeConfig; got {type(config).__name__}")
     rows: list[dict[str, Any]] = []
     work = [(seed, method) for seed in config.seeds for method in config.methods]
-    bar = tqdm(total=len(work), desc="bridge runs", disable=not progress)
+    bar = progress_bar(total=len(work), desc="bridge runs", unit="run", disable=not progress)
     try:
         for seed in config.seeds:
             data = sample_bridge_data(config, int(seed))

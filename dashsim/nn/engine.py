@@ -30,16 +30,17 @@ import numbers
 import random
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Iterator, Optional
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .. import runs
 from .._config import config_to_dict
+from .._progress import progress_bar
 from . import data as _data
 from .methods import Learner, Method, resolve_method
 from .models import MODELS, check_input_shape
@@ -370,9 +371,13 @@ def resolve(config: TrainConfig, *, dataset: Any = None, model: Any = None, meth
 
 
 def run_config_dict(config: TrainConfig) -> dict[str, Any]:
-    """The training part of a run folder's ``config.json``: every field but ``out``, plus resolved defaults."""
+    """The training part of a run folder's ``config.json``: the fields that define the run, plus resolved defaults.
+
+    ``out`` (where the run is written) and ``tensorboard`` (whether it is also logged) are left out.
+    """
     values = config_to_dict(config)
     values.pop("out")
+    values.pop("tensorboard")
     values["lr_used"] = config.resolved_lr
     values["normalize_used"] = config.resolved_normalize
     return values
@@ -457,6 +462,16 @@ def _check_model(spec: Resolved, data: TrainingData, device: torch.device) -> st
     return signature
 
 
+def _tensorboard_writer():
+    """``torch.utils.tensorboard.SummaryWriter``, or a SettingsError saying how to install it."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise SettingsError("tensorboard logging (TrainConfig.tensorboard, --tensorboard) needs the tensorboard "
+                            "package: pip install tensorboard (or dashsim's [tensorboard] extra)") from None
+    return SummaryWriter
+
+
 def _no_training() -> ExperimentResult:
     return ExperimentResult(steps=0, epochs=0, train_accuracy=float("nan"), train_loss=float("nan"), converged=False)
 
@@ -513,6 +528,7 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
         raise SettingsError(f"method {method.name!r} has hyper-parameters named like row columns or the protocol's "
                             f"unit variables: {sorted(clash)}")
     signature = _check_model(spec, data, device)
+    board = _tensorboard_writer() if config.tensorboard else None
     folder_config = {
         runs.SCHEMA_KEY: RUN_FORMAT, **run_config_dict(config), "protocol": plan.name,
         "protocol_settings": plan.settings(), "method_params": hyper, "rounds": R,
@@ -527,9 +543,12 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
         finished = saved is not None and saved["unit"] == len(units) - 1 and saved["round"] == R
         if not finished:  # re-opening a finished run (to read its rows) records nothing
             folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})
-        if saved is not None and not finished:
-            logger.info("resuming %s after unit %d round %d", folder.path, saved["unit"], saved["round"])
-        loop = _Loop(config, plan, spec, data, device, folder, hyper, probe, probe_after, rows, progress)
+        if finished:
+            logger.info("%s holds the finished run (%d rounds): nothing to train", folder.path, len(rows))
+        elif saved is not None:
+            unit = ", ".join(f"{key} {value}" for key, value in units[saved["unit"]].items())
+            logger.info("resuming %s after %s round %d of %d", folder.path, unit, saved["round"], R)
+        loop = _Loop(config, plan, spec, data, device, folder, hyper, probe, probe_after, rows, progress, board)
         loop.run_units(units, R, saved)
     return pd.DataFrame(rows)
 
@@ -537,17 +556,17 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
 class _Loop:
     """The unit x round loop of :func:`run` (one object so the per-round steps read as short methods)."""
 
-    def __init__(self, config, plan, spec, data, device, folder, hyper, probe, probe_after, rows, progress):
+    def __init__(self, config, plan, spec, data, device, folder, hyper, probe, probe_after, rows, progress, board):
         self.config, self.plan, self.spec, self.data, self.device = config, plan, spec, data, device
         self.folder, self.hyper, self.probe, self.probe_after = folder, hyper, probe, probe_after
-        self.rows, self.progress = rows, progress
+        self.rows, self.progress, self.board = rows, progress, board
         self.method = spec.method
         # Micro-batch size of gradient passes over chunks (memory only); DASH exposes its own.
         self.chunk_batch = getattr(self.method, "grad_batch_size", 1024)
 
     def run_units(self, units: list[dict[str, Any]], R: int, saved: Optional[dict[str, Any]]) -> None:
-        bar = tqdm(total=len(units) * R, initial=len(self.rows), desc=self.plan.name, unit="round",
-                   disable=not self.progress)
+        bar = progress_bar(total=len(units) * R, initial=len(self.rows), desc=self.plan.name, unit="round",
+                           disable=not self.progress)
         try:
             for index, unit in enumerate(units):
                 if saved is not None and (index < saved["unit"] or (index == saved["unit"] and saved["round"] == R)):
@@ -567,20 +586,34 @@ class _Loop:
             learner = restore_learner(learner, saved["learner"], shuffle_gen, method_gen, self.device)
             state = {k: v.to(self.device) for k, v in saved["plan_state"].items()}
             first = saved["round"] + 1
-        for r in range(first, R + 1):
-            learner, row = self.run_round(r, unit, learner, state, shuffle_gen, method_gen)
-            if self.rows and list(row) != list(self.rows[0]):
-                raise ValueError(f"round {r} of unit {unit} has columns {list(row)}, but the rows so far in "
-                                 f"{self.folder.path} have {list(self.rows[0])}; probes and measurements must "
-                                 "return the same names every round")
-            self.rows.append(row)
-            self.folder.save_checkpoint(
-                {"unit": index, "seed": seed, "round": r, "learner": learner_state(learner, shuffle_gen, method_gen),
-                 "plan_state": {k: v.cpu() for k, v in state.items()}},
-                self.rows,
-            )
-            bar.update(1)
-            bar.set_postfix(test_acc=f"{row['test_accuracy']:.4f}", steps=row["steps"])
+        # TensorBoard: one log folder per unit (a "run" to TensorBoard), one scalar per metric and round.
+        board = None if self.board is None else self.board(
+            str(Path(self.folder.path) / "tensorboard" / "_".join(f"{k}_{v}" for k, v in unit.items())))
+        try:
+            for r in range(first, R + 1):
+                learner, row = self.run_round(r, unit, learner, state, shuffle_gen, method_gen)
+                if self.rows and list(row) != list(self.rows[0]):
+                    raise ValueError(f"round {r} of unit {unit} has columns {list(row)}, but the rows so far in "
+                                     f"{self.folder.path} have {list(self.rows[0])}; probes and measurements must "
+                                     "return the same names every round")
+                self.rows.append(row)
+                self.folder.save_checkpoint(
+                    {"unit": index, "seed": seed, "round": r,
+                     "learner": learner_state(learner, shuffle_gen, method_gen),
+                     "plan_state": {k: v.cpu() for k, v in state.items()}},
+                    self.rows,
+                )
+                if board is not None:
+                    ids = {"seed", "experiment", *unit, *self.hyper}
+                    for key, value in row.items():
+                        if isinstance(value, (int, float)) and key not in ids:  # bools (converged) as 0/1
+                            board.add_scalar(key, float(value), global_step=r)
+                    board.flush()
+                bar.update(1)
+                bar.set_postfix(test_acc=f"{row['test_accuracy']:.4f}", steps=row["steps"])
+        finally:
+            if board is not None:
+                board.close()
 
     def run_round(self, r, unit, learner, state, shuffle_gen, method_gen) -> tuple[Learner, dict[str, Any]]:
         config, data = self.config, self.data
@@ -630,8 +663,8 @@ class _Loop:
         if epochs == 0:
             return _no_training()
         config = self.config if epochs == self.config.max_epochs else dataclasses.replace(self.config, max_epochs=epochs)
-        epoch_bar = tqdm(total=epochs, desc=f"seed {unit['seed']} round {r}", unit="ep", leave=False,
-                         disable=not self.progress)
+        epoch_bar = progress_bar(total=epochs, desc=f"seed {unit['seed']} round {r}", unit="ep", leave=False,
+                                 disable=not self.progress)
 
         def on_epoch(epoch: int, acc: float, steps: int) -> None:
             epoch_bar.update(1)

@@ -81,6 +81,7 @@ class TrainConfig:
     lr_gamma: float = 0.2  # lr factor at each milestone
     warmup_epochs: int = 0  # linear lr warm-up at the start of every experiment, in epochs ('SoTA': 1)
     out: str = ""  # run folder (default runs/<data>_<model>_<method>_J<J>); re-running the same command resumes it
+    tensorboard: bool = False  # also log each round's metrics to <run folder>/tensorboard/ (needs tensorboard)
 
     def __post_init__(self) -> None:
         for name in ("data", "model", "method"):

@@ -16,22 +16,36 @@ than ``--protocol``, is a usage error. ``--preset sota`` sets the paper's "SoTA"
 after it, or with non-default values, win. Re-running the same command continues an interrupted run
 from its folder (``--out``, by default ``runs/<data>_<model>_<method>_J<J>``, plus ``_<protocol>``
 for the protocols other than incremental).
+
+Before training it says what it will run and roughly how long that takes on this device: a few
+training steps of the model are timed (images/s), and the time of one epoch over the whole
+training set per round, and of every round at the epoch cap, follow from the data size. Both are
+upper bounds for protocols whose rounds train on part of the data or stop at the accuracy target.
+A run that may take over an hour on the CPU starts only with ``--yes``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
+import os
 import sys
+import time
 import typing
+from pathlib import Path
 from typing import Any
 
-from .._config import _flag, _scalar_type, add_dataclass_arguments, dataclass_from_args, field_help
+from .._config import (BooleanFlag, _flag, _scalar_type, _unwrap_optional, add_dataclass_arguments,
+                       dataclass_from_args, field_help, plain_text)
 
-__all__ = ["register", "run", "check_flag_names"]
+__all__ = ["register", "run", "check_flag_names", "estimate_seconds"]
+
+_log = logging.getLogger(__name__)
 
 # Flags of `dashsim train` that are neither TrainConfig fields nor protocol or method settings.
-_OWN_FLAGS = ("protocol", "preset", "no_progress", "help", "verbose", "quiet")
+_OWN_FLAGS = ("protocol", "preset", "no_progress", "help", "verbose", "quiet", "threads", "yes", "version")
+CPU_CONFIRM_S = 3600.0  # a CPU run that may take longer than this starts only with --yes
 
 
 def check_flag_names(kind: str, cls: type) -> None:
@@ -57,14 +71,15 @@ def check_flag_names(kind: str, cls: type) -> None:
             continue
         flag = _flag(f.name)
         if f.name in reserved:
-            raise ValueError(f"{kind} {cls.__qualname__}'s field {f.name!r} would be the flag {flag}, which is a training "
-                             "setting of dashsim train; rename the field")
+            raise ValueError(f"{kind} {cls.__qualname__}'s field {f.name!r} would be the flag {flag}, which is a "
+                             "training setting of dashsim train; rename the field")
         if f.name in others:
-            raise ValueError(f"{kind} {cls.__qualname__}'s field {f.name!r} would be the flag {flag}, which is already a "
-                             f"setting of {' / '.join(others[f.name]['owners'])}; rename the field")
+            raise ValueError(f"{kind} {cls.__qualname__}'s field {f.name!r} would be the flag {flag}, which is "
+                             f"already a setting of {' / '.join(others[f.name]['owners'])}; rename the field")
         if f.name in known and known[f.name]["type"] != hints[f.name]:
-            raise ValueError(f"{kind} {cls.__qualname__}'s field {f.name!r} has type {hints[f.name]}, but the flag {flag} "
-                             f"of {' / '.join(known[f.name]['owners'])} has type {known[f.name]['type']}; a flag has one type")
+            raise ValueError(f"{kind} {cls.__qualname__}'s field {f.name!r} has type {hints[f.name]}, but the flag "
+                             f"{flag} of {' / '.join(known[f.name]['owners'])} has type {known[f.name]['type']}; "
+                             "a flag has one type")
 
 
 def _merged_fields(classes: dict[str, type]) -> dict[str, dict[str, Any]]:
@@ -92,7 +107,9 @@ def _add_owned_flags(parser: argparse.ArgumentParser, title: str, fields: dict[s
     for name, entry in fields.items():
         tp = entry["type"]
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
-        if typing.get_origin(tp) is tuple:
+        if _unwrap_optional(tp) is bool:
+            kwargs["action"] = BooleanFlag
+        elif typing.get_origin(tp) is tuple:
             kwargs.update(type=_scalar_type(typing.get_args(tp)[0]), nargs="+")
         else:
             kwargs["type"] = _scalar_type(tp)
@@ -138,33 +155,140 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="run a training protocol (incremental, two-phase, online, discarding, continuous, class-incremental, ...; "
              "resumable)",
-        description="Train with a warm-starting method between experiments under one of the registered protocols; "
-        "writes config.json, metrics.csv, environment.json and checkpoint.pt to the run folder (--out) and resumes from them.",
+        description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dataclass_arguments(parser, TrainConfig)
-    parser.add_argument("--protocol", default="incremental", choices=tuple(PROTOCOLS), help="training protocol (default: incremental)")
+    parser.add_argument("--protocol", default="incremental", choices=tuple(PROTOCOLS),
+                        help="training protocol (default: incremental)")
     protocol_fields = _merged_fields(dict(PROTOCOLS))
     clash = set(protocol_fields) & {f.name for f in dataclasses.fields(TrainConfig)}
     if clash:
         raise TypeError(f"protocol settings {sorted(clash)} clash with TrainConfig fields")
     _add_owned_flags(parser, "protocol settings (each only for its protocols)", protocol_fields, "protocol")
-    _add_owned_flags(parser, "method hyper-parameters (each only for its methods)", _merged_fields(dict(METHODS)), "method")
+    _add_owned_flags(parser, "method hyper-parameters (each only for its methods)", _merged_fields(dict(METHODS)),
+                     "method")
     parser.add_argument("--preset", action=_PresetAction, choices=tuple(PRESETS), default=None,
                         help="a named setting, e.g. sota: lr 0.1, weight decay 5e-4, crop+flip, x0.2 after epochs "
                         "60/120/160/200 with a 1-epoch warm-up, 260 epochs (flags given after it, or with non-default "
                         "values, win)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--yes", action="store_true",
+                        help=f"start a run even if it may take over {CPU_CONFIRM_S / 3600:g} hour on the CPU")
     parser.set_defaults(func=run, _parser=parser)
 
 
+def estimate_seconds(images_per_s: float, *, units: int, rounds: int, n_train: int, max_epochs: int
+                     ) -> tuple[float, float]:
+    """A rough upper bound on a run's training time: one epoch per round, and every round at the epoch cap.
+
+    ``t_one = units * rounds * n_train / images_per_s`` and ``t_cap = max_epochs * t_one``: every
+    round of every unit trains on at most the ``n_train`` training images, for at most
+    ``max_epochs`` epochs. Rounds that train on part of the data (the incremental protocol's
+    experiment j sees j/J of it) or reach the accuracy target early take less; test passes and the
+    method's steps are left out.
+
+    Parameters
+    ----------
+    images_per_s : measured training throughput of the model on the device.
+    units, rounds : the plan's units (seeds) and rounds per unit.
+    n_train : training images available to a round.
+    max_epochs : epoch cap per round.
+
+    Returns
+    -------
+    (t_one, t_cap) in seconds.
+    """
+    one = units * rounds * n_train / images_per_s
+    return one, one * max_epochs
+
+
+def _images_per_s(spec, data, device) -> float:
+    """Training images/s of the run's model on ``device``: a warm-up step, then steps timed for at least 0.5 s."""
+    import torch
+    import torch.nn.functional as F
+
+    from .train import build_learner
+
+    batch = min(spec.config.batch_size, data.x.shape[0])
+    x, y = data.x[:batch], data.y[:batch]
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):  # the run's own models are drawn after seeding
+        learner = build_learner(dataclasses.replace(spec.config, compile=False), spec.dataset, device, spec.model)
+        model, optimizer = learner.model.train(), learner.optimizer
+        steps, started, elapsed = 0, 0.0, 0.0
+        while steps < 2 or (elapsed < 0.5 and steps < 20):
+            if steps == 1:  # the first step pays for allocations and kernel selection
+                started = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step(closure=lambda: F.cross_entropy(model(x), y)) if spec.config.optimizer == "sam" \
+                else optimizer.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            steps += 1
+            if steps > 1:
+                elapsed = time.perf_counter() - started
+    return batch * (steps - 1) / elapsed
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _announce(args: argparse.Namespace, plan, method, spec, device) -> int | None:
+    """Log what will run and a rough time; refuse (exit code 2) a CPU run that may exceed an hour without --yes."""
+    import pandas as pd
+    import torch
+
+    from ..runs import RunFolder
+    from .engine import run_folder_name
+    from .train import prepare_data
+
+    config = spec.config
+    data = prepare_data(config, spec.dataset, device)
+    rounds, units = plan.n_rounds(config, data), len(plan.units(config))
+    folder = Path(run_folder_name(config, plan))
+    metrics = folder / RunFolder.METRICS
+    done = len(pd.read_csv(metrics)) if metrics.exists() else 0
+    params = ", ".join(f"{k}={v}" for k, v in method.hyperparameters().items())
+    _log.info("dashsim train: protocol %s, data %s (%s training images), model %s, method %s%s, %d round(s) x "
+              "%d unit(s), up to %d epochs a round, batch %d, on %s (%d CPU threads), into %s",
+              plan.name, config.data, f"{data.x.shape[0]:,}", config.model, method.name,
+              f" ({params})" if params else "", rounds, units, config.max_epochs, config.batch_size, device,
+              torch.get_num_threads(), folder)
+    if done >= rounds * units:
+        return None
+    rate = _images_per_s(spec, data, device)
+    one, cap = estimate_seconds(rate, units=units, rounds=rounds, n_train=data.x.shape[0],
+                                max_epochs=config.max_epochs)
+    left = 1.0 - done / (rounds * units)
+    one, cap = one * left, cap * left
+    _log.info("rough time on %s (%.0f training images/s measured now): %s at one epoch a round, %s if every round "
+              "runs to the %d-epoch cap (upper bounds: rounds on part of the data, or reaching %.1f%% train accuracy "
+              "sooner, take less)%s", device, rate, _duration(one), _duration(cap), config.max_epochs,
+              100 * config.target_accuracy, f"; {done} round(s) already done" if done else "")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if device.type == "cpu" and torch.get_num_threads() > 1 and load >= (os.cpu_count() or 1):
+        _log.info("the machine is busy (load %.1f on %d cores): --threads 1 may be faster", load, os.cpu_count())
+    if device.type == "cpu" and cap > CPU_CONFIRM_S and not args.yes:
+        sys.stderr.write(f"dashsim train: this run may take up to {_duration(cap)} on the CPU (over "
+                         f"{CPU_CONFIRM_S / 3600:g} hour). Pass --yes to start it, or choose a smaller setting "
+                         "(e.g. --model mlp, --subset 5000, --J 10, --max-epochs 30) or a GPU (--device cuda).\n")
+        return 2
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    """Build the config, protocol and method from ``args``, run the protocol, print a per-method summary."""
+    """Build the config, protocol and method from ``args``, say what runs and how long, run it, print a summary."""
     from .. import runs
     from .data import load_dataset
-    from .engine import PROTOCOLS, run as run_plan, run_folder_name
+    from .engine import PROTOCOLS, resolve, run as run_plan, run_folder_name
     from .methods import METHODS, make_method
     from .protocols import summarize, two_phase_table
-    from .train import NonFiniteLossError, SettingsError, TrainConfig
+    from .train import NonFiniteLossError, SettingsError, TrainConfig, resolve_device
 
     try:
         config = dataclass_from_args(TrainConfig, args)
@@ -179,6 +303,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"dashsim train: error: {err}\n")
         return 1
     try:
+        # The same checks as the engine's, before any run folder: a combination that cannot work is a usage error.
+        spec = resolve(plan.configure(config), dataset=dataset, method=method)
+        refused = _announce(args, plan, method, spec, resolve_device(spec.config.device))
+        if refused is not None:
+            return refused
         rows = run_plan(config, plan, dataset=dataset, method=method, progress=not args.no_progress)
     except (NonFiniteLossError, runs.ConfigMismatchError, runs.RunFolderBusyError, FileNotFoundError) as err:
         sys.stderr.write(f"dashsim train: error: {err}\n")

@@ -1,7 +1,7 @@
 """``dashsim simulate``: the paper's Figure 3 on the synthetic setting, as one self-describing run folder.
 
-Writes into ``--out`` (default ``runs/figure3``): ``figure3.png`` (three panels, mean +- std over
-seeds), ``figure3.csv`` (exactly the plotted numbers, :func:`dashsim.sim.plotting.plotted_table`),
+Writes into ``--out`` (default ``runs/figure3``): ``figure3.png`` and ``figure3.pdf`` (three panels,
+mean +- std over seeds), ``figure3.csv`` (exactly the plotted numbers, :func:`dashsim.sim.plotting.plotted_table`),
 ``config.json`` (setting, methods, output files, versions, git commit) and ``cache/`` (one CSV per
 finished seed, so an interrupted run resumes where it stopped). Every flag comes from
 :class:`dashsim.sim.settings.PaperSetting`, so the defaults are the paper's.
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from .._config import add_dataclass_arguments, config_to_dict, dataclass_from_args
+from .._config import add_dataclass_arguments, config_to_dict, dataclass_from_args, plain_text
 from .settings import PaperSetting, environment, run_setting, summarize
 
 __all__ = ["register", "run"]
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "simulate",
         help="reproduce the paper's Figure 3 on synthetic data (PNG + CSV + config.json)",
-        description=__doc__,
+        description=plain_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dataclass_arguments(parser, PaperSetting)
@@ -64,13 +64,14 @@ def run(args: argparse.Namespace) -> int:
         "command": "dashsim simulate",
         "setting": config_to_dict(setting),
         "methods": list(METHODS),
-        "outputs": ["figure3.png", "figure3.csv"],
+        "outputs": ["figure3.png", "figure3.pdf", "figure3.csv"],
         "seconds": round(elapsed, 3),
         "environment": environment(),
     }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     last = summary[summary["experiment"] == summary["experiment"].max()]
-    lines = [f"wrote {out / 'figure3.png'}, {out / 'figure3.csv'}, {out / 'config.json'} ({elapsed:.2f} s)",
+    lines = [f"wrote {out / 'figure3.png'} (and .pdf), {out / 'figure3.csv'}, {out / 'config.json'} "
+             f"({elapsed:.2f} s)",
              f"experiment {int(last['experiment'].iloc[0])}, mean over {len(setting.seeds)} seeds:"]
     for row in last.itertuples():
         lines.append(f"  {row.method:>6}: test accuracy {row.test_accuracy_mean:.4f}, "

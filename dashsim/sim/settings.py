@@ -32,8 +32,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm  # plain bars: tqdm.auto warns inside notebooks without ipywidgets
 
+from .._progress import progress_bar
 from .._version import __version__
 from ..stats import seed_stats
 from .accuracy import accuracy_bernoulli, accuracy_on
@@ -243,7 +243,7 @@ def run_setting(
         Passed to :func:`dashsim.simulate`; the ``method`` column holds each rule's ``name``. With a
         cache, rule objects must be dataclasses (their repr is the key).
     progress : bool
-        Show a tqdm bar over seeds.
+        Show progress over seeds (dashsim._progress: a bar, or plain lines in logs).
     cache_dir : path or None
         Root of the on-disk cache (see the module docstring); None computes everything afresh.
 
@@ -269,11 +269,15 @@ def run_setting(
     if cache_dir is not None:
         run_dir = Path(cache_dir) / run_key(setting, methods)
         _prepare_run_dir(run_dir, setting, methods)
+    if run_dir is not None:
+        done = [int(s) for s in setting.seeds if (run_dir / f"seed_{int(s)}.csv").exists()]
+        if 0 < len(done) < len(setting.seeds):
+            _log.info("resuming %s: seeds %s done, %d to run", run_dir, done, len(setting.seeds) - len(done))
     frames = []
-    for seed in tqdm(setting.seeds, desc="seeds", unit="seed", disable=not progress, leave=False):
+    for seed in progress_bar(setting.seeds, desc="seeds", unit="seed", disable=not progress, leave=False):
         seed_path = None if run_dir is None else run_dir / f"seed_{int(seed)}.csv"
         if seed_path is not None and seed_path.exists():
-            _log.info("seed %d: cached in %s", seed, seed_path)
+            _log.debug("seed %d: cached in %s", seed, seed_path)
             frames.append(pd.read_csv(seed_path))
             continue
         frame = _run_seed(setting, seed, methods)
@@ -323,7 +327,7 @@ def run_sweep(
     if not values or len(set(values)) != len(values):
         raise ValueError(f"values: must be a non-empty list of distinct values, got {values}")
     frames = []
-    for value in tqdm(values, desc=param, unit="value", disable=not progress, leave=False):
+    for value in progress_bar(values, desc=param, unit="value", disable=not progress, leave=False):
         setting = dataclasses.replace(base, **{param: value})
         frame = run_setting(setting, methods=methods, progress=progress, cache_dir=cache_dir)
         frame.insert(0, param, value)

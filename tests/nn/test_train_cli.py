@@ -210,7 +210,8 @@ def test_sota_preset_flag_and_explicit_flags_win():
     args = _parser().parse_args(["train", "--preset", "sota"])
     for name, value in PRESETS["sota"].items():
         assert (tuple(getattr(args, name)) if isinstance(value, tuple) else getattr(args, name)) == value, name
-    args = _parser().parse_args(["train", "--lr", "0.05", "--preset", "sota", "--augment", "false", "--lr-milestones", "30", "60"])
+    args = _parser().parse_args(["train", "--lr", "0.05", "--preset", "sota", "--no-augment", "--lr-milestones", "30",
+                                 "60"])
     assert (args.lr, args.augment, args.lr_milestones, args.weight_decay, args.warmup_epochs) == (0.05, False, [30, 60], 5e-4, 1)
     with pytest.raises(SystemExit):
         _parser().parse_args(["train", "--preset", "fast"])
