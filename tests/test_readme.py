@@ -33,3 +33,38 @@ def test_tour_block_runs(tmp_path, index):
     assert done.returncode == 0, done.stderr[-3000:]
     if "run_incremental" in block:
         assert (tmp_path / "runs" / "mine" / "metrics.csv").exists() and "ShrinkHead" in done.stdout
+
+
+def _bash_commands(text: str) -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    return [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def test_the_first_screen_has_the_two_commands_and_the_results_table():
+    text = README.read_text()
+    first_screen = "\n".join(text.splitlines()[:40])
+    commands = _bash_commands(first_screen)
+    assert commands[:2] == ['python3 -m pip install -q torch==2.13.0 -e ".[dev]" && dashsim simulate',
+                            'python3 -m pip install -q torch==2.13.0 -e ".[dev]" && python3 -m pytest']
+    assert "## Results next to the papers" in first_screen
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    assert _bash_commands(README.read_text())[1] in ci
+
+
+def test_docs_links_resolve_and_nothing_cites_files_outside_the_repository():
+    root = README.parent
+    # Pages other engineers are writing at the same time; they exist once their branches are merged.
+    pending = {"docs/sweeps.md", "docs/theorems.md", "docs/reliability.md", "docs/faithfulness.md", "docs/gpu.md"}
+    pages = [README, *sorted((root / "docs").glob("*.md"))]
+    for page in pages:
+        text = page.read_text()
+        assert "shared/" not in text, f"{page.name} cites a file outside the repository"
+        for target in re.findall(r"\]\(([^)#]+\.md)\)", text):
+            path = (page.parent / target).resolve()
+            assert path.exists() or path.relative_to(root).as_posix() in pending, f"{page.name}: {target}"
+    linked = set(re.findall(r"\]\((docs/[^)]+\.md)\)", README.read_text()))
+    assert {p.relative_to(root).as_posix() for p in (root / "docs").glob("*.md")} <= linked | pending
