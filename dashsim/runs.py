@@ -189,6 +189,11 @@ class RunFolder:
     config : dict
         The run's full configuration, JSON-serializable. If the folder already holds a
         ``config.json`` that differs, :class:`ConfigMismatchError` names the differing fields.
+    added_defaults : dict, optional
+        Settings that a later dashsim version added, with the defaults that keep the earlier
+        behaviour: a folder whose ``config.json`` lacks such a key is taken to have that default, so
+        upgrading dashsim does not invalidate finished runs. Values in ``config`` that differ from
+        the default still mismatch.
     """
 
     CONFIG = "config.json"
@@ -197,9 +202,10 @@ class RunFolder:
     CHECKPOINT = "checkpoint.pt"
     LOCK = ".lock"
 
-    def __init__(self, path: str | Path, config: dict[str, Any]):
+    def __init__(self, path: str | Path, config: dict[str, Any], *, added_defaults: dict[str, Any] | None = None):
         self.path = Path(path)
         self.config = _normalize(config)
+        self.added_defaults = _normalize(added_defaults or {})
         if self.path.exists() and not self.path.is_dir():
             raise NotADirectoryError(f"run folder {self.path} is a file; pass a folder path")
         self.path.mkdir(parents=True, exist_ok=True)
@@ -235,6 +241,7 @@ class RunFolder:
                     f"run folder {self.path} was written by another version of dashsim (run folder format "
                     f"{stored.get(SCHEMA_KEY, 1)}, this version writes {self.config.get(SCHEMA_KEY, 1)}); its runs cannot "
                     "be resumed: delete the folder to recompute them, or use another output folder")
+            stored = {**{k: v for k, v in self.added_defaults.items() if k in self.config}, **stored}
             if stored != self.config:
                 keys = sorted(set(stored) | set(self.config))
                 diff = [f"{k}: folder has {stored.get(k, '<missing>')!r}, this run has {self.config.get(k, '<missing>')!r}"

@@ -84,3 +84,33 @@ def test_rng_state_roundtrip():
         assert np.array_equal(np.asarray(a), np.asarray(b))
     with pytest.raises(TypeError, match="generators"):
         runs.capture_rng_state({"bad": 3})
+
+
+def test_settings_added_later_take_their_defaults_in_older_folders(tmp_path):
+    with runs.RunFolder(tmp_path / "r", {"lr": 0.01}):
+        pass  # a folder written before the setting "fast" existed
+    with runs.RunFolder(tmp_path / "r", {"lr": 0.01, "fast": False}, added_defaults={"fast": False}) as folder:
+        assert not folder.is_new
+    with pytest.raises(runs.ConfigMismatchError, match="fast: folder has False, this run has True"):
+        runs.RunFolder(tmp_path / "r", {"lr": 0.01, "fast": True}, added_defaults={"fast": False})
+    with pytest.raises(runs.ConfigMismatchError, match="fast: folder has '<missing>'"):
+        runs.RunFolder(tmp_path / "r", {"lr": 0.01, "fast": False})  # without the declared default: refused
+
+
+def test_an_engine_run_survives_a_training_setting_added_later(tmp_path):
+    import json
+
+    from dashsim.nn import TrainConfig, load_dataset, run_incremental
+
+    config = TrainConfig(data="digits", model="mlp", width=8, method="warm", J=2, subset=40, max_epochs=1,
+                         device="cpu", out=str(tmp_path / "run"))
+    first = run_incremental(config, dataset=load_dataset("digits"))
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    del stored["bf16"]  # as if the folder came from a version without that setting (default False)
+    (tmp_path / "run" / "config.json").write_text(json.dumps(stored))
+    again = run_incremental(config, dataset=load_dataset("digits"))
+    assert again.drop(columns=["wall_time_s", "method_time_s"]).equals(first.drop(columns=["wall_time_s", "method_time_s"]))
+    import dataclasses
+
+    with pytest.raises(runs.ConfigMismatchError, match="bf16"):
+        run_incremental(dataclasses.replace(config, bf16=True), dataset=load_dataset("digits"))

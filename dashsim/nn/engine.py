@@ -537,7 +537,9 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
     }
     if probe is not None or probe_after is not None:
         folder_config.update(probe=_probe_name(probe), probe_after=_probe_name(probe_after))
-    with runs.RunFolder(run_folder_name(config, plan), folder_config) as folder:
+    # Training settings added to TrainConfig after a folder was written take their defaults there.
+    added = run_config_dict(TrainConfig(data=config.data, model=config.model, method=config.method))
+    with runs.RunFolder(run_folder_name(config, plan), folder_config, added_defaults=added) as folder:
         resumed = folder.resume_state()
         saved, rows = resumed if resumed is not None else (None, [])
         finished = saved is not None and saved["unit"] == len(units) - 1 and saved["round"] == R
