@@ -9,10 +9,11 @@ sets up logging and threads, and dispatches.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
-import os
 import sys
+from typing import Iterator
 
 from ._version import __version__
 
@@ -39,9 +40,10 @@ def _add_shared_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
                        help="more detail: -v also logs each step's details (debug)")
     group.add_argument("-q", "--quiet", action="count", default=0 if top else unset,
                        help="only warnings and errors: no progress, no announcements")
-    group.add_argument("--threads", type=_threads, default=None if top else unset, metavar="N",
-                       help="CPU threads for torch and numba (default: theirs, one per CPU core; on a shared "
-                            "machine, or for small models, 1 is often faster)")
+    group.add_argument("--threads", type=_threads, default=1 if top else unset, metavar="N",
+                       help="CPU threads for torch and numba (default: 1: CPU results then do not depend on the "
+                            "machine's core count, and a shared machine is not oversubscribed; more pays only for "
+                            "large models on an idle CPU)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,18 +64,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def set_threads(n: int) -> None:
-    """Use ``n`` CPU threads in torch and numba (those already imported) and in any library loaded later."""
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[variable] = str(n)
-    numba = sys.modules.get("numba")
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` CPU threads in torch and numba (those imported), then restore their counts.
+
+    Restoring keeps ``main`` called from Python (a notebook, a test) from changing the caller's settings.
+    """
+    numba, torch = sys.modules.get("numba"), sys.modules.get("torch")
+    before = (numba.get_num_threads() if numba is not None else None,
+              torch.get_num_threads() if torch is not None else None)
+    # numba first: starting numba's OpenMP pool resets the OpenMP thread count that torch shares.
+    # numba's pool was sized when it loaded; it cannot grow past that size.
     if numba is not None:
-        # numba's thread pool was sized when it loaded; it cannot grow past that size.
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    torch = sys.modules.get("torch")
     if torch is not None:
-        # After numba: starting numba's OpenMP pool resets the OpenMP thread count that torch shares.
         torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if numba is not None:
+            numba.set_num_threads(before[0])
+        if torch is not None:
+            torch.set_num_threads(before[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,9 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("dashsim").setLevel(level)
     if args.quiet:
         args.no_progress = True
-    if args.threads is not None:
-        set_threads(args.threads)
-    return int(args.func(args) or 0)
+    with threads(args.threads):
+        return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":

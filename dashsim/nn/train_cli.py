@@ -39,7 +39,7 @@ from typing import Any
 from .._config import (BooleanFlag, _flag, _scalar_type, _unwrap_optional, add_dataclass_arguments,
                        dataclass_from_args, field_help, plain_text)
 
-__all__ = ["register", "run", "check_flag_names", "estimate_seconds"]
+__all__ = ["register", "run", "check_flag_names", "estimate_seconds", "images_per_s"]
 
 _log = logging.getLogger(__name__)
 
@@ -202,8 +202,24 @@ def estimate_seconds(images_per_s: float, *, units: int, rounds: int, n_train: i
     return one, one * max_epochs
 
 
-def _images_per_s(spec, data, device) -> float:
-    """Training images/s of the run's model on ``device``: a warm-up step, then steps timed for at least 0.5 s."""
+def images_per_s(spec, data, device) -> float:
+    """Training images per second of a run's model on ``device``, measured now.
+
+    ``rate = B (s - 1) / t``: ``s`` SGD (or the configured optimizer's) steps on the first ``B =
+    min(batch_size, N)`` training images, the first of which (allocations, kernel selection) is not
+    timed, and ``t`` the time of the others (at least 0.5 s, at most 19 steps). A fresh model is
+    built under a forked RNG, so the run's own random draws are unchanged.
+
+    Parameters
+    ----------
+    spec : the resolved run (:func:`dashsim.nn.engine.resolve`).
+    data : its training data on ``device`` (:func:`dashsim.nn.train.prepare_data`).
+    device : the training device.
+
+    Returns
+    -------
+    float : images per second of forward, backward and optimizer step.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -261,7 +277,7 @@ def _announce(args: argparse.Namespace, plan, method, spec, device) -> int | Non
               torch.get_num_threads(), folder)
     if done >= rounds * units:
         return None
-    rate = _images_per_s(spec, data, device)
+    rate = images_per_s(spec, data, device)
     one, cap = estimate_seconds(rate, units=units, rounds=rounds, n_train=data.x.shape[0],
                                 max_epochs=config.max_epochs)
     left = 1.0 - done / (rounds * units)
@@ -272,7 +288,7 @@ def _announce(args: argparse.Namespace, plan, method, spec, device) -> int | Non
               100 * config.target_accuracy, f"; {done} round(s) already done" if done else "")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if device.type == "cpu" and torch.get_num_threads() > 1 and load >= (os.cpu_count() or 1):
-        _log.info("the machine is busy (load %.1f on %d cores): --threads 1 may be faster", load, os.cpu_count())
+        _log.info("the machine is busy (load %.1f on %d cores): --threads 1 is likely faster", load, os.cpu_count())
     if device.type == "cpu" and cap > CPU_CONFIRM_S and not args.yes:
         sys.stderr.write(f"dashsim train: this run may take up to {_duration(cap)} on the CPU (over "
                          f"{CPU_CONFIRM_S / 3600:g} hour). Pass --yes to start it, or choose a smaller setting "

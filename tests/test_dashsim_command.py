@@ -50,13 +50,22 @@ def test_shared_options_go_before_or_after_the_sub_command(argv):
     assert (both.quiet, both.verbose) == (1, 1)
 
 
-def test_threads_sets_torch_and_a_bad_value_names_the_flag(tmp_path, capsys, monkeypatch):
+def test_threads_default_to_one_and_are_restored_after_the_command(tmp_path, capsys, monkeypatch):
+    seen = []
+    real = engine.run
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "run", spy)
     before = torch.get_num_threads()
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        monkeypatch.delenv(variable, raising=False)  # set_threads writes them; monkeypatch restores them
     try:
-        code = cli.main([*TINY, "--J", "2", "--out", str(tmp_path / "run"), "--no-progress", "--threads", "1"])
-        assert code == 0 and torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+        torch.set_num_threads(2)
+        for extra, expected in (([], 1), (["--threads", "2"], 2)):
+            code = cli.main([*TINY, "--J", "2", "--out", str(tmp_path / f"run{expected}"), "--no-progress", *extra])
+            assert code == 0 and seen[-1] == expected
+            assert torch.get_num_threads() == 2  # the caller's setting is back
     finally:
         torch.set_num_threads(before)
     assert _exit_code(["--threads", "0", "simulate"]) == 2
@@ -113,7 +122,7 @@ def test_train_without_arguments_says_what_and_how_long_and_asks_for_yes(tmp_pat
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(data, "load_dataset", lambda name, root=None: _fake_fashion_mnist())
     # ResNet-18 on one CPU thread trains about 280 images/s (README, benchmarks/training.py).
-    monkeypatch.setattr(train_cli, "_images_per_s", lambda spec, data, device: 280.0)
+    monkeypatch.setattr(train_cli, "images_per_s", lambda spec, data, device: 280.0)
     caplog.set_level("INFO", logger="dashsim")
     assert _exit_code(["train", "--device", "cpu"]) == 2
     said = caplog.text
@@ -128,7 +137,7 @@ def test_train_without_arguments_says_what_and_how_long_and_asks_for_yes(tmp_pat
 
 
 def test_yes_starts_a_long_cpu_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(train_cli, "_images_per_s", lambda spec, data, device: 0.1)  # a very slow machine
+    monkeypatch.setattr(train_cli, "images_per_s", lambda spec, data, device: 0.1)  # a very slow machine
     argv = [*TINY, "--J", "2", "--out", str(tmp_path / "run"), "--no-progress"]
     assert _exit_code(argv) == 2 and "--yes" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
@@ -142,7 +151,7 @@ def test_the_measured_rate_is_positive_and_leaves_the_random_state_alone():
     spec = resolve(TrainConfig(data="digits", model="mlp", width=16, device="cpu"))
     data = prepare_data(spec.config, spec.dataset, torch.device("cpu"))
     state = torch.random.get_rng_state()
-    rate = train_cli._images_per_s(spec, data, torch.device("cpu"))
+    rate = train_cli.images_per_s(spec, data, torch.device("cpu"))
     assert 0 < rate < float("inf") and torch.equal(state, torch.random.get_rng_state())
     one, cap = train_cli.estimate_seconds(100.0, units=2, rounds=5, n_train=1000, max_epochs=30)
     assert (one, cap) == (100.0, 3000.0)
