@@ -1,9 +1,9 @@
 """One figure style for the whole project: a colour and line style per method, seaborn for seed bands.
 
 Every figure of dashsim (the library's plotting modules, the paper-figure scripts, the notebooks)
-draws a method with the same colour and line style, from seaborn's colour-blind-safe "colorblind"
-palette; two methods that share a colour never share a line style, so figures also read in
-greyscale. Curves over seeds are drawn by :func:`seed_lineplot` (``seaborn.lineplot`` with
+draws a method with the same colour and line style: each method has its own colour of seaborn's
+colour-blind-safe "colorblind" palette, and the line style is a second cue (dashed for warm
+starts, dash-dots for shrink and perturb, dotted for ideal, solid for cold and DASH). Curves over seeds are drawn by :func:`seed_lineplot` (``seaborn.lineplot`` with
 ``errorbar="sd"``: the mean over seeds and a band of one sample standard deviation, ddof = 1, the
 statistics :func:`dashsim.stats.seed_stats` writes to the figures' CSVs), grids of one value by
 :func:`heatmap`, experiments that stopped at the epoch cap by :func:`mark_capped` (counted for the

@@ -144,11 +144,12 @@ def test_yes_starts_a_long_cpu_run(tmp_path, monkeypatch, capsys):
     assert _exit_code([*argv, "--yes"]) == 0 and (tmp_path / "run" / "metrics.csv").exists()
 
 
-def test_the_measured_rate_is_positive_and_leaves_the_random_state_alone():
+@pytest.mark.parametrize("optimizer", ["sgd", "sam"])
+def test_the_measured_rate_is_positive_and_leaves_the_random_state_alone(optimizer):
     from dashsim.nn.engine import resolve
     from dashsim.nn.train import TrainConfig, prepare_data
 
-    spec = resolve(TrainConfig(data="digits", model="mlp", width=16, device="cpu"))
+    spec = resolve(TrainConfig(data="digits", model="mlp", width=16, device="cpu", optimizer=optimizer))
     data = prepare_data(spec.config, spec.dataset, torch.device("cpu"))
     state = torch.random.get_rng_state()
     rate = train_cli.images_per_s(spec, data, torch.device("cpu"))

@@ -205,7 +205,7 @@ def estimate_seconds(images_per_s: float, *, units: int, rounds: int, n_train: i
 def images_per_s(spec, data, device) -> float:
     """Training images per second of a run's model on ``device``, measured now.
 
-    ``rate = B (s - 1) / t``: ``s`` SGD (or the configured optimizer's) steps on the first ``B =
+    ``rate = B (s - 1) / t``: ``s`` steps of the configured optimizer on the first ``B =
     min(batch_size, N)`` training images, the first of which (allocations, kernel selection) is not
     timed, and ``t`` the time of the others (at least 0.5 s, at most 19 steps). A fresh model is
     built under a forked RNG, so the run's own random draws are unchanged.
@@ -231,14 +231,20 @@ def images_per_s(spec, data, device) -> float:
     with torch.random.fork_rng(devices=devices):  # the run's own models are drawn after seeding
         learner = build_learner(dataclasses.replace(spec.config, compile=False), spec.dataset, device, spec.model)
         model, optimizer = learner.model.train(), learner.optimizer
+
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            return loss
+
         steps, started, elapsed = 0, 0.0, 0.0
         while steps < 2 or (elapsed < 0.5 and steps < 20):
             if steps == 1:  # the first step pays for allocations and kernel selection
                 started = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
-            optimizer.step(closure=lambda: F.cross_entropy(model(x), y)) if spec.config.optimizer == "sam" \
-                else optimizer.step()
+            closure()
+            # SAM re-evaluates the loss at the perturbed weights through the closure.
+            optimizer.step(closure) if getattr(optimizer, "requires_closure", False) else optimizer.step()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             steps += 1
