@@ -3,7 +3,9 @@
 Every figure of dashsim (the library's plotting modules, the paper-figure scripts, the notebooks)
 draws a method with the same colour and line style: each method has its own colour of seaborn's
 colour-blind-safe "colorblind" palette, and the line style is a second cue (dashed for warm
-starts, dash-dots for shrink and perturb, dotted for ideal, solid for cold and DASH). Curves over seeds are drawn by :func:`seed_lineplot` (``seaborn.lineplot`` with
+starts, dash-dots for shrink and perturb, dotted for ideal, solid for cold and DASH).
+
+Curves over seeds are drawn by :func:`seed_lineplot` (``seaborn.lineplot`` with
 ``errorbar="sd"``: the mean over seeds and a band of one sample standard deviation, ddof = 1, the
 statistics :func:`dashsim.stats.seed_stats` writes to the figures' CSVs), grids of one value by
 :func:`heatmap`, experiments that stopped at the epoch cap by :func:`mark_capped` (counted for the
