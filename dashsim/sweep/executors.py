@@ -216,7 +216,7 @@ class RayExecutor:
                                       "runtime_env": {"env_vars": {"PYTHONPATH": path}}}
             if address is None:
                 kwargs["num_cpus"] = workers if workers is not None else os.cpu_count()
-            ray.init(address=address, **kwargs)
+            self._start(ray, address, kwargs)
             self._owns = True
         resources = ray.cluster_resources()
         if cpus_per_run > resources.get("CPU", 0) or gpus_per_run > resources.get("GPU", 0):
@@ -224,6 +224,25 @@ class RayExecutor:
             raise ValueError(f"each run asks for {cpus_per_run} CPU(s) and {gpus_per_run} GPU(s), but the Ray "
                              f"cluster has {resources.get('CPU', 0):g} CPU(s) and {resources.get('GPU', 0):g} "
                              "GPU(s) in all: lower cpus_per_run/gpus_per_run (--cpus-per-run, --gpus-per-run)")
+
+    @staticmethod
+    def _start(ray: Any, address: Optional[str], kwargs: dict[str, Any], attempts: int = 3) -> None:
+        """``ray.init``; a local instance is tried ``attempts`` times.
+
+        On a loaded machine Ray's node manager can give up waiting for its agent processes
+        (ray-project/ray#65983: a fixed 15 s limit); a second start usually succeeds.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                ray.init(address=address, **kwargs)
+                return
+            except ConnectionError:
+                raise
+            except Exception as err:  # Ray raises a bare Exception when its node times out
+                if address is not None or attempt == attempts:
+                    raise RuntimeError(f"Ray did not start ({attempt} attempt(s)): {err}") from err
+                _log.warning("Ray did not start (%s); trying again", err)
+                ray.shutdown()
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         """``[fn(item) for item in items]`` as Ray tasks, in the order of ``items``."""
