@@ -58,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("--executor", choices=EXECUTORS, default="local",
                        help="where runs execute (default: local, one after another in this process)")
     sweep.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                       help="worker processes (processes; default 2) or CPUs of a local Ray instance (ray; default all)")
+                       help="worker processes (processes; default 2) or CPUs of a local Ray instance (ray; default: "
+                            "all)")
     sweep.add_argument("--address", default=None, help="ray: address of a running cluster (auto, HOST:PORT, "
                        "ray://HOST:PORT); default: start a local instance")
     sweep.add_argument("--cpus-per-run", type=_positive_int, default=1, metavar="N",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dashsim.sweep import TIMING_COLUMNS, SpecError, Sweep, collect, make_executor, prepare, run_sweep, summarize
+from dashsim.sweep import TIMING_COLUMNS, SpecError, Sweep, collect, make_executor, run_sweep, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"data": "digits", "model": "mlp", "width": 8, "J": 2, "max_epochs": 2, "subset": 300, "test_subset": 200}
@@ -124,7 +124,8 @@ def test_a_failing_run_is_reported_and_the_rest_go_on(tmp_path):
     ({"colour": "red"}, {}, r"base\.colour: unknown setting; allowed settings: .*J.*"),
     ({}, {"method": ["dash"], "dash": {"gamma": [0.1]}}, r"grid\.dash\.gamma: method 'dash' has no hyper-parameter"),
     ({}, {"method": ["cold"], "cold": {"lam": [0.1]}}, r"grid\.cold\.lam: method 'cold' has no hyper-parameter 'lam'"),
-    ({}, {"method": ["dash"], "dash": {"lam": [0.3, 2.0]}}, r"run dash_lam2.0_seed0_\w+: lam must be in \(0.0, 1.0\], got 2.0"),
+    ({}, {"method": ["dash"], "dash": {"lam": [0.3, 2.0]}},
+     r"run dash_lam2.0_seed0_\w+: lam must be in \(0.0, 1.0\], got 2.0"),
     ({"J": 0}, {}, "J must be"),
     ({"m": 5}, {}, r"m: not a setting of protocol 'incremental'"),
     ({"protocol": "nonsense"}, {}, r"protocol: unknown protocol 'nonsense'"),
