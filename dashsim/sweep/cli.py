@@ -1,6 +1,6 @@
 """``dashsim sweep`` (run a sweep from a TOML spec on an executor) and ``dashsim runs`` (list and collect runs).
 
-::
+Examples::
 
     dashsim sweep lam.toml                                  # in this process
     dashsim sweep lam.toml --executor processes --workers 2
