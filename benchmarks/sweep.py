@@ -102,7 +102,8 @@ def main() -> None:
     for label, row in results.items():
         if "error" in row:
             print(f"{label}: did not start: {row['error']}")
-    print("(x: speed-up over local; start-up: creating the executor, which for ray starts a local instance)")
+    print("(x: speed-up over local; start-up: creating the executor, which for ray starts a local instance; the "
+          "processes' workers start inside the first map, the grid, so their start-up is in its time)")
 
 
 if __name__ == "__main__":

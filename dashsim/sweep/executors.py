@@ -79,8 +79,9 @@ class ProcessExecutor:
     If a worker dies, the pool breaks and every unfinished item fails with it; the pool is then
     rebuilt and those items submitted again (each at most ``retries`` more times, then
     :class:`WorkerLostError`). Workers start with ``fork`` when torch is not loaded in this
-    process (fast, and they inherit numba's compiled kernels), else with ``spawn`` (forking a
-    process whose torch thread pools exist can hang the child).
+    process when the workers start (fast, and they inherit numba's compiled kernels), else with
+    ``spawn`` (forking a process whose torch thread pools exist can hang the child). The workers
+    start at the first :meth:`map` and serve every later one until :meth:`close`.
 
     Parameters
     ----------
@@ -97,15 +98,15 @@ class ProcessExecutor:
         _check_count("cpus_per_run", cpus_per_run, 1, integer=True)
         _check_count("retries", retries, 0, integer=True)
         self.workers, self.cpus_per_run, self.retries = workers, cpus_per_run, retries
-        if start_method is None:
-            start_method = "spawn" if "torch" in sys.modules or sys.platform != "linux" else "fork"
         self.start_method = start_method
         self._pool: Optional[concurrent.futures.ProcessPoolExecutor] = None
 
     def _get_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
+            # Chosen when the workers start (not when the executor is made): torch may have loaded since.
+            method = self.start_method or ("spawn" if "torch" in sys.modules or sys.platform != "linux" else "fork")
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context(self.start_method),
+                max_workers=self.workers, mp_context=multiprocessing.get_context(method),
                 initializer=_init_worker, initargs=(self.cpus_per_run,))
         return self._pool
 
