@@ -74,10 +74,10 @@ def collect(folder: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame (empty if no run has a finished round); ``attrs["hyperparameters"]`` lists
-    the methods' hyper-parameter columns.
+    the methods' hyper-parameter columns, ``attrs["settings"]`` the columns taken from ``config.json``.
     """
     folder = Path(folder)
-    frames, hyper = [], {}
+    frames, hyper, settings = [], {}, {}
     for path in run_folders(folder):
         metrics = path / "metrics.csv"
         config = _read_json(path / "config.json")
@@ -88,6 +88,7 @@ def collect(folder: str | Path) -> pd.DataFrame:
             continue
         hyper.update(dict.fromkeys(config.get("method_params") or {}))
         extra = {k: v for k, v in _config_columns(config).items() if k not in frame.columns}
+        settings.update(dict.fromkeys(extra))
         frame = frame.assign(**{k: [v] * len(frame) for k, v in extra.items()})
         frame.insert(0, "run", path.relative_to(folder).as_posix())
         frames.append(frame)
@@ -96,6 +97,7 @@ def collect(folder: str | Path) -> pd.DataFrame:
     table = pd.concat(frames, ignore_index=True, sort=False)
     table = table.sort_values(["run", "experiment"], kind="stable").reset_index(drop=True)
     table.attrs["hyperparameters"] = list(hyper)
+    table.attrs["settings"] = list(settings)
     return table
 
 
@@ -127,7 +129,8 @@ def summarize(table: pd.DataFrame, by: Optional[Sequence[str]] = None) -> pd.Dat
     ).reset_index()
     if by is None:
         fixed = ["protocol", "dataset", "model", "method", *table.attrs.get("hyperparameters", [])]
-        varied = [c for c in runs.columns if c not in ("run", "seed", *fixed, *_RUN_VALUES)
+        candidates = table.attrs.get("settings") or [c for c in runs.columns if c not in ("run", "seed", *_RUN_VALUES)]
+        varied = [c for c in candidates if c in runs.columns and c not in ("run", "seed", *fixed)
                   and runs[c].astype(str).nunique() > 1]
         by = [c for c in dict.fromkeys([*fixed, *varied]) if c in runs.columns]
     # A method without a hyper-parameter has NaN there; groups keep NaN keys (seed_stats: dropna=False).

@@ -23,6 +23,7 @@ import os
 import socket
 import sys
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 __all__ = ["LocalExecutor", "ProcessExecutor", "RayExecutor", "make_executor", "EXECUTORS", "WorkerLostError"]
@@ -212,7 +213,8 @@ class RayExecutor:
         self._owns = False
         if not ray.is_initialized():
             # Workers import the caller's dashsim (a checkout on PYTHONPATH, not only an installed copy).
-            path = os.pathsep.join(p for p in sys.path if p)
+            here = str(Path(__file__).resolve().parents[2])
+            path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
             kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                                       "runtime_env": {"env_vars": {"PYTHONPATH": path}}}
             if address is None:
