@@ -8,6 +8,10 @@ same for instances breaking each assumption, and, for every claim that failed on
 the smallest failing instance the shrinker reaches (overall, and with C >= 2 and tau >= 2).
 
     python3 experiments/theorem_checks.py --instances 10000 --seed 0
+    python3 experiments/theorem_checks.py --instances 200000 --executor ray --address HEAD:6379
+
+The instances are split into blocks run by an executor (:func:`dashsim.sweep.make_executor`:
+``local``, ``processes`` with ``--workers``, or ``ray``); the tables do not depend on which.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import pandas as pd  # noqa: E402
 
 from dashsim.sim.claims import broken_table, claims_table, counterexamples, random_checks  # noqa: E402
 from dashsim.sim.instances import BREAKS  # noqa: E402
+from dashsim.sweep import EXECUTORS, make_executor  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broken-instances", type=int, default=500, help="instances per broken assumption")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-chunks", type=int, default=24, help="horizon J: experiments 1..J per instance")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--executor", choices=EXECUTORS, default=None,
+                        help="where the blocks of instances run (default: processes, or local for --workers 1)")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes (processes) or CPUs of a local Ray instance (ray)")
+    parser.add_argument("--address", default=None, help="ray: a running cluster's address (default: start one here)")
     parser.add_argument("--shrink-seconds", type=float, default=10.0,
                         help="time budget per shrink (0: no shrinking)")
     parser.add_argument("--out", type=Path, default=Path("experiments/out/theorem_checks"))
@@ -46,14 +55,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.instances < 1 or args.broken_instances < 0 or args.max_chunks < 2 or args.workers < 1:
         parser.error("need --instances >= 1, --broken-instances >= 0, --max-chunks >= 2, --workers >= 1")
 
-    t0 = time.perf_counter()
-    tallies = random_checks(("valid",), args.instances, args.seed, args.max_chunks, args.workers)
-    t_valid = time.perf_counter() - t0
-    if args.broken_instances:
-        tallies.update(random_checks(BREAKS, args.broken_instances, args.seed, args.max_chunks, args.workers))
-    if args.dense_instances:
-        tallies.update(random_checks(("dense",), args.dense_instances, args.seed, args.max_chunks, args.workers))
-    t_rest = time.perf_counter() - t0 - t_valid
+    try:
+        if args.executor is None:
+            args.executor = "local" if args.workers == 1 else "processes"
+        executor = make_executor(args.executor, workers=args.workers, address=args.address)
+    except (ValueError, ConnectionError, ImportError) as err:
+        parser.error(str(err))
+    with executor:
+        t0 = time.perf_counter()
+        tallies = random_checks(("valid",), args.instances, args.seed, args.max_chunks, executor=executor)
+        t_valid = time.perf_counter() - t0
+        if args.broken_instances:
+            tallies.update(random_checks(BREAKS, args.broken_instances, args.seed, args.max_chunks, executor=executor))
+        if args.dense_instances:
+            tallies.update(random_checks(("dense",), args.dense_instances, args.seed, args.max_chunks,
+                                         executor=executor))
+        t_rest = time.perf_counter() - t0 - t_valid
     valid, broken = claims_table(tallies), broken_table(tallies)
     args.out.mkdir(parents=True, exist_ok=True)
     valid.to_csv(args.out / "valid_instances.csv", index=False)
@@ -72,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(broken.to_string(index=False))
     print(f"\nchecked {args.instances} valid instances in {t_valid:.1f} s, then "
           f"{len(BREAKS) * args.broken_instances} broken and {args.dense_instances} dense ones in {t_rest:.1f} s, "
-          f"with {args.workers} worker(s)")
+          f"on the {args.executor} executor ({args.workers} worker(s))")
 
     report = counterexamples(tallies, args.max_chunks, shrink_seconds=args.shrink_seconds)
     if report:

@@ -15,7 +15,6 @@ References: Shin, Oh, Cho, Yun, "DASH", NeurIPS 2024, Assumptions 3.1 and 3.3, T
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import itertools
 import time
@@ -141,7 +140,7 @@ def _tally_block(task: tuple[str, int, int, int, int]) -> tuple[str, ClaimTally]
 
 
 def random_checks(kinds: Sequence[str], n_instances: int, seed: int, max_chunks: int,
-                  workers: int = 1) -> dict[str, ClaimTally]:
+                  workers: int = 1, *, executor: Any = None) -> dict[str, ClaimTally]:
     """Tally ``n_instances`` random instances of each kind (:func:`draw_instance`), in blocks over workers.
 
     Parameters
@@ -155,7 +154,10 @@ def random_checks(kinds: Sequence[str], n_instances: int, seed: int, max_chunks:
     max_chunks : int
         The horizon J.
     workers : int
-        Worker processes (1: in this process). The result does not depend on it.
+        Worker processes (1: in this process) when no ``executor`` is given. The result does not depend on it.
+    executor : object with ``map(fn, items)``, optional
+        Runs the blocks instead (:func:`dashsim.sweep.make_executor`: local, processes or a Ray
+        cluster); the result does not depend on it either.
 
     Returns
     -------
@@ -165,9 +167,13 @@ def random_checks(kinds: Sequence[str], n_instances: int, seed: int, max_chunks:
              for s in range(0, n_instances, _BLOCK)]
     # Compile (or load from numba's cache) once here so forked workers inherit the kernels.
     tally([draw_instance("valid", 0, 0)], 2)
-    if workers > 1:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(_tally_block, tasks))
+    if executor is not None:
+        parts = list(executor.map(_tally_block, tasks))
+    elif workers > 1:
+        from ..sweep.executors import ProcessExecutor
+
+        with ProcessExecutor(workers) as pool:
+            parts = pool.map(_tally_block, tasks)
     else:
         parts = [_tally_block(t) for t in tasks]
     tallies: dict[str, ClaimTally] = {}

@@ -297,6 +297,7 @@ def run_sweep(
     methods: Sequence[Any] = ("cold", "warm", "ideal"),
     progress: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    executor: Any = None,
 ) -> pd.DataFrame:
     """:func:`run_setting` for ``dataclasses.replace(base, **{param: v})`` for each v in ``values``.
 
@@ -310,6 +311,10 @@ def run_sweep(
         The swept values, in plotting order.
     methods, progress, cache_dir
         As in :func:`run_setting` (each value has its own cache folder).
+    executor : object with ``map(fn, items)``, optional
+        Runs the values in parallel (:func:`dashsim.sweep.make_executor`: processes or a Ray
+        cluster; methods must then be picklable); the rows do not depend on it. Default: one
+        value after another here.
 
     Returns
     -------
@@ -326,13 +331,22 @@ def run_sweep(
     values = list(values)
     if not values or len(set(values)) != len(values):
         raise ValueError(f"values: must be a non-empty list of distinct values, got {values}")
-    frames = []
-    for value in progress_bar(values, desc=param, unit="value", disable=not progress, leave=False):
-        setting = dataclasses.replace(base, **{param: value})
-        frame = run_setting(setting, methods=methods, progress=progress, cache_dir=cache_dir)
+    tasks = [(dataclasses.replace(base, **{param: value}), tuple(methods), cache_dir) for value in values]
+    if executor is not None:
+        frames = list(executor.map(_run_setting_task, tasks))
+    else:
+        frames = [run_setting(setting, methods=methods, progress=progress, cache_dir=cache_dir)
+                  for setting, methods, cache_dir in progress_bar(tasks, desc=param, unit="value",
+                                                                  disable=not progress, leave=False)]
+    for value, frame in zip(values, frames):
         frame.insert(0, param, value)
-        frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def _run_setting_task(task: tuple[PaperSetting, tuple, Any]) -> pd.DataFrame:
+    """:func:`run_setting` of one ``(setting, methods, cache_dir)`` without progress bars (an executor's item)."""
+    setting, methods, cache_dir = task
+    return run_setting(setting, methods=methods, progress=False, cache_dir=cache_dir)
 
 
 def summarize(df: pd.DataFrame, by: Iterable[str] = ()) -> pd.DataFrame:
