@@ -149,7 +149,7 @@ class FastStep:
 
     def __call__(self, idx: Tensor, lr: Tensor, top: Optional[Tensor] = None, left: Optional[Tensor] = None,
                  flip: Optional[Tensor] = None) -> None:
-        """Train one step on ``x[idx]`` at learning rate ``lr`` (0-d device tensor), cropped at ``top``, ``left``, ``flip``."""
+        """Train one step on ``x[idx]`` at lr ``lr`` (0-d device tensor), cropped at ``top``, ``left``, ``flip``."""
         B = int(idx.numel())
         if B not in self._buffers:
             self._buffers[B] = (torch.zeros(B, dtype=torch.int64, device=self.device),

@@ -316,6 +316,7 @@ def test_captured_steps_match_eager_steps(digits, bf16):
     torch.testing.assert_close(traces[1], traces[0], **tol)
 
 
+@pytest.mark.slow  # about 25 s of CPU time: ResNet-18 through every path, Figure 1's protocol for four methods
 def test_benchmark_dry_run_exercises_every_path_but_the_capture(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--dry-run", "--out", str(tmp_path)],
                           capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin",
