@@ -521,6 +521,8 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
     spec = resolve(plan.configure(config), dataset=dataset, model=model, method=method)
     config, method = spec.config, spec.method
     device = resolve_device(config.device)
+    if config.fast and device.type != "cuda":
+        logger.info("fast=True has no effect on %s: the standard training loop runs (captured steps need CUDA)", device)
     data = prepare_data(config, spec.dataset, device)
     R = plan.n_rounds(config, data)
     units = plan.units(config)
