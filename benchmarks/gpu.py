@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Pure-Python dependencies the device machine may lack (copied there by --make-npz); installed ones win.
+sys.path.append(str(Path(__file__).resolve().parent / "data" / "vendor"))
 from training import AuthorsStyleDataset, authors_epoch  # noqa: E402  (the authors' pipeline, written out once)
 
 from dashsim.nn import dash_, engine, make_method  # noqa: E402
@@ -442,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
                         "longer fit are skipped with a note)")
     parser.add_argument("--data", default="benchmarks/data/fashion-mnist.npz", help="Fashion-MNIST as .npz")
     parser.add_argument("--make-npz", default=None, metavar="PATH",
-                        help="write Fashion-MNIST (from its local copy) to PATH as .npz, then exit")
+                        help="write Fashion-MNIST (from its local copy) to PATH as .npz and copy tqdm to "
+                        "benchmarks/data/vendor (for a device machine without it), then exit")
     args = parser.parse_args(argv)
     if args.make_npz:
         ds = load_fashion_mnist()
@@ -450,6 +453,14 @@ def main(argv: list[str] | None = None) -> int:
         np.savez_compressed(args.make_npz, x_train=ds.x_train.numpy(), y_train=ds.y_train.numpy(),
                             x_test=ds.x_test.numpy(), y_test=ds.y_test.numpy())
         print(f"wrote {args.make_npz} ({Path(args.make_npz).stat().st_size / 2**20:.1f} MiB)")
+        import shutil
+
+        import tqdm
+
+        vendor = Path(__file__).resolve().parent / "data" / "vendor"
+        shutil.copytree(Path(tqdm.__file__).parent, vendor / "tqdm", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        print(f"copied tqdm {tqdm.__version__} (pure Python, a dependency of dashsim) to {vendor}")
         return 0
     capture = torch.cuda.is_available() and not args.dry_run
     if not args.dry_run and not torch.cuda.is_available():
