@@ -7,6 +7,7 @@ reference whose results are recorded.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dashsim.nn import data, engine
+from dashsim.nn import data, engine, train_cli
 from dashsim.nn.fast import FastStep, deterministic_mode, device_change_note, train_until_target_fast
 from dashsim.nn.methods import make_method
 from dashsim.nn.train import SettingsError, TrainConfig, build_learner, resolve_device, train_until_target
@@ -196,17 +197,19 @@ def test_an_unavailable_or_unknown_device_is_refused_before_any_folder(tmp_path,
         TrainConfig(device="tpu")
 
 
-@pytest.mark.parametrize("device", ["cuda", "mps"])
-def test_the_command_refuses_the_device_before_any_folder(tmp_path, device):
+@pytest.mark.parametrize("device", ["cuda", "cudax", "mps"])
+def test_the_command_refuses_the_device_before_any_folder(tmp_path, capsys, device):
     if device == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
+    parser = argparse.ArgumentParser(prog="dashsim")
+    train_cli.register(parser.add_subparsers(dest="command"))
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "dashsim", "train", "--data", "digits", "--model", "mlp", "--width",
-                           "8", "--J", "2", "--max-epochs", "1", "--device", device, "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"},
-                          timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    assert "device" in proc.stderr and (device in proc.stderr)
+    args = parser.parse_args(["train", "--data", "digits", "--model", "mlp", "--width", "8", "--J", "2",
+                              "--max-epochs", "1", "--device", device, "--out", str(out), "--no-progress"])
+    with pytest.raises(SystemExit) as info:
+        args.func(args)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "device" in err and repr(device) in err
     assert not out.exists()
 
 
