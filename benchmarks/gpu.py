@@ -5,8 +5,8 @@
    ResNet-18, fp32 and bf16); an MLP experiment stops at the same epoch with and without capture.
 2. Throughput, batch 128, data resident on the GPU, one side-by-side table: the authors' pipeline
    (per-sample PIL transforms through a DataLoader, as in ``benchmarks/training.py``), dashsim
-   eager fp32, eager bf16 + channels_last, the fast step eager, captured fp32 and captured bf16,
-   for the authors' ResNet-18 and the BatchNorm MLP; DASH over 50,000 images; evaluation over 10,000.
+   eager fp32, eager bf16 + channels_last, the fast step eager, captured fp32, captured bf16 and
+   ``torch.compile(mode="reduce-overhead")``, for the authors' ResNet-18 and the BatchNorm MLP; DASH over 50,000 images; evaluation over 10,000.
 3. Figure 1's protocol end to end: ResNet-18 on Fashion-MNIST, J = 10 chunks of 5,000, cold / warm /
    S&P / DASH, one seed, ``fast=True``; its table and wall time.
 4. Everything goes to ``<out>/<date>-<gpu>.md`` (``--out``, default ``$OUT`` if set, else
@@ -290,6 +290,22 @@ def throughput(report: Report, device: torch.device, dry: bool, capture: bool) -
                 seconds, _ = _epoch_rate(train_until_target_fast, learner, x, y, n, config, fill, device,
                                          capture=bool(captured))
             rows.append((model_name, label, n, seconds))
+        # The other way to replay graphs: torch.compile's CUDA graphs (forward and backward; the optimizer
+        # stays eager). Compiling takes about a minute, so it runs only on a GPU and only if it fits.
+        label = "torch.compile reduce-overhead (optimizer eager)"
+        n = size(prefix + "captured")
+        if not capture:
+            rows.append((model_name, label, n, None))
+        elif report.fits(120, f"{model_name} {label}"):
+            try:
+                torch.manual_seed(0)
+                learner = build_learner(base, ds, device)
+                learner.model.compile(mode="reduce-overhead")
+                seconds, _ = _epoch_rate(train_until_target, learner, x32[:n], y, n, base, fill, device)
+                rows.append((model_name, label, n, seconds))
+            except Exception as err:  # a compiler failure loses this row only
+                report.add(f"- {model_name} {label}: failed: {type(err).__name__}: {str(err)[:300]}")
+                report.notes.append(f"{model_name} {label} failed")
     # DASH over 50,000 images and evaluation over 10,000 on ResNet-18.
     extra = []
     n_dash, n_eval = size("dash_images"), size("eval_images")
@@ -322,7 +338,7 @@ def throughput(report: Report, device: torch.device, dry: bool, capture: bool) -
     authors = {m: n / s for m, p, n, s in rows if p == "authors' pipeline" and s}
     for model_name, path, n, seconds in rows + extra:
         if seconds is None:
-            report.add(f"| {model_name} | {path} | {n:,} | - | skipped (no CUDA) | | |")
+            report.add(f"| {model_name} | {path} | {n:,} | - | skipped ({'no CUDA' if not capture else 'time'}) | | |")
             continue
         rate = n / seconds
         ratio = f"{rate / authors[model_name]:.1f}x" if model_name in authors and "DASH" not in path \
