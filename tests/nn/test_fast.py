@@ -263,6 +263,20 @@ def test_a_run_made_on_another_device_resumes_and_says_what_changes(tmp_path, di
     assert json.loads((out / "config.json").read_text())["device"] == "cuda"  # the folder keeps its first value
 
 
+def test_a_folder_written_before_fast_and_deterministic_existed_resumes(tmp_path, digits):
+    config = TrainConfig(data="digits", model="mlp", width=8, J=2, max_epochs=1, subset=100, test_subset=20,
+                         device="cpu", out=str(tmp_path / "old"))
+    plan = engine.PROTOCOLS["incremental"]()
+    first = engine.run(config, plan, dataset=digits)
+    stored = json.loads((tmp_path / "old" / "config.json").read_text())
+    assert stored["fast"] is False and stored["deterministic"] is False
+    for key in ("fast", "deterministic"):
+        del stored[key]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(stored))
+    again = engine.run(config, plan, dataset=digits)  # reopens the finished run: same rows, no mismatch
+    assert list(again["test_accuracy"]) == list(first["test_accuracy"])
+
+
 # --- determinism ------------------------------------------------------------------------------
 
 
