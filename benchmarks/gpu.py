@@ -6,7 +6,8 @@
 2. Throughput, batch 128, data resident on the GPU, one side-by-side table: the authors' pipeline
    (per-sample PIL transforms through a DataLoader, as in ``benchmarks/training.py``), dashsim
    eager fp32, eager bf16 + channels_last, the fast step eager, captured fp32, captured bf16 and
-   ``torch.compile(mode="reduce-overhead")``, for the authors' ResNet-18 and the BatchNorm MLP; DASH over 50,000 images; evaluation over 10,000.
+   ``torch.compile(mode="reduce-overhead")``, for the authors' ResNet-18 and the BatchNorm MLP;
+   DASH over 50,000 images; evaluation over 10,000.
 3. Figure 1's protocol end to end: ResNet-18 on Fashion-MNIST, J = 10 chunks of 5,000, cold / warm /
    S&P / DASH, one seed, ``fast=True``; its table and wall time.
 4. Everything goes to ``<out>/<date>-<gpu>.md`` (``--out``, default ``$OUT`` if set, else
