@@ -312,6 +312,9 @@ def train_until_target_fast(learner: Learner, method: Method, x: Tensor, y: Tens
     """
     from .train import ExperimentResult, NonFiniteLossError, scheduled_lr
 
+    if config.augment and (fill is None or x.dim() != 4):
+        raise ValueError("augment needs image inputs (N, C, H, W) and fill, the crop's padding value in x's units "
+                         f"(e.g. prepare_data(...).fill); got x of shape {tuple(x.shape)} and fill {fill!r}")
     device = x.device
     capture = device.type == "cuda" if capture is None else capture
     step = FastStep(learner, method, x, y, config=config, fill=fill, capture=capture, record_steps=record_steps)

@@ -176,6 +176,9 @@ def test_fast_step_refuses_what_it_cannot_write_out(digits):
         FastStep(nesterov, make_method("warm"), x, y, config=config)
     with pytest.raises(ValueError, match="capture needs a CUDA device"):
         FastStep(learner, make_method("warm"), x, y, config=config, capture=True)
+    with pytest.raises(ValueError, match="augment needs image inputs"):
+        train_until_target_fast(learner, make_method("warm"), x, y, torch.arange(10),
+                                config=dataclasses.replace(config, augment=True), generator=torch.Generator())
 
 
 # --- devices ----------------------------------------------------------------------------------
