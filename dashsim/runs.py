@@ -194,6 +194,10 @@ class RunFolder:
         behaviour: a folder whose ``config.json`` lacks such a key is taken to have that default, so
         upgrading dashsim does not invalidate finished runs. Values in ``config`` that differ from
         the default still mismatch.
+    volatile : iterable of str, optional
+        Settings of how a run executes rather than what it computes (the device, ...): a folder
+        holding another value for one of them is resumed, its ``config.json`` keeps the first
+        value, and :attr:`changed` maps each such key to ``(folder's value, this run's value)``.
     """
 
     CONFIG = "config.json"
@@ -202,10 +206,13 @@ class RunFolder:
     CHECKPOINT = "checkpoint.pt"
     LOCK = ".lock"
 
-    def __init__(self, path: str | Path, config: dict[str, Any], *, added_defaults: dict[str, Any] | None = None):
+    def __init__(self, path: str | Path, config: dict[str, Any], *, added_defaults: dict[str, Any] | None = None,
+                 volatile: Iterable[str] = ()):
         self.path = Path(path)
         self.config = _normalize(config)
         self.added_defaults = _normalize(added_defaults or {})
+        self.volatile = tuple(volatile)
+        self.changed: dict[str, tuple[Any, Any]] = {}
         if self.path.exists() and not self.path.is_dir():
             raise NotADirectoryError(f"run folder {self.path} is a file; pass a folder path")
         self.path.mkdir(parents=True, exist_ok=True)
@@ -242,6 +249,10 @@ class RunFolder:
                     f"{stored.get(SCHEMA_KEY, 1)}, this version writes {self.config.get(SCHEMA_KEY, 1)}); its runs cannot "
                     "be resumed: delete the folder to recompute them, or use another output folder")
             stored = {**{k: v for k, v in self.added_defaults.items() if k in self.config}, **stored}
+            for key in self.volatile:
+                if key in stored and key in self.config and stored[key] != self.config[key]:
+                    self.changed[key] = (stored[key], self.config[key])
+                    stored[key] = self.config[key]
             if stored != self.config:
                 keys = sorted(set(stored) | set(self.config))
                 diff = [f"{k}: folder has {stored.get(k, '<missing>')!r}, this run has {self.config.get(k, '<missing>')!r}"

@@ -25,6 +25,7 @@ probes' columns.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import numbers
 import random
@@ -42,6 +43,7 @@ from .. import runs
 from .._config import config_to_dict
 from .._progress import progress_bar
 from . import data as _data
+from .fast import deterministic_mode, device_change_note
 from .methods import Learner, Method, resolve_method
 from .models import MODELS, check_input_shape
 from .train import (ExperimentResult, NonFiniteLossError, SettingsError, TrainConfig, TrainingData, build_learner,
@@ -519,6 +521,8 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
     spec = resolve(plan.configure(config), dataset=dataset, model=model, method=method)
     config, method = spec.config, spec.method
     device = resolve_device(config.device)
+    if config.fast and device.type != "cuda":
+        logger.info("fast=True has no effect on %s: the standard training loop runs (captured steps need CUDA)", device)
     data = prepare_data(config, spec.dataset, device)
     R = plan.n_rounds(config, data)
     units = plan.units(config)
@@ -539,11 +543,16 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
         folder_config.update(probe=_probe_name(probe), probe_after=_probe_name(probe_after))
     # Training settings added to TrainConfig after a folder was written take their defaults there.
     added = run_config_dict(TrainConfig(data=config.data, model=config.model, method=config.method))
-    with runs.RunFolder(run_folder_name(config, plan), folder_config, added_defaults=added) as folder:
+    # How the run executes, not what it computes: another value resumes the folder, with a warning.
+    volatile = ("device", "fast", "deterministic")
+    with deterministic_mode(config.deterministic), \
+            runs.RunFolder(run_folder_name(config, plan), folder_config, added_defaults=added,
+                           volatile=volatile) as folder:
         resumed = folder.resume_state()
         saved, rows = resumed if resumed is not None else (None, [])
         finished = saved is not None and saved["unit"] == len(units) - 1 and saved["round"] == R
         if not finished:  # re-opening a finished run (to read its rows) records nothing
+            _warn_device_change(folder, device)
             folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})
         if finished:
             logger.info("%s holds the finished run (%d rounds): nothing to train", folder.path, len(rows))
@@ -553,6 +562,21 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
         loop = _Loop(config, plan, spec, data, device, folder, hyper, probe, probe_after, rows, progress, board)
         loop.run_units(units, R, saved)
     return pd.DataFrame(rows)
+
+
+def _warn_device_change(folder: runs.RunFolder, device: torch.device) -> None:
+    """Log what changes when ``folder`` resumes on another device type, or with other execution settings."""
+    for key, (before, now) in folder.changed.items():
+        logger.warning("%s: %s: %r -> %r (the folder keeps %r in config.json; environment.json records each resume)",
+                       folder.path, key, before, now, before)
+    path = folder.path / folder.ENVIRONMENT
+    if not path.exists():
+        return
+    env = json.loads(path.read_text())
+    previous = (env.get("resumes") or [env])[-1].get("device")
+    note = None if previous is None else device_change_note(previous, device)
+    if note is not None:
+        logger.warning("%s: %s", folder.path, note)
 
 
 class _Loop:

@@ -75,6 +75,8 @@ class TrainConfig:
     bf16: bool = False  # bf16 autocast for forward/backward
     channels_last: bool = False  # channels_last memory format for conv nets (ignored by flat models: mlp, logistic)
     compile: bool = False  # torch.compile the model's forward (pays on GPU for long runs; minutes to compile on CPU)
+    fast: bool = False  # on CUDA, replay each training step as a captured CUDA graph (dashsim.nn.fast); no-op on CPU
+    deterministic: bool = False  # deterministic kernels only (cuDNN, use_deterministic_algorithms); slower on CUDA
     augment: bool = False  # random crop (black padding crop_padding) + horizontal flip per mini-batch ('SoTA')
     crop_padding: int = 4  # padding of the random crop in pixels (the paper: 4)
     lr_milestones: tuple[int, ...] = ()  # epochs after which lr is multiplied by lr_gamma, per experiment ('SoTA': 60 120 160 200)
@@ -379,6 +381,10 @@ def train_until_target(
     optimizer's learning rate before step ``s`` is :func:`scheduled_lr` ``(s, ceil(n / batch))``,
     restarted at every call, and reset to the base rate on return.
 
+    With ``config.fast`` on a CUDA device the loop is :func:`~dashsim.nn.fast.train_until_target_fast`
+    (the same draws and semantics, each step a replayed CUDA graph; equal within floating-point
+    tolerance); on the CPU ``config.fast`` changes nothing.
+
     Parameters
     ----------
     learner : the model and optimizer to train (in place).
@@ -417,6 +423,11 @@ def train_until_target(
             raise ValueError("fill must be given with config.augment: the crop's padding value in x's units, "
                              "e.g. prepare_data(config, dataset, device).fill (a black pixel)")
         fill = _data.fill_tensor(fill, x)  # once per call: a per-step host copy would block every CUDA step
+    if config.fast and device.type == "cuda":
+        from .fast import train_until_target_fast  # the same loop, each step a replayed CUDA graph
+
+        return train_until_target_fast(learner, method, x, y, indices, config=config, generator=generator,
+                                       on_epoch=on_epoch, stop_at_target=stop_at_target, fill=fill)
     scheduled = bool(config.lr_milestones) or config.warmup_epochs > 0
     base_lr = config.resolved_lr
     steps_per_epoch = -(-n // bs)
