@@ -271,6 +271,12 @@ def _check_chunk(task: tuple) -> _Part:
     choice, weight = compositions(C, K, bound.min_count, bound.max_count)
     tables = reps[choice[start:stop]]  # (M, C, S)
     weight = weight[start:stop]
+    if bound.min_count == 0:
+        # A table with no point at all is no instance (n >= 1).
+        keep = tables.sum(axis=(1, 2)) > 0
+        tables, weight, position = tables[keep], weight[keep], start + np.flatnonzero(keep)
+    else:
+        position = start + np.arange(len(tables))
     comp, gammas, taus = _expand(tables, K)
     out = check_tables(tables, gammas, taus, bound.max_chunks, comp)
     holds, applicable, at = out["holds"], out["applicable"], out["at"]
@@ -308,9 +314,9 @@ def _check_chunk(task: tuple) -> _Part:
                 continue
             r, jk = rows[sel], j_key[sel]
             # Smallest by n, then C, K, the failing J, then tau, gamma and the enumeration position.
-            order = np.lexsort((start + comp[r], gammas[r], taus[r], jk, n[r]))[:_KEEP]
+            order = np.lexsort((position[comp[r]], gammas[r], taus[r], jk, n[r]))[:_KEEP]
             part.smallest[(int(ci), restricted)] = [
-                ((int(n[r[i]]), C, K, int(jk[i]), int(taus[r[i]]), int(gammas[r[i]]), int(start + comp[r[i]])),
+                ((int(n[r[i]]), C, K, int(jk[i]), int(taus[r[i]]), int(gammas[r[i]]), int(position[comp[r[i]]])),
                  dict(claim=int(ci), C=C, K=K, n=int(n[r[i]]), tau=int(taus[r[i]]), gamma=int(gammas[r[i]]),
                       J=int(jk[i]), table=tables[comp[r[i]]].tolist(), represents=int(w[r[i]]),
                       lhs=float(out["lhs"][r[i], ci]) if ci < _ek.N_CLAIMS else math.nan,
