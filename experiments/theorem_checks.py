@@ -8,6 +8,11 @@ same for instances breaking each assumption, and, for every claim that failed on
 the smallest failing instance the shrinker reaches (overall, and with C >= 2 and tau >= 2).
 
     python3 experiments/theorem_checks.py --instances 10000 --seed 0
+
+Every instance up to a size bound instead (one representative per symmetry orbit, the smallest
+failing instances as tables and Python; the same as ``dashsim theorems --exhaustive``):
+
+    python3 experiments/theorem_checks.py --exhaustive --C 2 --K 3 --max-count 2 --J 12
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ from dashsim.sim.instances import BREAKS  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--exhaustive" in argv:
+        from dashsim import cli
+
+        return cli.main(["theorems", *argv])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=10_000, help="valid random instances to check")
     parser.add_argument("--dense-instances", type=int, default=2_000,
