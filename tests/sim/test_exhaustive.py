@@ -216,3 +216,10 @@ def test_command_refuses_bad_flags(capsys):
     assert "num_features" in capsys.readouterr().err
     assert cli.main(["theorems", "--workers", "0"]) == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_command_random_mode_prints_the_reference_tally(capsys):
+    assert cli.main(["theorems", "--instances", "5", "--J", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["instances"] == 5 and [c["claim"] for c in data["claims"]] == [name for name, _ in CLAIMS]
+    assert all(c["held"] + c["failed"] == c["checked"] for c in data["claims"])
