@@ -67,13 +67,16 @@ class Bound:
     max_count: int = 2  # largest n_A of any combination A
     max_chunks: int = 12  # J: the horizon, experiments 1..J
     min_count: int = 1  # smallest n_A (0 lets combinations be missing, breaking Assumption 3.1)
+    min_tau: int = 1  # smallest tau enumerated (taus min_tau..K; 2 leaves out the degenerate tau = 1)
 
     def __post_init__(self):
         for field, lo, hi in (("num_classes", 1, 4), ("num_features", 1, 4), ("max_count", 1, 64),
-                              ("max_chunks", 2, 256), ("min_count", 0, 64)):
+                              ("max_chunks", 2, 256), ("min_count", 0, 64), ("min_tau", 1, 4)):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
                 raise ValueError(f"Bound.{field} must be an integer in [{lo}, {hi}]; got {value!r}")
+        if self.min_tau > self.num_features:
+            raise ValueError(f"Bound.min_tau must be <= num_features = {self.num_features}; got {self.min_tau}")
         if self.min_count > self.max_count:
             raise ValueError(f"Bound.min_count must be <= max_count = {self.max_count}; got {self.min_count}")
         for K in range(1, self.num_features + 1):
@@ -93,7 +96,7 @@ class Bound:
 
     def shapes(self) -> list[tuple[int, int]]:
         """Every (C, K) within the bound, smallest first."""
-        return [(C, K) for C in range(1, self.num_classes + 1) for K in range(1, self.num_features + 1)]
+        return [(C, K) for C in range(1, self.num_classes + 1) for K in range(self.min_tau, self.num_features + 1)]
 
 
 @functools.lru_cache(maxsize=32)
@@ -252,17 +255,17 @@ class _Part:
             self.smallest[key] = sorted(self.smallest.get(key, []) + found, key=lambda f: f[0])[:_KEEP]
 
 
-def _expand(tables: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Every tau in 1..K and gamma in 1..s_max+1 of each table, table-major.
+def _expand(tables: np.ndarray, K: int, min_tau: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Every tau in min_tau..K and gamma in 1..s_max+1 of each table, table-major.
     member = (np.arange(2**K)[:, None] >> np.arange(K)) & 1  # (S, K)
     s_max = (tables @ member).max(axis=(1, 2))
     per_tau = s_max + 1
-    reps = per_tau * K
+    reps = per_tau * (K - min_tau + 1)
     comp = np.repeat(np.arange(len(tables)), reps)
     start = np.cumsum(reps) - reps
     local = np.arange(len(comp)) - np.repeat(start, reps)
     per = np.repeat(per_tau, reps)
-    return comp, local % per + 1, local // per + 1
+    return comp, local % per + 1, local // per + min_tau
 
 
 def _check_chunk(task: tuple) -> _Part:
@@ -277,7 +280,7 @@ def _check_chunk(task: tuple) -> _Part:
         tables, weight, position = tables[keep], weight[keep], start + np.flatnonzero(keep)
     else:
         position = start + np.arange(len(tables))
-    comp, gammas, taus = _expand(tables, K)
+    comp, gammas, taus = _expand(tables, K, bound.min_tau)
     out = check_tables(tables, gammas, taus, bound.max_chunks, comp)
     holds, applicable, at = out["holds"], out["applicable"], out["at"]
     if extra:

@@ -1,9 +1,9 @@
 """``dashsim theorems``: check Theorems 3.4 and 3.6 and Lemmas D.1-D.3 on every small instance, or on random ones.
 
 ``--exhaustive`` enumerates every fixed-composition instance within the bound (classes 1..--C,
-features per class 1..--K, counts --min-count..--max-count, every tau and integer gamma, horizon
---J) up to feature and class permutations (:mod:`dashsim.sim.exhaustive`) and prints the instances
-by assumption, the claims table (checked / held / failed over representatives, and over the
+features per class 1..--K, counts --min-count..--max-count, every tau from --min-tau and every
+integer gamma, horizon --J) up to feature and class permutations (:mod:`dashsim.sim.exhaustive`)
+and prints the instances by assumption, the claims table (checked / held / failed over representatives, and over the
 instances they represent) and the smallest failing instances with the Python that rebuilds them.
 Without it, random instances are drawn as ``experiments/theorem_checks.py`` does
 (:func:`dashsim.sim.claims.random_checks`). ``--json`` prints the same as JSON.
@@ -27,7 +27,8 @@ __all__ = ["register", "run"]
 _BOUND_FLAGS = (("--C", "num_classes", "classes C: 1..C"), ("--K", "num_features", "features per class K: 1..K"),
                 ("--max-count", "max_count", "largest n_A of a combination"),
                 ("--min-count", "min_count", "smallest n_A (0: combinations may be missing, breaking 3.1)"),
-                ("--J", "max_chunks", "horizon J: experiments 1..J"))
+                ("--J", "max_chunks", "horizon J: experiments 1..J"),
+                ("--min-tau", "min_tau", "smallest tau (2: leave out the degenerate tau = 1)"))
 
 
 def register(subparsers) -> None:
@@ -88,8 +89,8 @@ def _exhaustive(bound, args, pool, exhaustive_check) -> int:
         return 0
     b = bound
     lines = [f"Every instance with C <= {b.num_classes}, K <= {b.num_features}, {b.min_count} <= n_A <= {b.max_count}, "
-             f"every tau and integer gamma, J = 1..{b.max_chunks}: {result.n_checked:,} representatives for "
-             f"{result.n_represented:,} instances, {result.seconds:.1f} s "
+             f"tau >= {b.min_tau}, every integer gamma, J = 1..{b.max_chunks}: {result.n_checked:,} representatives "
+             f"for {result.n_represented:,} instances, {result.seconds:.1f} s "
              f"({result.n_checked / max(result.seconds, 1e-9) * 60:,.0f} checked per minute)", ""]
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 60):
         lines += [result.assumptions_table().to_string(index=False), "",
