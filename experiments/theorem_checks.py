@@ -12,6 +12,11 @@ the smallest failing instance the shrinker reaches (overall, and with C >= 2 and
 
 The instances are split into blocks run by an executor (:func:`dashsim.sweep.make_executor`:
 ``local``, ``processes`` with ``--workers``, or ``ray``); the tables do not depend on which.
+
+Every instance up to a size bound instead (one representative per symmetry orbit, the smallest
+failing instances as tables and Python; the same as ``dashsim theorems --exhaustive``):
+
+    python3 experiments/theorem_checks.py --exhaustive --C 2 --K 3 --max-count 2 --J 12
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ from dashsim.sweep import EXECUTORS, make_executor  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--exhaustive" in argv:
+        from dashsim import cli
+
+        return cli.main(["theorems", *argv])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=10_000, help="valid random instances to check")
     parser.add_argument("--dense-instances", type=int, default=2_000,

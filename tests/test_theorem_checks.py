@@ -50,3 +50,11 @@ def test_bad_arguments(script, tmp_path):
         script.main(["--instances", "0", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
         script.main(["--unknown-flag"])
+
+
+def test_exhaustive_mode_runs_the_theorems_command(script, capsys):
+    assert script.main(["--exhaustive", "--C", "1", "--K", "2", "--max-count", "2", "--J", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["bound"] == {"num_classes": 1, "num_features": 2, "max_count": 2, "max_chunks": 3, "min_count": 1,
+                             "min_tau": 1}
+    assert [c["claim"] for c in data["claims"]] == list(CLAIM_NAMES)
