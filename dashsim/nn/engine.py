@@ -542,6 +542,7 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
     with runs.RunFolder(run_folder_name(config, plan), folder_config, added_defaults=added) as folder:
         resumed = folder.resume_state()
         saved, rows = resumed if resumed is not None else (None, [])
+        _check_saved(folder, saved, rows, units, R)
         finished = saved is not None and saved["unit"] == len(units) - 1 and saved["round"] == R
         if not finished:  # re-opening a finished run (to read its rows) records nothing
             folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})
@@ -553,6 +554,30 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
         loop = _Loop(config, plan, spec, data, device, folder, hyper, probe, probe_after, rows, progress, board)
         loop.run_units(units, R, saved)
     return pd.DataFrame(rows)
+
+
+def _check_saved(folder: runs.RunFolder, saved: Optional[dict[str, Any]], rows: list, units: list, R: int) -> None:
+    """The checkpoint's position lies in this run (unit index, seed, round, row count), or RunFolderCorruptError."""
+    if saved is None:
+        return
+    path = folder.path / folder.CHECKPOINT
+    remedy = runs.CHECKPOINT_REMEDY
+    keys = {"unit", "seed", "round", "learner", "plan_state"}
+    if not keys <= set(saved):
+        raise runs.RunFolderCorruptError(path, f"lacks the entries {sorted(keys - set(saved))}", remedy)
+    unit, r = saved["unit"], saved["round"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (unit, r)) or not 0 <= unit < len(units) \
+            or not 1 <= r <= R:
+        raise runs.RunFolderCorruptError(path, f"claims unit {unit!r}, round {r!r}, but this run has units 0.."
+                                         f"{len(units) - 1} and rounds 1..{R}", remedy)
+    if saved["seed"] != units[unit]["seed"]:
+        raise runs.RunFolderCorruptError(path, f"claims seed {saved['seed']!r} for unit {unit}, whose seed is "
+                                         f"{units[unit]['seed']}", remedy)
+    if len(rows) != unit * R + r:
+        raise runs.RunFolderCorruptError(path, f"holds {len(rows)} rows, but unit {unit} round {r} means "
+                                         f"{unit * R + r}", remedy)
+    if not isinstance(saved["learner"], dict) or not isinstance(saved["plan_state"], dict):
+        raise runs.RunFolderCorruptError(path, "'learner' and 'plan_state' must be dicts", remedy)
 
 
 class _Loop:
@@ -585,8 +610,13 @@ class _Loop:
         state = self.plan.start(self.config, self.data, unit)
         first = 1
         if saved is not None:
-            learner = restore_learner(learner, saved["learner"], shuffle_gen, method_gen, self.device)
-            state = {k: v.to(self.device) for k, v in saved["plan_state"].items()}
+            try:
+                learner = restore_learner(learner, saved["learner"], shuffle_gen, method_gen, self.device)
+                state = {k: v.to(self.device) for k, v in saved["plan_state"].items()}
+            except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as err:
+                raise runs.RunFolderCorruptError(self.folder.path / self.folder.CHECKPOINT, "does not fit this run's "
+                                                 f"model, optimizer or generators ({type(err).__name__}: {err})",
+                                                 runs.CHECKPOINT_REMEDY) from None
             first = saved["round"] + 1
         # TensorBoard: one log folder per unit (a "run" to TensorBoard), one scalar per metric and round.
         board = None if self.board is None else self.board(

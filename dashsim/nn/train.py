@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._config import field
+from ..errors import NonFiniteLossError, SettingsError
 from .._validate import check_int
 from . import data as _data
 from .methods import METHODS, Learner, Method, make_method
@@ -208,19 +209,6 @@ def scheduled_lr(step: int, steps_per_epoch: int, *, base_lr: float, lr_mileston
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; every finished experiment has been kept."""
-
-
-class SettingsError(ValueError):
-    """A protocol's settings are invalid or the data cannot satisfy them (``k`` above the data set size, ...).
-
-    Raised by the protocols' checks of their arguments against the data, before the training they
-    govern; ``dashsim train`` reports it as a usage error, while any other ``ValueError`` (a bug
-    during training) propagates with its traceback.
-    """
 
 
 def resolve_device(device: str) -> torch.device:
