@@ -13,7 +13,8 @@ import os
 import numpy as np
 
 __all__ = ["as_binary_matrix", "as_int_vector", "check_int", "check_labels", "check_real", "check_seed",
-           "check_memory", "available_memory", "check_int64_total"]
+           "check_memory", "available_memory", "check_int64_total", "canonical_fields",
+           "check_output_folder"]
 
 # Counts and weighted sums in the simulator's kernels are int64: totals must stay below this.
 INT64_SAFE = 2**62
@@ -82,6 +83,52 @@ def check_int64_total(name: str, values: np.ndarray, factor: int = 1) -> None:
         raise ValueError(f"{name}: the counts would reach {total:.3g} (sum of {name}"
                          f"{f' x {factor}' if factor != 1 else ''}), beyond the int64 arithmetic's safe range "
                          "2**62; use smaller counts")
+
+
+def canonical_fields(obj, owner: str, *, ints=(), floats=(), optional=()) -> None:
+    """Check and convert a frozen dataclass's numeric fields in place: ``ints`` to int, ``floats`` to finite float.
+
+    NumPy integers and floats are accepted (and stored as Python numbers, so they are recorded as
+    numbers, not strings); a bool, a string or a non-finite float is a ValueError naming
+    ``owner.field``. Fields in ``optional`` may also be None.
+    """
+    for name in (*ints, *floats):
+        value = getattr(obj, name)
+        if value is None and name in optional:
+            continue
+        bad = isinstance(value, bool) or not isinstance(value, numbers.Integral if name in ints else numbers.Real)
+        if not bad and name in floats:
+            bad = not np.isfinite(float(value))
+        if bad:
+            kind = "an integer" if name in ints else "a finite number"
+            raise ValueError(f"{owner}.{name} must be {kind}; got {value!r} ({type(value).__name__})")
+        object.__setattr__(obj, name, int(value) if name in ints else float(value))
+
+
+def check_output_folder(name: str, path) -> str:
+    """Check ``path`` can be (or is) a folder this process may write, before anything is written; return it.
+
+    A ValueError naming ``name`` if ``path`` is an existing file, or if it (or the nearest folder
+    above it that exists) cannot be written.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ValueError(f"{name} must be a folder path; got {path!r}")
+    here = os.path.abspath(os.fspath(path))
+    if os.path.exists(here) and not os.path.isdir(here):
+        raise ValueError(f"{name} {path} is a file, not a folder; pass a folder path")
+    existing = here
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"{name} {path}: {existing} is a file, so no folder can be made below it")
+    try:  # a real write (os.access says yes to root even where the file system refuses)
+        import tempfile
+
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise ValueError(f"{name} {path}: the folder {existing} is not writable ({err.strerror})") from None
+    return str(path)
 
 
 def check_real(name: str, value, *, positive: bool = True) -> float:

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .._validate import check_int
+from .._validate import check_int, check_memory
 from ..errors import DataFileError, UnsafePickleError
 
 __all__ = [
@@ -249,6 +249,9 @@ def crop_flip(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torc
     for name, t in (("top", top), ("left", left), ("flip", flip)):
         if t.shape != (B,):
             raise ValueError(f"{name} must have shape ({B},), got {tuple(t.shape)}")
+    if padding > max(H, W):  # only then can the padded batch be large; refuse what memory cannot hold
+        check_memory("crop_padding", B * C * (H + 2 * padding) * (W + 2 * padding) * x.element_size(),
+                     f"a mini-batch of {B} images padded by {padding} pixels")
     fill_t = fill_tensor(fill, x).reshape(-1)
     if fill_t.numel() not in (1, C):
         raise ValueError(f"fill must be one value or one per channel ({C}), got {fill_t.numel()} values")

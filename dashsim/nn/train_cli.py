@@ -306,6 +306,8 @@ def _announce(args: argparse.Namespace, plan, method, spec, device) -> int | Non
 def run(args: argparse.Namespace) -> int:
     """Build the config, protocol and method from ``args``, say what runs and how long, run it, print a summary."""
     from .. import runs
+    from .._validate import check_output_folder
+    from ..errors import CorruptFileError
     from .data import load_dataset
     from .engine import PROTOCOLS, resolve, run as run_plan, run_folder_name
     from .methods import METHODS, make_method
@@ -317,6 +319,7 @@ def run(args: argparse.Namespace) -> int:
         plan_cls = PROTOCOLS[args.protocol]
         plan = plan_cls(**_given(args, _merged_fields(dict(PROTOCOLS)), args.protocol, "protocol"))
         method = make_method(config.method, **_given(args, _merged_fields(dict(METHODS)), config.method, "method"))
+        check_output_folder("--out", run_folder_name(dataclasses.replace(config, method=method.name), plan))
         # Loaded here so that a data set without a default location (--data-root needed) is a usage error.
         dataset = load_dataset(config.data, config.data_root)
     except (ValueError, TypeError) as err:
@@ -331,7 +334,8 @@ def run(args: argparse.Namespace) -> int:
         if refused is not None:
             return refused
         rows = run_plan(config, plan, dataset=dataset, method=method, progress=not args.no_progress)
-    except (NonFiniteLossError, runs.ConfigMismatchError, runs.RunFolderBusyError, FileNotFoundError) as err:
+    except (NonFiniteLossError, runs.ConfigMismatchError, runs.RunFolderBusyError, FileNotFoundError,
+            CorruptFileError) as err:
         sys.stderr.write(f"dashsim train: error: {err}\n")
         return 1
     except SettingsError as err:
