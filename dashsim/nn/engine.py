@@ -674,7 +674,7 @@ class _Loop:
                                      "return the same names every round")
                 self.rows.append(row)
                 self.folder.save_checkpoint(
-                    {"unit": index, "seed": seed, "round": r, "failed": list(self.failed),
+                    {"unit": index, "seed": seed, "round": r, **({"failed": list(self.failed)} if self.failed else {}),
                      "learner": learner_state(learner, shuffle_gen, method_gen),
                      "plan_state": {k: v.cpu() for k, v in state.items()}},
                     self.rows,
