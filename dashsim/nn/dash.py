@@ -312,8 +312,8 @@ def summed_loss_gradients(
             loss = loss_fn(model(x), y) * len(x)
         except (RuntimeError, IndexError, TypeError) as err:  # wrong input size, labels out of range or not ints
             raise ValueError(f"chunks[{index}]: the model and loss cannot take a mini-batch of inputs "
-                             f"{tuple(x.shape)} {x.dtype} and targets {tuple(y.shape)} {y.dtype} ({type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else ''})") from None
+                             f"{tuple(x.shape)} {x.dtype} and targets {tuple(y.shape)} {y.dtype} "
+                             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
         loss.backward(inputs=list(params))
         n += len(x)
     if n == 0:

@@ -601,7 +601,8 @@ def _read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(mat["X"]), np.asarray(mat["y"])
     if x.ndim != 4 or x.shape[2] != 3 or x.dtype != np.uint8:
         raise DataFileError(path, f"X must be uint8 images of shape (32, 32, 3, N), got {x.dtype} {x.shape}", _FIX)
-    if not np.issubdtype(y.dtype, np.integer) and not (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y))):
+    whole = np.issubdtype(y.dtype, np.floating) and bool(np.all(y == np.round(y)))
+    if not np.issubdtype(y.dtype, np.integer) and not whole:
         raise DataFileError(path, f"y must hold integer labels 1..10, got dtype {y.dtype}", _FIX)
     x = x.transpose(3, 2, 0, 1)  # stored (H, W, C, N)
     y = y.astype(np.int64).reshape(-1)
