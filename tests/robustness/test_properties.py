@@ -17,7 +17,7 @@ from dashsim.nn import TrainConfig
 from dashsim.nn.dash import dash_shrink
 from dashsim.nn.sam import SAM
 
-FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                       HealthCheck.function_scoped_fixture])
 
 hostile = st.one_of(
@@ -117,7 +117,7 @@ flag_values = st.one_of(st.sampled_from(["nan", "inf", "-1", "0", "1e400", "abc"
                         st.integers(-3, 4).map(str))
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(flag=st.sampled_from(["--K", "--J", "--gamma", "--tau", "--n-per-chunk", "--seeds", "--n-test", "--C"]),
        value=flag_values)
 def test_simulate_command_runs_or_names_the_flag(tmp_path_factory, capsys, flag, value):
@@ -138,7 +138,7 @@ def test_simulate_command_runs_or_names_the_flag(tmp_path_factory, capsys, flag,
 
 
 @pytest.mark.filterwarnings("ignore")
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # --batch-size is left out: a last mini-batch of one image under BatchNorm is the training loop's to handle.
 @given(flag=st.sampled_from(["--lr", "--J", "--width", "--seeds", "--subset", "--momentum", "--sam-rho",
                              "--weight-decay", "--crop-padding"]), value=flag_values)

@@ -111,7 +111,7 @@ _values = st.one_of(st.integers(-3, 6), st.floats(allow_nan=True, allow_infinity
                     st.just(2**62), st.just(10**15), st.text(max_size=2), st.none(), st.booleans())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(0, 6), K=st.integers(1, 4),
        features=st.one_of(st.none(), hnp.arrays(np.int8, st.tuples(st.integers(0, 6), st.integers(0, 4)),
                                                 elements=st.integers(-1, 2))),
