@@ -159,3 +159,36 @@ def test_train_command_runs_or_names_the_flag(tmp_path_factory, capsys, flag, va
         name = flag.lstrip("-").replace("-", "_")
         assert code == 2 and (flag in err or name in err), err
         assert not out.exists()
+
+
+def _mlp() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+
+
+@pytest.mark.parametrize("chunk, message", [
+    ((torch.randn(5, 3), torch.tensor([0, 1, 0, 1, 7])), r"chunks\[0\]: the model and loss cannot take"),
+    ((torch.randn(5, 3), torch.rand(5)), r"chunks\[0\]: the model and loss cannot take"),
+    ((torch.randn(5, 4), torch.zeros(5, dtype=torch.long)), r"chunks\[0\]: .*inputs \(5, 4\)"),
+    ((torch.full((5, 3), float("nan")), torch.zeros(5, dtype=torch.long)), r"chunks\[0\] holds NaN"),
+])
+def test_dash_refuses_bad_chunks_and_leaves_the_model_unchanged(chunk, message):
+    from dashsim.nn.dash import dash_
+
+    model = _mlp()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises((ValueError, NonFiniteError), match=message):
+        dash_(model, [chunk])
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_dash_refuses_non_finite_weights_before_changing_any():
+    from dashsim.nn.dash import dash_
+
+    model = _mlp()
+    with torch.no_grad():
+        model[2].bias[0] = float("inf")
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(NonFiniteError, match=r"parameter '2.bias' holds NaN or infinite"):
+        dash_(model, [(torch.randn(5, 3), torch.zeros(5, dtype=torch.long))])
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
