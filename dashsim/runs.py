@@ -25,6 +25,7 @@ import csv
 import datetime as _dt
 import io
 import json
+import logging
 import os
 import platform
 import random
@@ -36,21 +37,17 @@ from typing import Any, Iterable
 
 import numpy as np
 
-__all__ = ["RunFolder", "ConfigMismatchError", "RunFolderBusyError", "capture_rng_state", "restore_rng_state",
-           "atomic_write_bytes"]
+from .errors import ConfigMismatchError, RunFolderBusyError, RunFolderCorruptError
+
+__all__ = ["RunFolder", "ConfigMismatchError", "RunFolderBusyError", "RunFolderCorruptError", "capture_rng_state",
+           "restore_rng_state", "atomic_write_bytes", "clean_temporary_files"]
+
+logger = logging.getLogger(__name__)
 
 
 # The key of config.json naming the run folder format; the experiment engine writes format 2 (folders made
 # before it, format 1, have no such key and are refused with a message saying so).
 SCHEMA_KEY = "run_format"
-
-
-class ConfigMismatchError(ValueError):
-    """A run folder already holds a run with a different configuration."""
-
-
-class RunFolderBusyError(RuntimeError):
-    """Another live process holds the run folder's lock (it is running, or resuming, the same folder)."""
 
 
 def _lock(path: Path):
@@ -176,6 +173,67 @@ def restore_rng_state(state: dict[str, Any], generators: dict[str, Any] | None =
             gen.bit_generator.state = value
 
 
+def _read_json(path: Path, remedy: str) -> dict[str, Any]:
+    """``path`` parsed as a JSON object, or :class:`RunFolderCorruptError` naming it and saying ``remedy``."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise RunFolderCorruptError(path, f"is not readable JSON ({type(err).__name__}: {err})", remedy) from None
+    if not isinstance(value, dict):
+        raise RunFolderCorruptError(path, f"must hold a JSON object, holds a {type(value).__name__}", remedy)
+    return value
+
+
+def _numpy_safe_globals() -> list[Any]:
+    """The numpy pieces a checkpoint holds (the global RNG state's array, numpy scalars in rows)."""
+    try:
+        from numpy._core import multiarray  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1
+        from numpy.core import multiarray
+    # The dtype classes (numpy.dtypes.UInt32DType, ...) a dtype's BUILD step names: numbers and bools only.
+    kinds = {type(np.dtype(code)) for code in "?bhilqBHILQefdgFDG"}
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *kinds]
+
+
+CHECKPOINT_REMEDY = ("delete checkpoint.pt and metrics.csv from the folder to recompute the run from the start "
+                      "(or use another output folder)")
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    """``checkpoint.pt`` loaded with ``weights_only=True`` (tensors, containers, numpy arrays; no code) and checked."""
+    import pickle
+
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(_numpy_safe_globals()):
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError, AttributeError, KeyError,
+            IndexError, TypeError, ImportError) as err:
+        raise RunFolderCorruptError(path, f"is not a readable checkpoint ({type(err).__name__}: "
+                                    f"{str(err).splitlines()[0] if str(err) else ''})", CHECKPOINT_REMEDY) from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("state"), dict) \
+            or not isinstance(payload.get("metrics_rows"), list) \
+            or not all(isinstance(row, dict) for row in payload["metrics_rows"]):
+        raise RunFolderCorruptError(path, "does not hold a dashsim checkpoint (a dict with 'state' and the list "
+                                    "'metrics_rows')", CHECKPOINT_REMEDY)
+    return payload
+
+
+def clean_temporary_files(folder: str | Path) -> list[Path]:
+    """Remove the temporary siblings (``.<name>.tmp<pid>``) that a killed writer left in ``folder``; return them.
+
+    Call it only while holding the folder's lock: no live writer can then own such a file.
+    """
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp*"):
+        if tmp.is_file():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
 class RunFolder:
     """A run's folder: create it for a new config, or reopen it for the same config to resume.
 
@@ -218,6 +276,8 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(self.path / self.LOCK)
         try:
+            for tmp in clean_temporary_files(self.path):
+                logger.info("removed %s, left by a writer that was killed", tmp)
             self._open_config()
         except BaseException:
             self.close()
@@ -242,7 +302,8 @@ class RunFolder:
     def _open_config(self) -> None:
         config_path = self.path / self.CONFIG
         if config_path.exists():
-            stored = json.loads(config_path.read_text())
+            stored = _read_json(config_path, "restore it (the same settings' config.json), or delete the folder to "
+                                "recompute the run, or use another output folder")
             if stored.get(SCHEMA_KEY) != self.config.get(SCHEMA_KEY):
                 raise ConfigMismatchError(
                     f"run folder {self.path} was written by another version of dashsim (run folder format "
@@ -273,8 +334,17 @@ class RunFolder:
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         env_path = self.path / self.ENVIRONMENT
         if env_path.exists():
-            env = json.loads(env_path.read_text())
-            env.setdefault("resumes", []).append({"time": now, "hostname": socket.gethostname(), "device": device, "git": _git_commit()})
+            env = _read_json(env_path, "delete environment.json (only a record: the resume writes a new one)")
+            threads = torch.get_num_threads()
+            if env.get("torch_threads") not in (None, threads):
+                logger.warning("%s: resuming with %d torch threads, the run started with %s; CPU results may then "
+                               "differ in the last bits from an uninterrupted run (--threads %s restores them)",
+                               self.path, threads, env["torch_threads"], env["torch_threads"])
+            if not isinstance(env.get("resumes", []), list):
+                raise RunFolderCorruptError(env_path, "'resumes' must be a list",
+                                            "delete environment.json (only a record: the resume writes a new one)")
+            env.setdefault("resumes", []).append({"time": now, "hostname": socket.gethostname(), "device": device,
+                                                  "git": _git_commit(), "torch_threads": threads})
         else:
             env = {
                 "start_time": now,
@@ -349,18 +419,29 @@ class RunFolder:
     def resume_state(self) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """The last checkpoint's ``(state, metrics rows)``, or None for a run that has not finished an experiment.
 
-        Repairs ``metrics.csv`` to match the checkpoint (rows written by the CSV but not yet in a
-        checkpoint cannot happen, since the checkpoint is written first).
-        """
-        import torch
+        Repairs ``metrics.csv`` to match the checkpoint byte for byte (rows written by the CSV but not
+        yet in a checkpoint cannot happen, since the checkpoint is written first), so an edited or torn
+        value is rewritten (with a warning). The checkpoint is loaded with ``weights_only=True``:
+        tensors, containers and numpy arrays only, no code.
 
+        Raises
+        ------
+        RunFolderCorruptError if ``checkpoint.pt`` is unreadable or not a dashsim checkpoint.
+        """
         path = self.path / self.CHECKPOINT
         if not path.exists():
             return None
-        # weights_only=False: the checkpoint holds RNG states (tuples, numpy arrays) we wrote ourselves.
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = _load_checkpoint(path)
         rows = payload["metrics_rows"]
-        on_disk = self.read_metrics_rows()
-        if len(on_disk) != len(rows):
+        expected = self._csv_bytes(rows)
+        metrics = self.path / self.METRICS
+        try:
+            on_disk = metrics.read_bytes()
+        except FileNotFoundError:
+            on_disk = None
+        if on_disk != expected:
+            if on_disk is not None and rows:
+                logger.warning("%s differs from the %d rows the checkpoint holds (edited or torn); rewritten from "
+                               "the checkpoint", metrics, len(rows))
             self.write_metrics(rows)
         return payload["state"], rows

@@ -8,6 +8,7 @@ model traversal (which layers shrink), the per-chunk mean gradients and their EM
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validate import check_int
+from ..errors import NonFiniteError
 
 __all__ = [
     "GRANULARITIES", "Mask", "dash_", "dash_shrink", "eval_gradients", "group_cosines", "groups", "linear_and_conv",
@@ -30,7 +32,7 @@ _SHRINKABLE = (nn.Linear, nn.modules.conv._ConvNd)
 
 def _check_unit_interval(name: str, value: object) -> float:
     """Return ``value`` as a float after checking it lies in (0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number in (0, 1], got {type(value).__name__}")
     if not 0.0 < float(value) <= 1.0:
         raise ValueError(f"{name} must be in (0, 1], got {value!r}")
@@ -84,7 +86,8 @@ def group_cosines(weight: Tensor, grad: Tensor, granularity: str) -> Tensor:
 
     ``s_g = <theta[g], G[g]> / (||theta[g]|| ||G[g]||)`` for every group ``g`` of :func:`groups`;
     ``s_g = 0`` when either norm is zero (a zero vector has no direction). Computed in the inputs'
-    dtype; unclamped (DASH's factor is ``clamp(s_g, lam, 1)``).
+    dtype (float32 for float16/bfloat16 inputs, whose range the norms' product overflows); unclamped
+    (DASH's factor is ``clamp(s_g, lam, 1)``).
 
     Parameters
     ----------
@@ -100,8 +103,10 @@ def group_cosines(weight: Tensor, grad: Tensor, granularity: str) -> Tensor:
     ----------
     DASH paper, Section 4, Algorithm 1 (``cos(G, theta)``) and Appendix, Figure 14.
     """
-    w = groups(weight, granularity)
-    g = groups(grad, granularity)
+    # Half precision cannot hold the norms' product (|x| > 65504 overflows float16): compute in float32.
+    upcast = weight.dtype in (torch.float16, torch.bfloat16) or grad.dtype in (torch.float16, torch.bfloat16)
+    w = groups(weight.float() if upcast else weight, granularity)
+    g = groups(grad.float() if upcast else grad, granularity)
     dot = torch.linalg.vecdot(w, g, dim=1)
     norms = torch.linalg.vector_norm(w, dim=1) * torch.linalg.vector_norm(g, dim=1)
     # A zero vector has no direction: similarity 0 (scale lam), never 0/0 = NaN.
@@ -111,7 +116,7 @@ def group_cosines(weight: Tensor, grad: Tensor, granularity: str) -> Tensor:
 def _group_scale(weight: Tensor, grad_avg: Tensor, lam: float, granularity: str) -> Tensor:
     """Per-group factor ``clamp(cos(G, theta), lam, 1)``, shaped to broadcast against ``weight`` itself."""
     scale = group_cosines(weight, grad_avg, granularity).clamp_(min=lam, max=1.0)
-    return scale.reshape(_scale_shape(weight, granularity))
+    return scale.to(weight.dtype).reshape(_scale_shape(weight, granularity))
 
 
 def dash_shrink(weight: Tensor, grad_avg: Tensor, lam: float, *, granularity: str = "kernel") -> Tensor:
@@ -134,6 +139,10 @@ def dash_shrink(weight: Tensor, grad_avg: Tensor, lam: float, *, granularity: st
     -------
     A new tensor of ``weight``'s shape, dtype and memory layout; ``weight`` is not modified.
 
+    Raises
+    ------
+    NonFiniteError if ``weight`` or ``grad_avg`` holds NaN or infinite values.
+
     References
     ----------
     DASH paper, Section 4, Algorithm 1 (line "theta <- theta * max(lam, cos(G, theta))").
@@ -142,6 +151,11 @@ def dash_shrink(weight: Tensor, grad_avg: Tensor, lam: float, *, granularity: st
     granularity = _check_granularity(granularity)
     if weight.shape != grad_avg.shape:
         raise ValueError(f"grad_avg shape {tuple(grad_avg.shape)} != weight shape {tuple(weight.shape)}")
+    for name, t in (("weight", weight), ("grad_avg", grad_avg)):
+        if not bool(torch.isfinite(t).all()):
+            # A NaN cosine would clamp to lam: every group shrunk by exactly lam, silently.
+            raise NonFiniteError(f"{name} holds NaN or infinite values (shape {tuple(t.shape)}); DASH needs finite "
+                                 "weights and gradients: check the inputs and the training loss")
     return weight * _group_scale(weight, grad_avg, lam, granularity)
 
 
@@ -292,7 +306,14 @@ def summed_loss_gradients(
             continue
         x = x.to(device, non_blocking=True)
         y = y.to(device, non_blocking=True)
-        loss = loss_fn(model(x), y) * len(x)
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            raise NonFiniteError(f"chunks[{index}] holds NaN or infinite inputs; DASH's gradients need finite ones")
+        try:
+            loss = loss_fn(model(x), y) * len(x)
+        except (RuntimeError, IndexError, TypeError) as err:  # wrong input size, labels out of range or not ints
+            raise ValueError(f"chunks[{index}]: the model and loss cannot take a mini-batch of inputs "
+                             f"{tuple(x.shape)} {x.dtype} and targets {tuple(y.shape)} {y.dtype} "
+                             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
         loss.backward(inputs=list(params))
         n += len(x)
     if n == 0:
@@ -393,6 +414,9 @@ def dash_(
     if not params:
         raise ValueError("model has no shrinkable layer (no nn.Linear or nn.Conv*d, or the mask selects none); "
                          "DASH has nothing to shrink")
+    for name, p in model.named_parameters():
+        if any(p is q for q in params) and not bool(torch.isfinite(p).all()):
+            raise NonFiniteError(f"model parameter {name!r} holds NaN or infinite values; DASH needs finite weights")
     if loss_fn is None:
         loss_fn = F.cross_entropy
     G: list[Tensor] = []
@@ -406,6 +430,8 @@ def dash_(
                 else:
                     G[j].mul_(1.0 - alpha).add_(u_sum, alpha=-alpha / n)
     with torch.no_grad():
-        for p, g_avg in zip(params, G):
-            p.copy_(dash_shrink(p, g_avg, lam, granularity=granularity))
+        # All new values first: a non-finite gradient is an error before any parameter has changed.
+        shrunk = [dash_shrink(p, g_avg, lam, granularity=granularity) for p, g_avg in zip(params, G)]
+        for p, new in zip(params, shrunk):
+            p.copy_(new)
     return model

@@ -16,6 +16,7 @@ Plasticity", NeurIPS 2024, Section 5 (data sets; normalization by channel mean/s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import pickle
@@ -25,13 +26,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .._validate import check_int
+from .._validate import check_int, check_memory
+from ..errors import DataFileError, UnsafePickleError
 
 __all__ = [
     "ImageDataset",
     "DATASETS",
     "register_dataset",
     "load_dataset",
+    "load_data_pickle",
     "load_fashion_mnist",
     "load_digits",
     "load_cifar10",
@@ -246,6 +249,9 @@ def crop_flip(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torc
     for name, t in (("top", top), ("left", left), ("flip", flip)):
         if t.shape != (B,):
             raise ValueError(f"{name} must have shape ({B},), got {tuple(t.shape)}")
+    if padding > max(H, W):  # only then can the padded batch be large; refuse what memory cannot hold
+        check_memory("crop_padding", B * C * (H + 2 * padding) * (W + 2 * padding) * x.element_size(),
+                     f"a mini-batch of {B} images padded by {padding} pixels")
     fill_t = fill_tensor(fill, x).reshape(-1)
     if fill_t.numel() not in (1, C):
         raise ValueError(f"fill must be one value or one per channel ({C}), got {fill_t.numel()} values")
@@ -328,6 +334,32 @@ def _require(path: Path, what: str, how: str) -> Path:
     return path
 
 
+_FIX = "replace the file with the original download"
+
+
+@contextlib.contextmanager
+def _reading(path: Path):
+    """Turn any failure while parsing ``path`` (truncated gzip, bad JPEG, ...) into a DataFileError naming it."""
+    try:
+        yield
+    except (DataFileError, FileNotFoundError):
+        raise
+    except Exception as err:
+        raise DataFileError(path, f"cannot be read ({type(err).__name__}: {err})", _FIX) from None
+
+
+def _check_split(what: str, where: Path, x: np.ndarray, y: np.ndarray, num_classes: int, ndim: int = 4) -> None:
+    """A loaded split: ``ndim``-D images, one integer label in [0, num_classes) each, at least one sample."""
+    if x.ndim != ndim:
+        raise DataFileError(where, f"{what} images must have {ndim} dimensions, got shape {x.shape}", _FIX)
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise DataFileError(where, f"{what} has {x.shape[0]} images but labels of shape {y.shape}", _FIX)
+    if x.shape[0] == 0:
+        raise DataFileError(where, f"{what} holds no images", _FIX)
+    if y.min() < 0 or y.max() >= num_classes:
+        raise DataFileError(where, f"{what} labels must lie in [0, {num_classes}), found [{y.min()}, {y.max()}]", _FIX)
+
+
 # --- Fashion-MNIST (IDX) ---------------------------------------------------------------------
 
 _IDX_DTYPES = {0x08: np.uint8}
@@ -336,15 +368,17 @@ _IDX_DTYPES = {0x08: np.uint8}
 def _read_idx(path: Path) -> np.ndarray:
     """Read a (gzipped) IDX file: magic ``00 00 <dtype> <ndim>``, ``ndim`` big-endian uint32 sizes, data."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
+    with _reading(path), opener(path, "rb") as f:
         raw = f.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not a uint8 IDX file (bad magic {raw[:4]!r})")
+        raise DataFileError(path, f"not a uint8 IDX file (bad magic {raw[:4]!r})", _FIX)
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DataFileError(path, f"the IDX header of {ndim} sizes is truncated", _FIX)
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     data = np.frombuffer(raw, dtype=_IDX_DTYPES[raw[2]], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says shape {shape} but holds {data.size} values")
+    if data.size != int(np.prod(shape, dtype=object)):
+        raise DataFileError(path, f"the header says shape {shape} but the file holds {data.size} values", _FIX)
     return data.reshape(shape).copy()  # frombuffer is read-only; torch wants writable memory
 
 
@@ -372,6 +406,9 @@ def load_fashion_mnist(root: str | Path | None = None) -> ImageDataset:
     for split in ("train", "t10k"):
         for kind in ("images-idx3", "labels-idx1"):
             arrays[split, kind] = _read_idx(_require(root / f"{split}-{kind}-ubyte.gz", "Fashion-MNIST", how))
+    for split in ("train", "t10k"):
+        _check_split(f"Fashion-MNIST {split}", root / f"{split}-images-idx3-ubyte.gz", arrays[split, "images-idx3"],
+                     arrays[split, "labels-idx1"].astype(np.int64), 10, ndim=3)
     return _make(
         "fashion-mnist",
         arrays["train", "images-idx3"][:, None],
@@ -425,11 +462,83 @@ def load_digits(root: str | Path | None = None, *, test_fraction: float = 0.2, s
 _CIFAR_HOW = "Download the 'CIFAR-{n} python version' from https://www.cs.toronto.edu/~kriz/cifar.html on a machine with internet, extract it and pass root= to the extracted folder."
 
 
-def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+# The only globals the CIFAR python pickles reference (numpy's array reconstruction, as written by
+# numpy 1.x under Python 2 and by numpy 2; ``_codecs.encode`` is how protocol 2 stores bytes).
+_PICKLE_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+})
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """An unpickler that builds only plain data: containers, str/bytes/numbers and numpy arrays.
+
+    Any other global (a function, a class, ``os.system``, ...) is refused before it is looked up,
+    so a crafted file cannot run code: :class:`~dashsim.errors.UnsafePickleError`.
+    """
+
+    def __init__(self, file, path: Path):
+        super().__init__(file, encoding="bytes")
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _PICKLE_GLOBALS:
+            raise UnsafePickleError(self.path, f"the pickle asks for {module}.{name}, which is not plain data (only "
+                                    "numpy arrays, str/bytes, numbers, lists and dicts are loaded); nothing was run",
+                                    "replace the file with the original download")
+        return super().find_class(module, name)
+
+
+def load_data_pickle(path: str | Path):
+    """Load a data pickle (e.g. a CIFAR batch) admitting only plain data, never running code from it.
+
+    Parameters
+    ----------
+    path : the pickle file.
+
+    Returns
+    -------
+    The unpickled object (dicts, lists, str/bytes, numbers and numpy arrays only).
+
+    Raises
+    ------
+    UnsafePickleError if the file references any other callable or class;
+    DataFileError if it is not a readable pickle (truncated, empty, another format).
+    """
+    path = Path(path)
     with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
-    data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return data, np.asarray(batch[label_key], dtype=np.int64)
+        try:
+            return _DataUnpickler(f, path).load()
+        except UnsafePickleError:
+            raise
+        except Exception as err:  # truncated, empty or not a pickle: every failure is the file's
+            raise DataFileError(path, f"not a readable data pickle ({type(err).__name__}: {err})",
+                                "replace the file with the original download") from None
+
+
+def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    batch = load_data_pickle(path)
+    fix = "replace the file with the original download"
+    if not isinstance(batch, dict):
+        raise DataFileError(path, f"a CIFAR batch must be a dict, this file holds a {type(batch).__name__}", fix)
+    missing = [key.decode() for key in (b"data", label_key) if key not in batch]
+    if missing:
+        raise DataFileError(path, f"the CIFAR batch lacks the key(s) {missing}", fix)
+    data, labels = batch[b"data"], batch[label_key]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        what = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataFileError(path, f"'data' must be a uint8 array of shape (N, 3072); got a {what}", fix)
+    try:
+        labels = np.asarray(labels)
+    except Exception:  # ragged lists and other objects
+        labels = np.asarray([], dtype=object)
+    if labels.ndim != 1 or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
+        raise DataFileError(path, f"'{label_key.decode()}' must be a list of integer labels; got dtype {labels.dtype}, "
+                            f"shape {labels.shape}", fix)
+    if labels.shape[0] != data.shape[0]:
+        raise DataFileError(path, f"{data.shape[0]} images but {labels.shape[0]} labels", fix)
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 def load_cifar10(root: str | Path) -> ImageDataset:
@@ -451,6 +560,8 @@ def load_cifar10(root: str | Path) -> ImageDataset:
     x_test, y_test = _read_cifar_batch(_require(root / "test_batch", "CIFAR-10", how), b"labels")
     x_train = np.concatenate([p[0] for p in parts])
     y_train = np.concatenate([p[1] for p in parts])
+    _check_split("CIFAR-10 train", root, x_train, y_train, 10)
+    _check_split("CIFAR-10 test", root / "test_batch", x_test, y_test, 10)
     return _make("cifar10", x_train, y_train, x_test, y_test, 10)
 
 
@@ -471,6 +582,8 @@ def load_cifar100(root: str | Path) -> ImageDataset:
     how = _CIFAR_HOW.format(n=100)
     x_train, y_train = _read_cifar_batch(_require(root / "train", "CIFAR-100", how), b"fine_labels")
     x_test, y_test = _read_cifar_batch(_require(root / "test", "CIFAR-100", how), b"fine_labels")
+    _check_split("CIFAR-100 train", root / "train", x_train, y_train, 100)
+    _check_split("CIFAR-100 test", root / "test", x_test, y_test, 100)
     return _make("cifar100", x_train, y_train, x_test, y_test, 100)
 
 
@@ -480,9 +593,19 @@ def load_cifar100(root: str | Path) -> ImageDataset:
 def _read_svhn(path: Path) -> tuple[np.ndarray, np.ndarray]:
     import scipy.io
 
-    mat = scipy.io.loadmat(path)
-    x = np.asarray(mat["X"], dtype=np.uint8).transpose(3, 2, 0, 1)  # stored (H, W, C, N)
-    y = np.asarray(mat["y"], dtype=np.int64).reshape(-1)
+    with _reading(path):
+        mat = scipy.io.loadmat(path)
+    missing = [key for key in ("X", "y") if key not in mat]
+    if missing:
+        raise DataFileError(path, f"the .mat file lacks the variable(s) {missing}", _FIX)
+    x, y = np.asarray(mat["X"]), np.asarray(mat["y"])
+    if x.ndim != 4 or x.shape[2] != 3 or x.dtype != np.uint8:
+        raise DataFileError(path, f"X must be uint8 images of shape (32, 32, 3, N), got {x.dtype} {x.shape}", _FIX)
+    whole = np.issubdtype(y.dtype, np.floating) and bool(np.all(y == np.round(y)))
+    if not np.issubdtype(y.dtype, np.integer) and not whole:
+        raise DataFileError(path, f"y must hold integer labels 1..10, got dtype {y.dtype}", _FIX)
+    x = x.transpose(3, 2, 0, 1)  # stored (H, W, C, N)
+    y = y.astype(np.int64).reshape(-1)
     # SVHN's format numbers the digit 0 as class 10.
     return x, np.where(y == 10, 0, y)
 
@@ -505,6 +628,8 @@ def load_svhn(root: str | Path) -> ImageDataset:
     how = "Download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ on a machine with internet and pass root= to their folder."
     x_train, y_train = _read_svhn(_require(root / "train_32x32.mat", "SVHN", how))
     x_test, y_test = _read_svhn(_require(root / "test_32x32.mat", "SVHN", how))
+    _check_split("SVHN train", root / "train_32x32.mat", x_train, y_train, 10)
+    _check_split("SVHN test", root / "test_32x32.mat", x_test, y_test, 10)
     return _make("svhn", x_train, y_train, x_test, y_test, 10)
 
 
@@ -514,8 +639,11 @@ def load_svhn(root: str | Path) -> ImageDataset:
 def _read_rgb(path: Path) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
+    with _reading(path), Image.open(path) as im:
+        rgb = np.asarray(im.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
+    if rgb.shape != (3, 64, 64):
+        raise DataFileError(path, f"Tiny-ImageNet images are 64x64, this one is {rgb.shape[2]}x{rgb.shape[1]}", _FIX)
+    return rgb
 
 
 def load_tiny_imagenet(root: str | Path) -> ImageDataset:
@@ -553,10 +681,16 @@ def load_tiny_imagenet(root: str | Path) -> ImageDataset:
         if not line.strip():
             continue
         fields = line.split("\t")
+        if len(fields) < 2:
+            raise DataFileError(annotations, f"line {line!r} lacks the tab-separated file name and wnid", _FIX)
         if fields[1] not in index:
-            raise ValueError(f"{annotations}: wnid {fields[1]!r} of {fields[0]} has no training folder")
+            raise DataFileError(annotations, f"wnid {fields[1]!r} of {fields[0]} has no training folder", _FIX)
         x_test.append(_read_rgb(_require(root / "val" / "images" / fields[0], "Tiny-ImageNet validation image", how)))
         y_test.append(index[fields[1]])
+    if not x_train or not x_test:
+        empty = train_dir if not x_train else annotations
+        raise DataFileError(empty, f"Tiny-ImageNet's {'training' if not x_train else 'validation'} split holds no "
+                            "images", _FIX)
     return _make("tiny-imagenet", np.stack(x_train), np.array(y_train), np.stack(x_test), np.array(y_test), len(wnids))
 
 

@@ -482,7 +482,8 @@ def _no_training() -> ExperimentResult:
 
 
 def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = None, method: Any = None,
-        progress: bool = False, probe: Optional[Probe] = None, probe_after: Optional[Probe] = None) -> pd.DataFrame:
+        progress: bool = False, probe: Optional[Probe] = None, probe_after: Optional[Probe] = None,
+        keep_going: bool = False) -> pd.DataFrame:
     """Run (or resume) protocol ``plan`` with settings ``config``; one row per (unit, round).
 
     Round ``r`` of a unit: ``rnd = plan.round(r, ...)``; if ``rnd.apply_method``,
@@ -503,11 +504,17 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
         the global RNG is restored after it, and its time is not counted in ``wall_time_s``. Its
         name (``__qualname__``) is part of the run folder's config.
     probe_after : the same, called after training and the test evaluation.
+    keep_going : when a unit's loss diverges (:class:`NonFiniteLossError`), log which seed failed, drop
+        that unit's rows and go on with the other units instead of stopping. The failed units are
+        listed in the result's ``attrs["failed_seeds"]``; once every other unit is done, re-running the
+        same call retries them (and, to keep the rows in unit order, recomputes the units after the
+        first failed one, bit-identically on CPU).
 
     Returns
     -------
     pandas.DataFrame with :data:`ROW_COLUMNS` (hyper-parameters after ``method``, unit variables
-    after ``seed``), the plan's measurements and the probes' columns: every unit and round so far.
+    after ``seed``), the plan's measurements and the probes' columns: every unit and round so far;
+    ``attrs["failed_seeds"]`` lists the seeds of failed units (``keep_going``).
 
     Raises
     ------
@@ -550,7 +557,19 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
                            volatile=volatile) as folder:
         resumed = folder.resume_state()
         saved, rows = resumed if resumed is not None else (None, [])
-        finished = saved is not None and saved["unit"] == len(units) - 1 and saved["round"] == R
+        _check_saved(folder, saved, rows, units, R)
+        failed = list(saved.get("failed", [])) if saved is not None else []
+        at_end = saved is not None and saved["unit"] == len(units) - 1 and saved["round"] == R
+        finished = at_end and not failed
+        if failed and at_end:
+            # Retry the failed units: recompute from the first of them (seeded per unit, so the units
+            # after it come out identical), keeping the rows in unit order.
+            first = min(failed)
+            logger.info("%s: retrying the failed seed(s) %s from unit %d", folder.path,
+                        [units[i]["seed"] for i in failed], first)
+            del rows[first * R:]
+            saved = {"unit": first - 1, "round": R, "failed": []} if first > 0 else None
+            failed = []
         if not finished:  # re-opening a finished run (to read its rows) records nothing
             _warn_device_change(folder, device)
             folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})
@@ -560,8 +579,40 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
             unit = ", ".join(f"{key} {value}" for key, value in units[saved["unit"]].items())
             logger.info("resuming %s after %s round %d of %d", folder.path, unit, saved["round"], R)
         loop = _Loop(config, plan, spec, data, device, folder, hyper, probe, probe_after, rows, progress, board)
+        loop.failed, loop.keep_going = failed, keep_going
         loop.run_units(units, R, saved)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs["failed_seeds"] = [units[i]["seed"] for i in loop.failed]
+    return frame
+
+
+def _check_saved(folder: runs.RunFolder, saved: Optional[dict[str, Any]], rows: list, units: list, R: int) -> None:
+    """The checkpoint's position lies in this run (unit index, seed, round, row count), or RunFolderCorruptError."""
+    if saved is None:
+        return
+    path = folder.path / folder.CHECKPOINT
+    remedy = runs.CHECKPOINT_REMEDY
+    keys = {"unit", "seed", "round", "learner", "plan_state"}
+    if not keys <= set(saved):
+        raise runs.RunFolderCorruptError(path, f"lacks the entries {sorted(keys - set(saved))}", remedy)
+    unit, r = saved["unit"], saved["round"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (unit, r)) or not 0 <= unit < len(units) \
+            or not 1 <= r <= R:
+        raise runs.RunFolderCorruptError(path, f"claims unit {unit!r}, round {r!r}, but this run has units 0.."
+                                         f"{len(units) - 1} and rounds 1..{R}", remedy)
+    if saved["seed"] != units[unit]["seed"]:
+        raise runs.RunFolderCorruptError(path, f"claims seed {saved['seed']!r} for unit {unit}, whose seed is "
+                                         f"{units[unit]['seed']}", remedy)
+    failed = saved.get("failed", [])
+    if not isinstance(failed, list) or not all(isinstance(i, int) and 0 <= i <= unit for i in failed):
+        raise runs.RunFolderCorruptError(path, f"lists failed units {failed!r} outside 0..{unit}", remedy)
+    # Failed units keep no rows; the unit in progress has r of them.
+    expected = sum(R for i in range(unit) if i not in failed) + (0 if unit in failed else r)
+    if len(rows) != expected:
+        raise runs.RunFolderCorruptError(path, f"holds {len(rows)} rows, but unit {unit} round {r} means "
+                                         f"{expected}", remedy)
+    if not isinstance(saved["learner"], dict) or not isinstance(saved["plan_state"], dict):
+        raise runs.RunFolderCorruptError(path, "'learner' and 'plan_state' must be dicts", remedy)
 
 
 def _warn_device_change(folder: runs.RunFolder, device: torch.device) -> None:
@@ -587,6 +638,8 @@ class _Loop:
         self.folder, self.hyper, self.probe, self.probe_after = folder, hyper, probe, probe_after
         self.rows, self.progress, self.board = rows, progress, board
         self.method = spec.method
+        self.failed: list[int] = []  # indices of units whose loss diverged (keep_going)
+        self.keep_going = False
         # Micro-batch size of gradient passes over chunks (memory only); DASH exposes its own.
         self.chunk_batch = getattr(self.method, "grad_batch_size", 1024)
 
@@ -609,22 +662,43 @@ class _Loop:
         state = self.plan.start(self.config, self.data, unit)
         first = 1
         if saved is not None:
-            learner = restore_learner(learner, saved["learner"], shuffle_gen, method_gen, self.device)
-            state = {k: v.to(self.device) for k, v in saved["plan_state"].items()}
+            try:
+                learner = restore_learner(learner, saved["learner"], shuffle_gen, method_gen, self.device)
+                state = {k: v.to(self.device) for k, v in saved["plan_state"].items()}
+            except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as err:
+                raise runs.RunFolderCorruptError(self.folder.path / self.folder.CHECKPOINT, "does not fit this run's "
+                                                 f"model, optimizer or generators ({type(err).__name__}: {err})",
+                                                 runs.CHECKPOINT_REMEDY) from None
             first = saved["round"] + 1
         # TensorBoard: one log folder per unit (a "run" to TensorBoard), one scalar per metric and round.
         board = None if self.board is None else self.board(
             str(Path(self.folder.path) / "tensorboard" / "_".join(f"{k}_{v}" for k, v in unit.items())))
+        start_rows = len(self.rows)
         try:
             for r in range(first, R + 1):
-                learner, row = self.run_round(r, unit, learner, state, shuffle_gen, method_gen)
+                try:
+                    learner, row = self.run_round(r, unit, learner, state, shuffle_gen, method_gen)
+                except NonFiniteLossError as err:
+                    if not self.keep_going:
+                        raise
+                    # This unit's rows so far go (it is retried whole); the other units carry on.
+                    del self.rows[start_rows - (first - 1):]
+                    self.failed.append(index)
+                    logger.error("seed %s failed (%s); continuing with the other seeds (keep_going); re-run the "
+                                 "same command to retry it", seed, err)
+                    self.folder.save_checkpoint(
+                        {"unit": index, "seed": seed, "round": R, "failed": list(self.failed),
+                         "learner": learner_state(learner, shuffle_gen, method_gen),
+                         "plan_state": {k: v.cpu() for k, v in state.items()}}, self.rows)
+                    bar.update(R - r + 1)
+                    return
                 if self.rows and list(row) != list(self.rows[0]):
                     raise ValueError(f"round {r} of unit {unit} has columns {list(row)}, but the rows so far in "
                                      f"{self.folder.path} have {list(self.rows[0])}; probes and measurements must "
                                      "return the same names every round")
                 self.rows.append(row)
                 self.folder.save_checkpoint(
-                    {"unit": index, "seed": seed, "round": r,
+                    {"unit": index, "seed": seed, "round": r, **({"failed": list(self.failed)} if self.failed else {}),
                      "learner": learner_state(learner, shuffle_gen, method_gen),
                      "plan_state": {k: v.cpu() for k, v in state.items()}},
                     self.rows,

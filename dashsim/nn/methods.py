@@ -16,6 +16,8 @@ Regenerative Regularization", 2023.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -77,12 +79,14 @@ def _fresh_model(learner: Learner, generator: torch.Generator) -> nn.Module:
 
 
 def _check_range(name: str, value: object, low: float, high: float, *, low_open: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    ok = (value > low if low_open else value >= low) and value <= high
+    ok = (value > low if low_open else value >= low) and value <= high and math.isfinite(value)
     if not ok:
         bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value!r}")
+        allowed = (f"in {bracket}{low}, {high}]" if math.isfinite(high)
+                   else f"a finite number {'>' if low_open else '>='} {low}")
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
 class Method(ABC):

@@ -22,6 +22,8 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
+from .._validate import check_memory
+
 __all__ = ["MODELS", "ModelSpec", "register_model", "is_flat", "check_input_shape", "build_model", "MLP", "Logistic",
            "ResNet18", "VGG16BN"]
 
@@ -271,4 +273,11 @@ def build_model(
     elif not input_shape or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in input_shape):
         raise ValueError(f"input_shape must be a non-empty tuple of ints >= 1, got {input_shape!r}")
     input_shape = check_input_shape(name, input_shape)
+    # Its size first, on the meta device (no memory): weights, gradients, optimizer state and a copy, 4 bytes each.
+    with torch.device("meta"):
+        shapes = MODELS[name].build(num_classes=num_classes, input_shape=input_shape, width=width)
+    n_params = sum(p.numel() for p in shapes.parameters())
+    check_memory("width" if is_flat(name) else "num_classes / input_shape", n_params * 4 * 4,
+                 f"model {name!r} with {n_params:,} parameters (width={width}, num_classes={num_classes}, "
+                 f"input_shape={input_shape})")
     return MODELS[name].build(num_classes=num_classes, input_shape=input_shape, width=width)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +23,7 @@ class SAM(torch.optim.Optimizer):
     ----------
     params : parameters or parameter groups, as for any torch optimizer.
     base_optimizer_cls : the optimizer class to wrap (e.g. ``torch.optim.SGD``, ``torch.optim.Adam``).
-    rho : radius rho >= 0 of the ascent step (DASH authors' code default 0.1).
+    rho : finite radius rho >= 0 of the ascent step (DASH authors' code default 0.1).
     **base_kwargs : passed to ``base_optimizer_cls`` (lr, momentum, ...).
 
     Usage: ``loss = closure(); optimizer.step(closure)`` where ``closure`` zeroes grads, computes
@@ -40,8 +42,8 @@ class SAM(torch.optim.Optimizer):
     requires_closure = True
 
     def __init__(self, params: Any, base_optimizer_cls: type[torch.optim.Optimizer], rho: float = 0.1, **base_kwargs: Any):
-        if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not rho >= 0.0:
-            raise ValueError(f"rho must be a real number >= 0, got {rho!r}")
+        if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not 0.0 <= rho < math.inf:
+            raise ValueError(f"rho must be a finite real number >= 0, got {rho!r}")
         if not (isinstance(base_optimizer_cls, type) and issubclass(base_optimizer_cls, torch.optim.Optimizer)):
             raise TypeError(f"base_optimizer_cls must be a torch.optim.Optimizer subclass, got {base_optimizer_cls!r}")
         super().__init__(params, dict(rho=float(rho), **base_kwargs))

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._config import field
-from .._validate import check_int
+from ..errors import NonFiniteLossError, SettingsError
+from .._validate import canonical_fields, check_int, check_seed
 from . import data as _data
 from .methods import METHODS, Learner, Method, make_method
 from .models import MODELS, build_model, is_flat
@@ -37,6 +38,9 @@ __all__ = ["TrainConfig", "NonFiniteLossError", "SettingsError", "ExperimentResu
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("sgd", "adam", "sam")
+# TrainConfig's numeric fields: checked (finite, not a string) and stored as Python numbers.
+_INT_FIELDS = ("J", "batch_size", "max_epochs", "width", "subset", "test_subset", "crop_padding", "warmup_epochs")
+_FLOAT_FIELDS = ("lr", "momentum", "weight_decay", "sam_rho", "target_accuracy", "lr_gamma")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +95,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a non-empty name (pass your own object to the protocol instead); "
                                  f"got {getattr(self, name)!r}")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
+        canonical_fields(self, "TrainConfig", ints=_INT_FIELDS, floats=_FLOAT_FIELDS, optional=("lr", "subset",
+                                                                                                 "test_subset"))
+        if not isinstance(self.seeds, (tuple, list)):
+            raise ValueError(f"seeds must be a tuple of ints in [0, 2**32), got {self.seeds!r}")
+        object.__setattr__(self, "seeds", tuple(check_seed("seeds", s) for s in self.seeds))
         check_int("J", self.J)
         check_int("batch_size", self.batch_size)
         check_int("max_epochs", self.max_epochs)
@@ -210,19 +219,6 @@ def scheduled_lr(step: int, steps_per_epoch: int, *, base_lr: float, lr_mileston
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; every finished experiment has been kept."""
-
-
-class SettingsError(ValueError):
-    """A protocol's settings are invalid or the data cannot satisfy them (``k`` above the data set size, ...).
-
-    Raised by the protocols' checks of their arguments against the data, before the training they
-    govern; ``dashsim train`` reports it as a usage error, while any other ``ValueError`` (a bug
-    during training) propagates with its traceback.
-    """
 
 
 def resolve_device(device: str) -> torch.device:

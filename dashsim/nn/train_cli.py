@@ -172,6 +172,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "60/120/160/200 with a 1-epoch warm-up, 260 epochs (flags given after it, or with non-default "
                         "values, win)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="if one seed's loss diverges, say so and go on with the other seeds (exit status 1 at "
+                             "the end); re-running the command retries the failed seeds")
     parser.add_argument("--yes", action="store_true",
                         help=f"start a run even if it may take over {CPU_CONFIRM_S / 3600:g} hour on the CPU")
     parser.set_defaults(func=run, _parser=parser)
@@ -306,6 +309,8 @@ def _announce(args: argparse.Namespace, plan, method, spec, device) -> int | Non
 def run(args: argparse.Namespace) -> int:
     """Build the config, protocol and method from ``args``, say what runs and how long, run it, print a summary."""
     from .. import runs
+    from .._validate import check_output_folder
+    from ..errors import CorruptFileError
     from .data import load_dataset
     from .engine import PROTOCOLS, resolve, run as run_plan, run_folder_name
     from .methods import METHODS, make_method
@@ -317,6 +322,7 @@ def run(args: argparse.Namespace) -> int:
         plan_cls = PROTOCOLS[args.protocol]
         plan = plan_cls(**_given(args, _merged_fields(dict(PROTOCOLS)), args.protocol, "protocol"))
         method = make_method(config.method, **_given(args, _merged_fields(dict(METHODS)), config.method, "method"))
+        check_output_folder("--out", run_folder_name(dataclasses.replace(config, method=method.name), plan))
         # Loaded here so that a data set without a default location (--data-root needed) is a usage error.
         dataset = load_dataset(config.data, config.data_root)
     except (ValueError, TypeError) as err:
@@ -330,14 +336,20 @@ def run(args: argparse.Namespace) -> int:
         refused = _announce(args, plan, method, spec, resolve_device(spec.config.device))
         if refused is not None:
             return refused
-        rows = run_plan(config, plan, dataset=dataset, method=method, progress=not args.no_progress)
-    except (NonFiniteLossError, runs.ConfigMismatchError, runs.RunFolderBusyError, FileNotFoundError) as err:
+        rows = run_plan(config, plan, dataset=dataset, method=method, progress=not args.no_progress,
+                        keep_going=args.keep_going)
+    except (NonFiniteLossError, runs.ConfigMismatchError, runs.RunFolderBusyError, FileNotFoundError,
+            CorruptFileError) as err:
         sys.stderr.write(f"dashsim train: error: {err}\n")
         return 1
     except SettingsError as err:
         # The protocols' checks of their settings against the data (k above the data set size, ...);
         # any other ValueError is a failure during training and keeps its traceback.
         args._parser.error(str(err))
+    if rows.empty:
+        sys.stderr.write(f"dashsim train: error: every seed failed {rows.attrs.get('failed_seeds')} (the loss "
+                         "diverged); nothing to summarize\n")
+        return 1
     if plan.name == "two-phase":
         table = two_phase_table(rows)[["seed", "pretrain_epochs", "pretrain_train_accuracy", "test_accuracy", "steps",
                                        "converged"]].to_string(index=False)
@@ -345,4 +357,8 @@ def run(args: argparse.Namespace) -> int:
         table = summarize(rows).T.to_string()
     folder = run_folder_name(dataclasses.replace(config, method=method.name), plan)
     sys.stdout.write(f"protocol: {plan.name}\nrun folder: {folder}\n{table}\n")
+    if rows.attrs.get("failed_seeds"):
+        sys.stderr.write(f"dashsim train: error: seed(s) {rows.attrs['failed_seeds']} failed (the loss diverged); the "
+                         "table holds the other seeds; re-run the same command to retry them\n")
+        return 1
     return 0

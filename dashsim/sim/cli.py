@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 from .._config import add_dataclass_arguments, config_to_dict, dataclass_from_args, plain_text
+from .._validate import check_output_folder
+from ..errors import CorruptFileError
 from .settings import PaperSetting, environment, run_setting, summarize
 
 __all__ = ["register", "run"]
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the setting given by ``args``, write the run folder, print where it went."""
     try:
         setting = dataclass_from_args(PaperSetting, args)
+        check_output_folder("--out", args.out)
     except (TypeError, ValueError) as err:
         # Same shape as argparse's own errors: exit status 2, message naming the field.
         print(f"dashsim simulate: error: {err}", file=sys.stderr)
@@ -50,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    df = run_setting(setting, methods=METHODS, progress=not args.no_progress, cache_dir=out / "cache")
+    try:
+        df = run_setting(setting, methods=METHODS, progress=not args.no_progress, cache_dir=out / "cache")
+    except CorruptFileError as err:
+        print(f"dashsim simulate: error: {err}", file=sys.stderr)
+        return 1
     summary = summarize(df)
     elapsed = time.perf_counter() - start
     # Imported here so `dashsim --help` does not pay for matplotlib.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import os
@@ -34,6 +35,8 @@ import numpy as np
 import pandas as pd
 
 from .._progress import progress_bar
+from .._validate import check_memory
+from ..errors import CorruptFileError
 from .._version import __version__
 from ..stats import seed_stats
 from .accuracy import accuracy_bernoulli, accuracy_on
@@ -101,6 +104,12 @@ class PaperSetting:
              "seeds", "ints in [0, 2**32)")
         need(len(set(self.seeds)) == len(self.seeds), "seeds", "distinct ints")
         need(self.accuracy in ACCURACY_MODES, "accuracy", f"one of {ACCURACY_MODES}")
+        # Each seed holds n_per_chunk * J points x K features (bool, plus the legacy stream's float draws)
+        # and the results of three methods (5 bytes per experiment, class and feature).
+        points = self.n_per_chunk * self.J
+        check_memory("PaperSetting n_per_chunk x J x K", points * self.K * 9 + 3 * self.J * self.C * self.K * 5
+                     + (self.n_test * self.K * 9 if self.accuracy == "test_set" else 0),
+                     f"{points} points x K={self.K} features")
 
 
 def _method_name(method: Any) -> str:
@@ -208,15 +217,68 @@ def _write_atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def _digest_path(seed_path: Path) -> Path:
+    return seed_path.with_name(seed_path.name + ".sha256")
+
+
+def _seed_frame_problem(frame: pd.DataFrame, seed: int, names: list[str], J: int) -> str:
+    """What is wrong with a cached seed's rows (empty if they are what :func:`_run_seed` writes)."""
+    if list(frame.columns) != list(COLUMNS):
+        return f"columns {list(frame.columns)}, expected {list(COLUMNS)}"
+    if len(frame) != len(names) * J:
+        return f"{len(frame)} rows, expected {len(names)} methods x J={J}"
+    for column in ("seed", "experiment", "n_learned", "n_nonzero", "n_memorized"):
+        if not pd.api.types.is_integer_dtype(frame[column]) or (frame[column] < 0).any():
+            return f"column {column} must hold integers >= 0"
+    acc = frame["test_accuracy"]
+    if not pd.api.types.is_float_dtype(acc) or not (acc.between(0.0, 1.0)).all():
+        return "test_accuracy must hold numbers in [0, 1]"
+    if (frame["seed"] != seed).any():
+        return f"rows of another seed than {seed}"
+    if frame["method"].tolist() != [m for m in names for _ in range(J)] \
+            or frame["experiment"].tolist() != list(range(1, J + 1)) * len(names):
+        return f"methods/experiments other than {names} x 1..{J}"
+    return ""
+
+
+def _cached_seed(path: Path, seed: int, names: list[str], J: int) -> pd.DataFrame | None:
+    """The cached rows of one seed, or None (to recompute it) if missing or not exactly what was written.
+
+    A corrupt file (truncated, edited, wrong columns or values; content that differs from the
+    ``.sha256`` digest written beside it) is logged as a warning and recomputed, never returned.
+    """
+    if not path.exists():
+        return None
+    try:
+        raw = path.read_bytes()
+        digest = _digest_path(path)
+        if digest.exists() and digest.read_text().strip() != hashlib.sha256(raw).hexdigest():
+            problem = "its content differs from the digest written with it (edited or torn)"
+        else:
+            frame = pd.read_csv(io.BytesIO(raw))
+            problem = _seed_frame_problem(frame, seed, names, J)
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        problem = f"unreadable ({type(err).__name__})"
+    if problem:
+        _log.warning("%s is corrupt (%s): recomputing seed %d", path, problem, seed)
+        return None
+    return frame
+
+
 def _prepare_run_dir(run_dir: Path, setting: PaperSetting, methods: Sequence[Any]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {k: v for k, v in _setting_dict(setting).items() if k != "seeds"}
     config["methods"] = [_method_key(m) for m in methods]
     config_path = run_dir / "config.json"
     if config_path.exists():
-        stored = json.loads(config_path.read_text())
-        if stored.get("setting") != config:
-            raise ValueError(f"cache folder {run_dir} holds a different setting: {stored.get('setting')} != {config}")
+        try:
+            stored = json.loads(config_path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise CorruptFileError(config_path, f"is not readable JSON ({type(err).__name__})",
+                                   f"delete the folder {run_dir} to recompute its seeds") from None
+        if not isinstance(stored, dict) or stored.get("setting") != config:
+            raise ValueError(f"cache folder {run_dir} holds a different setting: "
+                             f"{stored.get('setting') if isinstance(stored, dict) else stored} != {config}")
         return
     payload = {"setting": config, "environment": environment()}
     _write_atomic(config_path, lambda p: p.write_text(json.dumps(payload, indent=2) + "\n"))
@@ -270,19 +332,23 @@ def run_setting(
         run_dir = Path(cache_dir) / run_key(setting, methods)
         _prepare_run_dir(run_dir, setting, methods)
     if run_dir is not None:
-        done = [int(s) for s in setting.seeds if (run_dir / f"seed_{int(s)}.csv").exists()]
+        done = [int(s) for s in setting.seeds if (run_dir / f"seed_{int(s)}.csv").exists()]  # checked when read
         if 0 < len(done) < len(setting.seeds):
             _log.info("resuming %s: seeds %s done, %d to run", run_dir, done, len(setting.seeds) - len(done))
     frames = []
     for seed in progress_bar(setting.seeds, desc="seeds", unit="seed", disable=not progress, leave=False):
         seed_path = None if run_dir is None else run_dir / f"seed_{int(seed)}.csv"
-        if seed_path is not None and seed_path.exists():
+        cached = None if seed_path is None else _cached_seed(seed_path, int(seed), names, setting.J)
+        if cached is not None:
             _log.debug("seed %d: cached in %s", seed, seed_path)
-            frames.append(pd.read_csv(seed_path))
+            frames.append(cached)
             continue
         frame = _run_seed(setting, seed, methods)
         if seed_path is not None:
-            _write_atomic(seed_path, lambda p: frame.to_csv(p, index=False, float_format="%.17g"))
+            payload = frame.to_csv(index=False, float_format="%.17g").encode()
+            _write_atomic(seed_path, lambda p: p.write_bytes(payload))
+            digest = hashlib.sha256(payload).hexdigest()
+            _write_atomic(_digest_path(seed_path), lambda p: p.write_text(digest + "\n"))
         frames.append(frame)
     df = pd.concat(frames, ignore_index=True)
     return df.astype({"seed": np.int64, "experiment": np.int64, "n_learned": np.int64, "n_nonzero": np.int64,

@@ -22,7 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from . import _kernels
-from .._validate import as_binary_matrix, as_int_vector, check_int, check_labels, check_real
+from .._validate import (as_binary_matrix, as_int_vector, check_int, check_int64_total, check_labels, check_memory,
+                         check_real)
 from .synthetic import Composition
 
 __all__ = [
@@ -214,6 +215,9 @@ def _check_chunk(chunk: np.ndarray) -> int:
     if chunk.min() < 0:
         raise ValueError(f"chunk ids must be in [0, J); found {chunk.min()}")
     J = int(chunk.max()) + 1
+    if J > chunk.size:  # more experiments than points: some chunk is empty (and bincount would be huge)
+        raise ValueError(f"chunk ids must cover every experiment 0..J-1 (J={J}) with at least one point each, but "
+                         f"there are only {chunk.size} points (largest chunk id {J - 1})")
     present = np.bincount(chunk, minlength=J)
     if (present == 0).any():
         empty = np.flatnonzero(present == 0)
@@ -288,6 +292,7 @@ def training_process(features, labels, weights, *, learned, memorized, gamma, ta
     weights = as_int_vector("weights", weights, n)
     if weights.size and weights.min() < 0:
         raise ValueError(f"weights must be integers >= 0; found {weights.min()}")
+    check_int64_total("weights", weights)
     memorized = np.asarray(memorized)
     if memorized.shape != (n,):
         raise ValueError(f"memorized must have shape (n,)=({n},); got {memorized.shape}")
@@ -343,6 +348,8 @@ def simulate(features, labels, chunk, *, gamma, tau, methods=("cold", "warm", "i
     J = _check_chunk(chunk)
     gamma, tau = _check_gamma_tau(gamma, tau, K)
     rules = _resolve_methods(methods)
+    check_memory("labels/num_classes (C) and chunk (J)", _output_bytes(len(rules), J, C, K),
+                 f"the results of {len(rules)} method(s) x J={J} experiments x C={C} classes x K={K} features")
     return _simulate_points(features, labels, chunk, np.ones(n, dtype=np.int64), C, J, gamma, tau,
                             rules)
 
@@ -371,6 +378,12 @@ def _run_builtin(mode, index, gamma, tau, out, r):
     # index: the kernels' Index (points sorted by class, then chunk); out: method r's rows are written.
     _kernels.simulate_builtin(mode, index, gamma, tau, out["learned"][r], out["n_nonzero"][r], out["n_memorized"][r],
                               out["order"][r])
+
+
+def _output_bytes(n_methods: int, J: int, C: int, K: int) -> int:
+    """Bytes a simulation needs beyond its input: :func:`_empty_outputs` (learned bool + order int32 per method,
+    experiment and feature), the kernels' per-feature int64 scratch and the (class, chunk) index."""
+    return n_methods * J * C * K * 5 + n_methods * J * 16 + C * K * 8 * 8 + C * J * 8 * 4
 
 
 def _empty_outputs(n_methods, J, C, K):
@@ -464,6 +477,10 @@ def simulate_composition(composition: Composition, n_chunks, *, gamma, tau,
     R, K = features.shape
     gamma, tau = _check_gamma_tau(gamma, tau, K)
     rules = _resolve_methods(methods)
+    # Experiment j weighs each row j * n_A: the largest total is J * sum(counts).
+    check_int64_total("Composition.counts", counts, factor=J)
+    check_memory("n_chunks", _output_bytes(len(rules), J, C, K),
+                 f"the results of {len(rules)} method(s) x J={J} experiments x C={C} classes x K={K} features")
     builtin = [type(rule) in (ColdRule, WarmRule, IdealRule) for rule in rules]
     out = _empty_outputs(len(rules), J, C, K)
     if any(builtin):

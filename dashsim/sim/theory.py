@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validate import check_memory
 from .accuracy import accuracy_composition
 from .simulator import simulate_composition, training_process
 
@@ -303,6 +304,8 @@ def check_assumptions(composition: Any, gamma: float, tau: int, *, max_features:
     _check_gamma_tau(gamma, tau, num_features)
     if num_features > max_features:
         raise ValueError(f"K = {num_features} exceeds max_features = {max_features} (2^K subsets are enumerated)")
+    check_memory("max_features", num_classes * 2**num_features * 8 * 2,
+                 f"the table of C={num_classes} classes x 2^K={2**num_features} feature subsets")
     detail: list[str] = []
     codes = features @ (1 << np.arange(num_features))
     table = np.zeros((num_classes, 2**num_features), dtype=np.int64)

@@ -125,7 +125,8 @@ def test_summarize_rejects_frames_without_the_columns():
 def test_cache_reuses_and_resumes_per_seed(tmp_path, monkeypatch):
     first = run_setting(TINY, progress=False, cache_dir=tmp_path)
     run_dir = tmp_path / run_key(TINY)
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "seed_0.csv", "seed_1.csv", "seed_2.csv"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json"] + [
+        f"seed_{s}.csv{suffix}" for s in range(3) for suffix in ("", ".sha256")]
     stored = json.loads((run_dir / "config.json").read_text())
     assert stored["setting"]["gamma"] == TINY.gamma and stored["setting"]["methods"] == ["cold", "warm", "ideal"]
     assert "seeds" not in stored["setting"] and stored["environment"]["numpy"] == np.__version__

@@ -100,6 +100,11 @@ def summarize(metrics: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     columns for final/avg test accuracy and steps, total steps, and ``n_seeds``.
     """
     keys = ["dataset", "model", "method", *by]
+    if not isinstance(metrics, pd.DataFrame):
+        raise TypeError(f"metrics must be a pandas DataFrame of rows, got {type(metrics).__name__}")
+    missing = [c for c in (*keys, "seed", "experiment", "test_accuracy", "steps", "converged") if c not in metrics]
+    if missing:
+        raise ValueError(f"metrics lacks the column(s) {missing}" + (" (it has no rows)" if metrics.empty else ""))
     per_seed = (
         metrics.sort_values("experiment", kind="stable")
         .groupby(keys + ["seed"])
