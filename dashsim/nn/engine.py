@@ -383,6 +383,13 @@ def run_config_dict(config: TrainConfig) -> dict[str, Any]:
     return values
 
 
+def _field_defaults(cls: type) -> dict[str, Any]:
+    """The defaults of dataclass ``cls``'s fields that have one (those added later keep the earlier behaviour)."""
+    if not dataclasses.is_dataclass(cls):
+        return {}
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.init and f.default is not dataclasses.MISSING}
+
+
 def run_folder_name(config: TrainConfig, plan: "Plan | None" = None) -> str:
     """The run folder of ``plan`` with settings ``config``: ``config.out`` if given, else a default per protocol.
 
@@ -539,6 +546,7 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
         folder_config.update(probe=_probe_name(probe), probe_after=_probe_name(probe_after))
     # Training settings added to TrainConfig after a folder was written take their defaults there.
     added = run_config_dict(TrainConfig(data=config.data, model=config.model, method=config.method))
+    added.update(protocol_settings=_field_defaults(type(plan)), method_params=_field_defaults(type(method)))
     with runs.RunFolder(run_folder_name(config, plan), folder_config, added_defaults=added) as folder:
         resumed = folder.resume_state()
         saved, rows = resumed if resumed is not None else (None, [])
@@ -626,6 +634,9 @@ class _Loop:
             if chunks is None:
                 raise ValueError(f"protocol {self.plan.name!r} applies the method in round {r} without chunks")
             learner = self.method.before_experiment(learner, chunks, generator=method_gen)
+        if config.rebuild_optimizer and r > 1:
+            # Ash & Adams build a new optimizer every round (run.py 160-161); round 1's is new already.
+            learner = dataclasses.replace(learner, optimizer=learner.build_optimizer(learner.model))
         method_time = time.perf_counter() - started
         x_test, y_test = data.x_test, data.y_test
         if rnd.test is not None:

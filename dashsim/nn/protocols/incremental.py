@@ -25,7 +25,7 @@ from ..engine import Plan, Probe, Round, TrainingData, chunk_permutation, regist
 from ..methods import Learner
 from ..train import TrainConfig
 
-__all__ = ["Incremental", "run_incremental", "summarize"]
+__all__ = ["Incremental", "run_incremental", "summarize", "per_seed"]
 
 
 @register_protocol
@@ -83,6 +83,29 @@ def run_incremental(config: TrainConfig, *, dataset: Any = None, model: Any = No
                probe_after=probe_after)
 
 
+def per_seed(metrics: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per (dataset, model, method, *by, seed): its final and experiment-averaged metrics.
+
+    ``final_q`` is ``q`` at the seed's last experiment and ``avg_q = (1/J) sum_j q_j``, for test
+    accuracy and steps; also ``total_steps`` and ``converged_fraction`` (the share of experiments
+    that reached the target). :func:`summarize` reduces these over seeds.
+    """
+    keys = ["dataset", "model", "method", *by]
+    return (
+        metrics.sort_values("experiment", kind="stable")
+        .groupby(keys + ["seed"])
+        .agg(
+            final_test_accuracy=("test_accuracy", "last"),
+            avg_test_accuracy=("test_accuracy", "mean"),
+            final_steps=("steps", "last"),
+            avg_steps=("steps", "mean"),
+            total_steps=("steps", "sum"),
+            converged_fraction=("converged", "mean"),
+        )
+        .reset_index()
+    )
+
+
 def summarize(metrics: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """Final (j = J) and experiment-averaged metrics per method (and ``by`` columns), mean and std over seeds.
 
@@ -100,19 +123,7 @@ def summarize(metrics: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     columns for final/avg test accuracy and steps, total steps, and ``n_seeds``.
     """
     keys = ["dataset", "model", "method", *by]
-    per_seed = (
-        metrics.sort_values("experiment", kind="stable")
-        .groupby(keys + ["seed"])
-        .agg(
-            final_test_accuracy=("test_accuracy", "last"),
-            avg_test_accuracy=("test_accuracy", "mean"),
-            final_steps=("steps", "last"),
-            avg_steps=("steps", "mean"),
-            total_steps=("steps", "sum"),
-            converged_fraction=("converged", "mean"),
-        )
-        .reset_index()
-    )
-    values = [c for c in per_seed.columns if c not in keys and c != "seed"]
-    stats = seed_stats(per_seed, keys, values).set_index(keys)
+    seeds = per_seed(metrics, by)
+    values = [c for c in seeds.columns if c not in keys and c != "seed"]
+    stats = seed_stats(seeds, keys, values).set_index(keys)
     return stats[[c for c in stats.columns if c != "n_seeds"] + ["n_seeds"]]
