@@ -157,8 +157,8 @@ def claim_check(data: "pd.DataFrame | str | Path | Sequence[str | Path]", *, by:
     ----------
     data : the engine's rows (:func:`~dashsim.nn.run_incremental`, several runs concatenated: one
         row per (method, seed, experiment)), or one or more run folders (their ``metrics.csv`` are
-        read and concatenated). A :func:`table1` table (means only, no seeds) gives the means-only
-        check of earlier versions instead (see below).
+        read and concatenated). A frame without a ``seed`` column (a :func:`table1` table: means
+        only) gives the means-only check of earlier versions instead (see Returns).
     by : the column that splits the runs into separate checks (e.g. the base optimizer), if the
         rows have it; without it, all rows are one group (one dataset and one model, else a ValueError).
     z : the number of standard errors a mean difference must clear (> 0).
@@ -180,7 +180,7 @@ def claim_check(data: "pd.DataFrame | str | Path | Sequence[str | Path]", *, by:
     ----------
     DASH paper, Section 5 and Table 1.
     """
-    if isinstance(data, pd.DataFrame) and "seed" not in data.columns and "n_seeds" in data.columns:
+    if isinstance(data, pd.DataFrame) and "seed" not in data.columns:
         return _claim_check_means(data, by=by or "optimizer", accuracy=accuracy, steps=steps)
     if isinstance(z, bool) or not isinstance(z, (int, float)) or not z > 0:
         raise ValueError(f"z must be a number > 0 (standard errors), got {z!r}")
