@@ -233,6 +233,14 @@ class Plan:
         """Round ``r`` (1-based) of a unit; may update ``state`` in place (e.g. active learning's pool)."""
         raise NotImplementedError
 
+    def train_sizes(self, config: TrainConfig, data: TrainingData) -> Optional[list[int]]:
+        """The numbers of samples the rounds train on, if known before training (None: not known).
+
+        The engine checks them against the batch size before any run folder exists (a one-sample
+        last batch cannot train a BatchNorm network).
+        """
+        return None
+
     def measure(self, when: str, learner: Learner, context: "ProbeContext", state: dict[str, Tensor]) -> dict[str, Any]:
         """The protocol's own measurements ``"before"`` training or ``"after"`` it; the same keys every round."""
         return {}
@@ -437,22 +445,25 @@ def _measure(source: str, function: Callable[[], Mapping[str, Any]], taken: set[
     return out
 
 
-def _check_model(spec: Resolved, data: TrainingData, device: torch.device) -> str:
+def _check_model(spec: Resolved, data: TrainingData, device: torch.device,
+                 train_sizes: Optional[list[int]] = None) -> str:
     """Build one model and pass two training samples through it, before any run folder exists; its signature.
 
     Raises :class:`SettingsError` if the network cannot take the data's inputs or does not give one
-    logit per class. Returns a short hash of the network's class, parameter and buffer names and
+    logit per class, or (:func:`~dashsim.nn.train.check_train_sizes`) if a round of ``train_sizes``
+    samples would train a BatchNorm network on a one-sample batch. Returns a short hash of the network's class, parameter and buffer names and
     shapes, recorded in ``config.json`` so that another network under the same name is another run.
     The global RNG is left as it was (the run's own models are drawn after seeding).
     """
     import hashlib
 
-    from .train import model_factory
+    from .train import check_train_sizes, model_factory
 
     build = model_factory(dataclasses.replace(spec.config, compile=False), spec.dataset, device, spec.model)
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=devices):
         net = build()
+    check_train_sizes(spec.config, train_sizes or [], net)
     shapes = [(name, tuple(t.shape)) for name, t in [*net.named_parameters(), *net.named_buffers()]]
     signature = hashlib.sha1(repr((type(net).__qualname__, shapes)).encode()).hexdigest()[:12]
     net.eval()
@@ -534,7 +545,7 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
     if clash:
         raise SettingsError(f"method {method.name!r} has hyper-parameters named like row columns or the protocol's "
                             f"unit variables: {sorted(clash)}")
-    signature = _check_model(spec, data, device)
+    signature = _check_model(spec, data, device, plan.train_sizes(config, data))
     board = _tensorboard_writer() if config.tensorboard else None
     folder_config = {
         runs.SCHEMA_KEY: RUN_FORMAT, **run_config_dict(config), "protocol": plan.name,

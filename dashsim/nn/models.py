@@ -184,7 +184,10 @@ class VGG16BN(nn.Module):
     Linear drawn from ``N(0, 0.01^2)`` with zero bias; ``model.head`` is that whole classifier (so
     the head-reset baseline resets all three layers). ``head="linear"`` (a single ``Linear(512, C)``
     after a global pool, PyTorch's default init) is the CIFAR-style net this package had first.
-    Convs: Kaiming-normal fan_out with zero bias; BatchNorm at identity (both heads).
+    Convs: Kaiming-normal fan_out with zero bias; BatchNorm at identity (both heads). The registered
+    name ``"vgg16_bn"`` is the linear head; pass the authors' as a model object
+    (``run_incremental(config, model=lambda: VGG16BN(num_classes=10, head="authors"))``), or
+    register it (:func:`register_model`); its 134M parameters make it a GPU model.
 
     References
     ----------
@@ -252,8 +255,6 @@ MODELS: dict[str, ModelSpec] = {
     "vgg16_bn": ModelSpec(lambda *, num_classes, input_shape, width: VGG16BN(num_classes=num_classes,
                                                                              in_channels=input_shape[0]),
                           image_sizes=_IMAGE_SIZES),
-    "vgg16_bn_authors": ModelSpec(lambda *, num_classes, input_shape, width: VGG16BN(
-        num_classes=num_classes, in_channels=input_shape[0], head="authors"), image_sizes=_IMAGE_SIZES),
     "logistic": ModelSpec(lambda *, num_classes, input_shape, width: Logistic(num_classes=num_classes,
                                                                               in_features=_in_features(input_shape)),
                           flat=True),
@@ -334,8 +335,8 @@ def build_model(
 
     Parameters
     ----------
-    name : one of :data:`MODELS` ("mlp", "resnet18", "resnet18_cifar", "vgg16_bn", "vgg16_bn_authors",
-        "logistic", "mlp_ash", "resnet18_ash", or a name added by :func:`register_model`).
+    name : one of :data:`MODELS` ("mlp", "resnet18", "resnet18_cifar", "vgg16_bn", "logistic", "mlp_ash",
+        "resnet18_ash", or a name added by :func:`register_model`).
     num_classes : number of output classes (>= 1).
     in_channels : input channels (1 for grayscale, 3 for RGB; any >= 1 works).
     image_size : input height = width; 28, 32 or 64 for the conv nets (their pooling arithmetic),

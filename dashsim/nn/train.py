@@ -32,7 +32,7 @@ from .sam import SAM
 
 __all__ = ["TrainConfig", "NonFiniteLossError", "SettingsError", "ExperimentResult", "TrainingData", "prepare_data",
            "train_until_target", "evaluate", "build_learner", "resolve_device", "scheduled_lr", "PRESETS",
-           "apply_preset", "batch_bounds", "LAST_BATCHES"]
+           "apply_preset", "batch_bounds", "check_train_sizes", "LAST_BATCHES"]
 
 logger = logging.getLogger(__name__)
 
@@ -414,6 +414,22 @@ def batch_bounds(n: int, batch_size: int, last_batch: str = "keep") -> list[tupl
     elif r and last_batch == "merge":
         bounds[-1] = ((q - 1) * batch_size, n)
     return bounds
+
+
+def check_train_sizes(config: TrainConfig, sizes: list[int], model: nn.Module) -> None:
+    """Refuse, before training, rounds of ``sizes`` samples that would give BatchNorm ``model`` a one-sample batch.
+
+    For each size ``n``, the epoch's batches are :func:`batch_bounds` ``(n, config.batch_size,
+    config.last_batch)``; a batch of one sample is a :class:`SettingsError` naming the size, the
+    batch size and the fixes, if ``model`` has a BatchNorm layer.
+    """
+    if not has_batchnorm(model):
+        return
+    for n in sorted(set(sizes)):
+        if n >= 1:
+            bounds = batch_bounds(n, config.batch_size, config.last_batch)
+            if min(stop - start for start, stop in bounds) == 1:
+                _check_last_batch(model, bounds, n, config)
 
 
 def _check_last_batch(model: nn.Module, bounds: list[tuple[int, int]], n: int, config: TrainConfig) -> None:

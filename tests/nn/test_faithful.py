@@ -86,7 +86,7 @@ def test_ash_resnet18_has_their_quarter_widths_and_no_max_pool():
 def test_vgg16_authors_head_and_its_reset():
     """VGG.py 29-38 (classifier), 63-67 (Linear init N(0, 0.01), zero bias); reset_head resets the whole classifier."""
     torch.manual_seed(0)
-    model = build_model("vgg16_bn_authors", num_classes=10)
+    model = VGG16BN(num_classes=10, head="authors")
     linears = [m for m in model.head if isinstance(m, nn.Linear)]
     assert [tuple(m.weight.shape) for m in linears] == [(4096, 25088), (4096, 4096), (10, 4096)]
     kinds = [type(m).__name__ for m in model.head]
@@ -98,7 +98,7 @@ def test_vgg16_authors_head_and_its_reset():
     # reset_head: every Linear of the classifier takes a fresh model's values; the features are kept.
     features = {k: v.clone() for k, v in model.features.state_dict().items()}
     learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1),
-                      lambda: build_model("vgg16_bn_authors", num_classes=10),
+                      lambda: VGG16BN(num_classes=10, head="authors"),
                       lambda m: torch.optim.SGD(m.parameters(), lr=0.1), {})
     before = [m.weight.clone() for m in linears]
     ResetHead().before_experiment(learner, [], generator=torch.Generator().manual_seed(1))
@@ -243,7 +243,20 @@ def test_a_one_sample_batch_under_batchnorm_is_refused_with_the_reason(tmp_path,
         cli.main(argv)
     err = capsys.readouterr().err
     assert info.value.code == 2 and "has a batch of 1" in err and "--last-batch" in err and "BatchNorm" in err
+    assert not (tmp_path / "run").exists()  # refused before any run folder
     assert cli.main(argv[:-2] + ["--out", str(tmp_path / "merged"), "--last-batch", "merge"]) == 0
+
+
+def test_the_continuous_protocol_is_checked_before_training(tmp_path, capsys):
+    """Epochs on 43, 86, 129 arrived samples: the third has a one-sample last batch."""
+    argv = ["train", "--protocol", "continuous", "--arrival-epochs", "3", "--final-epochs", "1", "--new-per-epoch",
+            "43", "--method", "warm", "--data", "digits", "--model", "mlp", "--width", "8", "--device", "cpu",
+            "--no-progress", "--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2 and "an epoch over 129 samples" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    assert cli.main(argv + ["--last-batch", "drop"]) == 0
 
 
 def test_a_small_last_batch_under_batchnorm_warns(digits, caplog):

@@ -39,6 +39,10 @@ class Incremental(Plan):
         chunk_permutation(data.x.shape[0], seed=0, J=config.J, subset=config.subset)  # checks J against the data
         return config.J
 
+    def train_sizes(self, config: TrainConfig, data: TrainingData) -> list[int]:
+        _, n = chunk_permutation(data.x.shape[0], seed=0, J=config.J, subset=config.subset)
+        return [j * n for j in range(1, config.J + 1)]
+
     def start(self, config: TrainConfig, data: TrainingData, unit: dict[str, Any]) -> dict[str, Tensor]:
         perm, n = chunk_permutation(data.x.shape[0], seed=unit["seed"], J=config.J, subset=config.subset)
         return {"perm": perm.to(data.x.device), "n": torch.tensor(n)}

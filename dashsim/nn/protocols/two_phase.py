@@ -63,6 +63,10 @@ class TwoPhase(Plan):
         chunk_permutation(data.x.shape[0], seed=0, J=2, subset=config.subset)
         return 2
 
+    def train_sizes(self, config: TrainConfig, data: TrainingData) -> list[int]:
+        _, n = chunk_permutation(data.x.shape[0], seed=0, J=2, subset=config.subset)
+        return ([n] if any(self.pretrain_epochs) else []) + [2 * n]
+
     def start(self, config: TrainConfig, data: TrainingData, unit: dict[str, Any]) -> dict[str, Tensor]:
         perm, n = chunk_permutation(data.x.shape[0], seed=unit["seed"], J=2, subset=config.subset)
         return {"perm": perm.to(data.x.device), "n": torch.tensor(n), "pretrain_epochs": torch.tensor(unit["pretrain_epochs"])}
