@@ -453,7 +453,8 @@ def _check_model(spec: Resolved, data: TrainingData, device: torch.device,
     logit per class, or (:func:`~dashsim.nn.train.check_train_sizes`) if a round of ``train_sizes``
     samples would train a BatchNorm network on a one-sample batch. Returns a short hash of the
     network's class, parameter and buffer names and shapes, recorded in ``config.json`` so that
-    another network under the same name is another run. The global RNG is left as it was (the run's own models are drawn after seeding).
+    another network under the same name is another run. The global RNG is left as it was (the run's
+    own models are drawn after seeding).
     """
     import hashlib
 
