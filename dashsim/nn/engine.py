@@ -391,6 +391,20 @@ def run_config_dict(config: TrainConfig) -> dict[str, Any]:
     return values
 
 
+def _with_hyperparameters(row: dict[str, Any], hyper: dict[str, Any]) -> dict[str, Any]:
+    """A resumed row with every hyper-parameter column, in the order new rows have them.
+
+    A hyper-parameter added to a method after the row was written takes the run's value, which the
+    folder's config check has shown to be the added default (the earlier behaviour).
+    """
+    if all(name in row for name in hyper):
+        return row
+    keys = list(row)
+    head = keys[: keys.index("method") + 1]
+    rest = [k for k in keys[len(head):] if k not in hyper]
+    return {**{k: row[k] for k in head}, **{k: row.get(k, v) for k, v in hyper.items()}, **{k: row[k] for k in rest}}
+
+
 def _field_defaults(cls: type) -> dict[str, Any]:
     """The defaults of dataclass ``cls``'s fields that have one (those added later keep the earlier behaviour)."""
     if not dataclasses.is_dataclass(cls):
@@ -562,6 +576,7 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
     with runs.RunFolder(run_folder_name(config, plan), folder_config, added_defaults=added) as folder:
         resumed = folder.resume_state()
         saved, rows = resumed if resumed is not None else (None, [])
+        rows = [_with_hyperparameters(row, hyper) for row in rows]
         finished = saved is not None and saved["unit"] == len(units) - 1 and saved["round"] == R
         if not finished:  # re-opening a finished run (to read its rows) records nothing
             folder.write_environment(device=str(device), seeds=config.seeds, extra={"torch_device": str(device)})

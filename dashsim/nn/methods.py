@@ -307,7 +307,9 @@ class ColdReseeded(Method):
 
     ``theta^(0)`` is the run's first initialization (``learner.initial_state``), as the DASH
     authors' VGG constructor re-seeds torch with the run seed, so each of their cold restarts draws
-    the first initialization again (``Cold`` draws a new one).
+    the first initialization again (``Cold`` draws a new one). It goes with their VGG-16
+    (:class:`~dashsim.nn.models.VGG16BN` with ``head="authors"``) and, like it, is passed as an
+    object (``method=ColdReseeded()``), not registered by name.
 
     References: baekrok/DASH-Direction-Aware-SHrinking @3d3cea6, ``models/VGG.py`` 15-16 and 53-55;
     ``utils/train_utils.py`` 190-193 (cold restart = a newly constructed model).
@@ -356,8 +358,7 @@ class Dash(Method):
 
 
 METHODS: dict[str, type[Method]] = {
-    m.name: m for m in (Cold, Warm, WarmReM, ShrinkPerturb, AshShrinkPerturb, Shrink, ResetHead, L2Init, Dash,
-                        ColdReseeded)
+    m.name: m for m in (Cold, Warm, WarmReM, ShrinkPerturb, AshShrinkPerturb, Shrink, ResetHead, L2Init, Dash)
 }
 
 

@@ -312,6 +312,16 @@ def test_a_folder_written_before_the_new_settings_resumes(tmp_path, digits):
         run(config, TwoPhase(pretrain_epochs=(1,)), dataset=digits, method=L2Init(c=0.01, variant="authors"))
 
 
+def test_a_resumed_row_gets_an_added_hyper_parameter_in_place():
+    from dashsim.nn.engine import _with_hyperparameters
+
+    old = {"protocol": "incremental", "method": "l2_init", "c": 0.01, "seed": 0, "experiment": 1}
+    new = _with_hyperparameters(old, {"c": 0.01, "variant": "sum_of_squares"})
+    assert list(new.items()) == [("protocol", "incremental"), ("method", "l2_init"), ("c", 0.01),
+                                 ("variant", "sum_of_squares"), ("seed", 0), ("experiment", 1)]
+    assert _with_hyperparameters(new, {"c": 0.01, "variant": "sum_of_squares"}) is new
+
+
 def test_new_flags_are_typed(tmp_path):
     import argparse
 
