@@ -444,8 +444,13 @@ def _check_last_batch(model: nn.Module, bounds: list[tuple[int, int]], n: int, c
         raise SettingsError(f"{where}: a BatchNorm network cannot train on one sample (its batch statistics are "
                             "undefined); set last_batch to 'drop' or 'merge' (--last-batch), or choose a data size "
                             "(subset, J) that does not leave one sample")
-    logger.warning("%s: a BatchNorm network's statistics on so small a batch are noisy and can decide when (or "
-                   "whether) training reaches the target; last_batch='drop' or 'merge' avoids it", where)
+    if where not in _WARNED:  # once per epoch size: a protocol with many rounds repeats them
+        _WARNED.add(where)
+        logger.warning("%s: a BatchNorm network's statistics on so small a batch are noisy and can decide when (or "
+                       "whether) training reaches the target; last_batch='drop' or 'merge' avoids it", where)
+
+
+_WARNED: set[str] = set()  # the small-batch warnings given in this process
 
 
 def _autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:

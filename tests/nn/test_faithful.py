@@ -20,7 +20,7 @@ from dashsim.nn.engine import run
 from dashsim.nn.methods import ColdReseeded, L2Init, Learner, ResetHead
 from dashsim.nn.models import AshMLP, AshResNet18, VGG16BN, build_model, has_batchnorm
 from dashsim.nn.protocols import TwoPhase
-from dashsim.nn.train import PRESETS, SettingsError, apply_preset, batch_bounds, train_until_target
+from dashsim.nn.train import _WARNED, PRESETS, SettingsError, apply_preset, batch_bounds, train_until_target
 
 
 @pytest.fixture(scope="module")
@@ -265,11 +265,16 @@ def test_a_small_last_batch_under_batchnorm_warns(digits, caplog):
     learner = Learner.create(lambda: build_model("mlp", num_classes=10, input_shape=(1, 8, 8), width=8),
                              lambda m: torch.optim.SGD(m.parameters(), lr=0.05))
     config = TrainConfig(data="digits", model="mlp", max_epochs=1)
+    _WARNED.clear()
     with caplog.at_level(logging.WARNING, logger="dashsim.nn.train"):
         train_until_target(learner, L2Init(c=0.0), x, y, torch.arange(136), config=config,
                            generator=torch.Generator().manual_seed(0))
     assert "has a batch of 8" in caplog.text
     caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dashsim.nn.train"):  # once per epoch size
+        train_until_target(learner, L2Init(c=0.0), x, y, torch.arange(136), config=config,
+                           generator=torch.Generator().manual_seed(0))
+    assert caplog.text == ""
     with caplog.at_level(logging.WARNING, logger="dashsim.nn.train"):
         train_until_target(learner, L2Init(c=0.0), x, y, torch.arange(136),
                            config=dataclasses.replace(config, last_batch="drop"),
