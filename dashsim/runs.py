@@ -250,7 +250,8 @@ class RunFolder:
     added_defaults : dict, optional
         Settings that a later dashsim version added, with the defaults that keep the earlier
         behaviour: a folder whose ``config.json`` lacks such a key is taken to have that default, so
-        upgrading dashsim does not invalidate finished runs. Values in ``config`` that differ from
+        upgrading dashsim does not invalidate finished runs. A dict value gives defaults one level
+        down (settings added to a protocol's or a method's). Values in ``config`` that differ from
         the default still mismatch.
     volatile : iterable of str, optional
         Settings of how a run executes rather than what it computes (the device, ...): a folder
@@ -310,6 +311,11 @@ class RunFolder:
                     f"{stored.get(SCHEMA_KEY, 1)}, this version writes {self.config.get(SCHEMA_KEY, 1)}); its runs cannot "
                     "be resumed: delete the folder to recompute them, or use another output folder")
             stored = {**{k: v for k, v in self.added_defaults.items() if k in self.config}, **stored}
+            for k, default in self.added_defaults.items():
+                # One level down too: a setting added to a protocol or method (a dict of settings).
+                ours = self.config.get(k)
+                if isinstance(default, dict) and isinstance(stored.get(k), dict) and isinstance(ours, dict):
+                    stored[k] = {**{n: v for n, v in default.items() if n in ours}, **stored[k]}
             for key in self.volatile:
                 if key in stored and key in self.config and stored[key] != self.config[key]:
                     self.changed[key] = (stored[key], self.config[key])

@@ -163,10 +163,14 @@ class ImageDataset:
     def image_size(self) -> int:
         return int(self.x_train.shape[2]) if self.x_train.dim() > 2 else 1
 
-    def as_float(self, split: str, *, normalize: bool = True, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    def as_float(self, split: str, *, normalize: bool = True, device: str | torch.device = "cpu",
+                 stats: str = "dataset") -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs of ``split`` as float32: images scaled to [0, 1] and optionally standardized per channel.
 
-        ``x_hat[n, c] = (x[n, c] / 255 - mean[c]) / std[c]`` if ``normalize`` else ``x[n, c] / 255``;
+        ``x_hat[n, c] = (x[n, c] / 255 - mean[c]) / std[c]`` if ``normalize`` else ``x[n, c] / 255``,
+        with ``(mean, std)`` the training set's channel statistics (``stats="dataset"``) or ``0.5``
+        and ``0.5`` for every channel (``stats="half"``: Ash & Adams' ``Normalize((0.5,)*3, (0.5,)*3)``,
+        JordanAsh/warm_start @896176b ``run.py`` 38-41, so ``x_hat = 2 x / 255 - 1``);
         float inputs are returned as they are (``normalize`` does not apply to them).
 
         Parameters
@@ -176,6 +180,8 @@ class ImageDataset:
         normalize : bool
             Standardize by the training set's channel ``mean``/``std`` (the authors did for the
             convolutional nets, not for the MLP).
+        stats : {"dataset", "half"}
+            The statistics ``normalize`` uses: the training set's, or mean = std = 0.5.
         device : str or torch.device
             Where the returned tensors live (the training loop keeps the whole set there).
 
@@ -190,13 +196,22 @@ class ImageDataset:
             return getattr(self, f"x_{split}").to(device=device, dtype=torch.float32), getattr(self, f"y_{split}").to(device)
         x = getattr(self, f"x_{split}").to(device).float().div_(255.0)
         if normalize:
-            mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-            std = torch.tensor(self.std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+            mean_c, std_c = self._stats(stats)
+            mean = torch.tensor(mean_c, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+            std = torch.tensor(std_c, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
             x = x.sub_(mean).div_(std)
         return x, getattr(self, f"y_{split}").to(device)
 
-    def pixel_value(self, level: int = 0, *, normalize: bool = True) -> tuple[float, ...]:
-        """The float value, per channel, that a raw pixel of grey ``level`` takes in :meth:`as_float`.
+    def _stats(self, stats: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The per-channel (mean, std) that normalization with ``stats`` uses."""
+        if stats == "dataset":
+            return self.mean, self.std
+        if stats == "half":
+            return (0.5,) * self.channels, (0.5,) * self.channels
+        raise ValueError(f"stats must be 'dataset' or 'half', got {stats!r}")
+
+    def pixel_value(self, level: int = 0, *, normalize: bool = True, stats: str = "dataset") -> tuple[float, ...]:
+        """The float value, per channel, that a raw pixel of grey ``level`` takes in :meth:`as_float` (same ``stats``).
 
         ``v[c] = (level / 255 - mean[c]) / std[c]`` if ``normalize`` else ``level / 255``. With
         ``level = 0`` (black) this is the padding that torchvision's ``RandomCrop(padding=4)``
@@ -208,7 +223,8 @@ class ImageDataset:
             return (0.0,) * (self.channels if self.x_train.dim() == 4 else 1)  # float inputs: pad with zeros
         if not normalize:
             return (level / 255.0,) * self.channels
-        return tuple((level / 255.0 - m) / s for m, s in zip(self.mean, self.std))
+        mean, std = self._stats(stats)
+        return tuple((level / 255.0 - m) / s for m, s in zip(mean, std))
 
 
 # --- on-device augmentation (the paper's "SoTA" variant) ----------------------------------------

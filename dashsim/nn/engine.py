@@ -235,6 +235,14 @@ class Plan:
         """Round ``r`` (1-based) of a unit; may update ``state`` in place (e.g. active learning's pool)."""
         raise NotImplementedError
 
+    def train_sizes(self, config: TrainConfig, data: TrainingData) -> Optional[list[int]]:
+        """The numbers of samples the rounds train on, if known before training (None: not known).
+
+        The engine checks them against the batch size before any run folder exists (a one-sample
+        last batch cannot train a BatchNorm network).
+        """
+        return None
+
     def measure(self, when: str, learner: Learner, context: "ProbeContext", state: dict[str, Tensor]) -> dict[str, Any]:
         """The protocol's own measurements ``"before"`` training or ``"after"`` it; the same keys every round."""
         return {}
@@ -385,6 +393,27 @@ def run_config_dict(config: TrainConfig) -> dict[str, Any]:
     return values
 
 
+def _with_hyperparameters(row: dict[str, Any], hyper: dict[str, Any]) -> dict[str, Any]:
+    """A resumed row with every hyper-parameter column, in the order new rows have them.
+
+    A hyper-parameter added to a method after the row was written takes the run's value, which the
+    folder's config check has shown to be the added default (the earlier behaviour).
+    """
+    if all(name in row for name in hyper):
+        return row
+    keys = list(row)
+    head = keys[: keys.index("method") + 1]
+    rest = [k for k in keys[len(head):] if k not in hyper]
+    return {**{k: row[k] for k in head}, **{k: row.get(k, v) for k, v in hyper.items()}, **{k: row[k] for k in rest}}
+
+
+def _field_defaults(cls: type) -> dict[str, Any]:
+    """The defaults of dataclass ``cls``'s fields that have one (those added later keep the earlier behaviour)."""
+    if not dataclasses.is_dataclass(cls):
+        return {}
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.init and f.default is not dataclasses.MISSING}
+
+
 def run_folder_name(config: TrainConfig, plan: "Plan | None" = None) -> str:
     """The run folder of ``plan`` with settings ``config``: ``config.out`` if given, else a default per protocol.
 
@@ -432,22 +461,26 @@ def _measure(source: str, function: Callable[[], Mapping[str, Any]], taken: set[
     return out
 
 
-def _check_model(spec: Resolved, data: TrainingData, device: torch.device) -> str:
+def _check_model(spec: Resolved, data: TrainingData, device: torch.device,
+                 train_sizes: Optional[list[int]] = None) -> str:
     """Build one model and pass two training samples through it, before any run folder exists; its signature.
 
     Raises :class:`SettingsError` if the network cannot take the data's inputs or does not give one
-    logit per class. Returns a short hash of the network's class, parameter and buffer names and
-    shapes, recorded in ``config.json`` so that another network under the same name is another run.
-    The global RNG is left as it was (the run's own models are drawn after seeding).
+    logit per class, or (:func:`~dashsim.nn.train.check_train_sizes`) if a round of ``train_sizes``
+    samples would train a BatchNorm network on a one-sample batch. Returns a short hash of the
+    network's class, parameter and buffer names and shapes, recorded in ``config.json`` so that
+    another network under the same name is another run. The global RNG is left as it was (the run's
+    own models are drawn after seeding).
     """
     import hashlib
 
-    from .train import model_factory
+    from .train import check_train_sizes, model_factory
 
     build = model_factory(dataclasses.replace(spec.config, compile=False), spec.dataset, device, spec.model)
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=devices):
         net = build()
+    check_train_sizes(spec.config, train_sizes or [], net)
     shapes = [(name, tuple(t.shape)) for name, t in [*net.named_parameters(), *net.named_buffers()]]
     signature = hashlib.sha1(repr((type(net).__qualname__, shapes)).encode()).hexdigest()[:12]
     net.eval()
@@ -538,7 +571,7 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
     if clash:
         raise SettingsError(f"method {method.name!r} has hyper-parameters named like row columns or the protocol's "
                             f"unit variables: {sorted(clash)}")
-    signature = _check_model(spec, data, device)
+    signature = _check_model(spec, data, device, plan.train_sizes(config, data))
     board = _tensorboard_writer() if config.tensorboard else None
     folder_config = {
         runs.SCHEMA_KEY: RUN_FORMAT, **run_config_dict(config), "protocol": plan.name,
@@ -550,6 +583,7 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
         folder_config.update(probe=_probe_name(probe), probe_after=_probe_name(probe_after))
     # Training settings added to TrainConfig after a folder was written take their defaults there.
     added = run_config_dict(TrainConfig(data=config.data, model=config.model, method=config.method))
+    added.update(protocol_settings=_field_defaults(type(plan)), method_params=_field_defaults(type(method)))
     # How the run executes, not what it computes: another value resumes the folder, with a warning.
     volatile = ("device", "fast", "deterministic")
     with deterministic_mode(config.deterministic), \
@@ -558,6 +592,7 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
         resumed = folder.resume_state()
         saved, rows = resumed if resumed is not None else (None, [])
         _check_saved(folder, saved, rows, units, R)
+        rows = [_with_hyperparameters(row, hyper) for row in rows]
         failed = list(saved.get("failed", [])) if saved is not None else []
         at_end = saved is not None and saved["unit"] == len(units) - 1 and saved["round"] == R
         finished = at_end and not failed
@@ -724,6 +759,9 @@ class _Loop:
             if chunks is None:
                 raise ValueError(f"protocol {self.plan.name!r} applies the method in round {r} without chunks")
             learner = self.method.before_experiment(learner, chunks, generator=method_gen)
+        if config.rebuild_optimizer and r > 1:
+            # Ash & Adams build a new optimizer every round (run.py 160-161); round 1's is new already.
+            learner = dataclasses.replace(learner, optimizer=learner.build_optimizer(learner.model))
         method_time = time.perf_counter() - started
         x_test, y_test = data.x_test, data.y_test
         if rnd.test is not None:

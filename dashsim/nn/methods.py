@@ -33,6 +33,7 @@ __all__ = [
     "Learner",
     "Method",
     "Cold",
+    "ColdReseeded",
     "Warm",
     "WarmReM",
     "ShrinkPerturb",
@@ -40,6 +41,7 @@ __all__ = [
     "Shrink",
     "ResetHead",
     "L2Init",
+    "L2_INIT_VARIANTS",
     "Dash",
     "METHODS",
     "make_method",
@@ -255,32 +257,74 @@ class ResetHead(Method):
         return learner
 
 
+L2_INIT_VARIANTS = ("authors", "sum_of_squares")
+
+
 @dataclass(frozen=True)
 class L2Init(Method):
-    """L2 Init: add ``c * sum_l ||W_l - W_l^(0)||^2`` to the loss, ``W^(0)`` the very first init.
+    """L2 Init: a penalty pulling the weights toward ``W^(0)``, the very first initialization.
 
-    The sum runs over every parameter tensor ``W_l`` of the model; ``W_l^(0)`` is taken from
-    ``learner.initial_state``; ``c`` = ``c``. The between-experiments step does nothing.
+    ``variant="authors"`` (the DASH authors' code; pass it to reproduce their runs):
+    ``c * (sum_l ||W_l - W_l^(0)||_F)^2`` over the
+    ``.weight`` of every module that has one (Linear, Conv and BatchNorm; no biases): the sum of
+    the per-layer Frobenius norms, squared. ``variant="sum_of_squares"`` (Kumar et al.'s Eq. (1),
+    this package's first formula): ``c * sum_p ||p - p^(0)||^2`` over every parameter tensor ``p``
+    (biases and BatchNorm included; the default, so earlier runs keep their numbers). ``W^(0)`` is
+    taken from ``learner.initial_state``; ``c`` =
+    ``c``. The between-experiments step does nothing.
 
     References: Kumar et al., "Maintaining Plasticity in Continual Learning via Regenerative
-    Regularization", 2023, Eq. (1); DASH paper, Appendix C (L2 Init baseline).
+    Regularization", 2023, Eq. (1); DASH paper, Appendix C (L2 Init baseline);
+    baekrok/DASH-Direction-Aware-SHrinking @3d3cea6, ``utils/train_utils.py`` 73-82 and ``main.py`` 39, 169.
     """
 
     name: ClassVar[str] = "l2_init"
-    c: float = 1e-2  # regularization coefficient (NVIDIA code 1e-2; their Gaudi port 1e-5), >= 0
+    c: float = 1e-2  # regularization coefficient (authors' --l2_init_lambda 1e-2; their Gaudi port 1e-5), >= 0
+    variant: str = "sum_of_squares"  # formula: "authors" (DASH authors' code) or "sum_of_squares" (Kumar et al.)
 
     def __post_init__(self) -> None:
         _check_range("c", self.c, 0.0, float("inf"), low_open=False)
+        if self.variant not in L2_INIT_VARIANTS:
+            raise ValueError(f"variant must be one of {L2_INIT_VARIANTS}, got {self.variant!r}")
 
     def before_experiment(self, learner: Learner, chunks: Sequence[Any], *, generator: torch.Generator) -> Learner:
         return learner
 
     def penalty(self, learner: Learner) -> Tensor:
         terms = []
-        for name, p in learner.model.named_parameters():
-            w0 = learner.initial_state[name].to(device=p.device, dtype=p.dtype)
-            terms.append((p - w0).pow(2).sum())
-        return self.c * torch.stack(terms).sum()
+        if self.variant == "sum_of_squares":
+            for name, p in learner.model.named_parameters():
+                w0 = learner.initial_state[name].to(device=p.device, dtype=p.dtype)
+                terms.append((p - w0).pow(2).sum())
+            return self.c * torch.stack(terms).sum()
+        for prefix, module in learner.model.named_modules():
+            w = getattr(module, "weight", None)
+            if isinstance(w, Tensor):
+                w0 = learner.initial_state[f"{prefix}.weight" if prefix else "weight"]
+                terms.append(torch.linalg.vector_norm(w - w0.to(device=w.device, dtype=w.dtype)))
+        return self.c * torch.stack(terms).sum().pow(2)
+
+
+@dataclass(frozen=True)
+class ColdReseeded(Method):
+    """Cold start from the same initialization every time: ``theta <- theta^(0)`` and a fresh optimizer.
+
+    ``theta^(0)`` is the run's first initialization (``learner.initial_state``), as the DASH
+    authors' VGG constructor re-seeds torch with the run seed, so each of their cold restarts draws
+    the first initialization again (``Cold`` draws a new one). It goes with their VGG-16
+    (:class:`~dashsim.nn.models.VGG16BN` with ``head="authors"``) and, like it, is passed as an
+    object (``method=ColdReseeded()``), not registered by name.
+
+    References: baekrok/DASH-Direction-Aware-SHrinking @3d3cea6, ``models/VGG.py`` 15-16 and 53-55;
+    ``utils/train_utils.py`` 190-193 (cold restart = a newly constructed model).
+    """
+
+    name: ClassVar[str] = "cold_reseeded"
+
+    def before_experiment(self, learner: Learner, chunks: Sequence[Any], *, generator: torch.Generator) -> Learner:
+        model = learner.build_model()
+        model.load_state_dict(learner.initial_state)
+        return dataclasses.replace(learner, model=model, optimizer=learner.build_optimizer(model))
 
 
 @dataclass(frozen=True)

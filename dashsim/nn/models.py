@@ -1,5 +1,5 @@
-"""The networks of the DASH paper, defined here (no torchvision): MLP, ResNet-18 (two stems), VGG-16-BN, and
-Ash & Adams' logistic regression.
+"""The networks of both papers, defined here (no torchvision): the DASH paper's MLP, ResNet-18 (two stems) and
+VGG-16-BN (two heads), and Ash & Adams' logistic regression, MLP 100-100 and quarter-width ResNet-18.
 
 Every model accepts any number of input channels and image sizes 28, 32 and 64, any class count, and
 exposes its final classifier layer as ``model.head`` (the layer the head-reset baseline re-initializes).
@@ -9,7 +9,9 @@ References
 Shin et al., "DASH: Warm-Starting Neural Network Training in Stationary Settings without Loss of
 Plasticity", NeurIPS 2024, Section 5 and Appendix C (architectures); He et al., "Deep Residual
 Learning for Image Recognition", CVPR 2016 (ResNet-18, BasicBlock [2, 2, 2, 2]); Simonyan & Zisserman,
-"Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015 (VGG-16).
+"Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015 (VGG-16); Ash & Adams, "On
+Warm-Starting Neural Network Training", NeurIPS 2020, Section 2 (their code: JordanAsh/warm_start @896176b,
+``run.py`` 63-73 and ``resnet.py`` 72-104).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from torch import Tensor, nn
 from .._validate import check_memory
 
 __all__ = ["MODELS", "ModelSpec", "register_model", "is_flat", "check_input_shape", "build_model", "MLP", "Logistic",
-           "ResNet18", "VGG16BN"]
+           "ResNet18", "VGG16BN", "AshMLP", "AshResNet18", "has_batchnorm"]
 
 _IMAGE_SIZES = (28, 32, 64)
 
@@ -65,6 +67,27 @@ class Logistic(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.flatten(x))
+
+
+class AshMLP(nn.Module):
+    """Ash & Adams' MLP: Linear-ReLU, Linear-ReLU, Linear (``head``), hidden width 100, no BatchNorm.
+
+    ``logits = W3 relu(W2 relu(W1 flatten(x) + b1) + b2) + b3`` with PyTorch's default Linear init.
+
+    References
+    ----------
+    Ash & Adams 2020, Section 2; JordanAsh/warm_start @896176b, ``run.py`` 63-73 (class ``mlp``).
+    """
+
+    def __init__(self, *, num_classes: int, in_features: int, width: int = 100) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Flatten(), nn.Linear(in_features, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+        )
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x))
 
 
 class BasicBlock(nn.Module):
@@ -121,14 +144,62 @@ class ResNet18(nn.Module):
         return self.head(torch.flatten(self.avgpool(x), 1))
 
 
+class AshResNet18(nn.Module):
+    """Ash & Adams' CIFAR ResNet-18: widths 16-32-64-128, 3x3 stride-1 stem, no max-pool, PyTorch default init.
+
+    BasicBlock ``[2, 2, 2, 2]``; the final map is averaged over all positions (their
+    ``F.avg_pool2d(out, 4)`` on 32x32 inputs is the same global mean; adaptive here so 28x28 works).
+
+    References
+    ----------
+    Ash & Adams 2020, Section 2; JordanAsh/warm_start @896176b, ``resnet.py`` 72-104 (``ResNet``, ``ResNet18``).
+    """
+
+    def __init__(self, *, num_classes: int, in_channels: int = 3) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        layers, in_planes = [], 16
+        for planes, stride in ((16, 1), (32, 2), (64, 2), (128, 2)):
+            layers.append(nn.Sequential(BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1)))
+            in_planes = planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(128, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.head(torch.flatten(self.avgpool(x), 1))
+
+
+VGG_HEADS = ("linear", "authors")
 _VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
 class VGG16BN(nn.Module):
-    """VGG-16 with BatchNorm (CIFAR style: conv stack, global average pool, one Linear ``head``)."""
+    """VGG-16 with BatchNorm; ``head="linear"``: global average pool and one Linear; ``"authors"``: the authors' head.
 
-    def __init__(self, *, num_classes: int, in_channels: int = 3) -> None:
+    ``head="authors"`` is the DASH authors' classifier: a 7x7 adaptive average pool, then
+    ``Linear(25088, 4096)-ReLU-Dropout-Linear(4096, 4096)-ReLU-Dropout-Linear(4096, C)``, every
+    Linear drawn from ``N(0, 0.01^2)`` with zero bias; ``model.head`` is that whole classifier (so
+    the head-reset baseline resets all three layers). ``head="linear"`` (a single ``Linear(512, C)``
+    after a global pool, PyTorch's default init) is the CIFAR-style net this package had first.
+    Convs: Kaiming-normal fan_out with zero bias; BatchNorm at identity (both heads). The registered
+    name ``"vgg16_bn"`` is the linear head; pass the authors' as a model object
+    (``run_incremental(config, model=lambda: VGG16BN(num_classes=10, head="authors"))``), or
+    register it (:func:`register_model`); its 134M parameters make it a GPU model.
+
+    References
+    ----------
+    baekrok/DASH-Direction-Aware-SHrinking @3d3cea6, ``models/VGG.py`` 29-38 (classifier) and 53-67 (init).
+    """
+
+    def __init__(self, *, num_classes: int, in_channels: int = 3, head: str = "linear") -> None:
         super().__init__()
+        if head not in VGG_HEADS:
+            raise ValueError(f"head must be one of {VGG_HEADS}, got {head!r}")
         layers: list[nn.Module] = []
         channels = in_channels
         for v in _VGG16_CFG:
@@ -139,11 +210,22 @@ class VGG16BN(nn.Module):
                 layers += [nn.Conv2d(channels, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
                 channels = v
         self.features = nn.Sequential(*layers)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Linear(512, num_classes)
+        if head == "linear":
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.head = nn.Linear(512, num_classes)
+        else:
+            self.avgpool = nn.AdaptiveAvgPool2d(7)
+            self.head = nn.Sequential(
+                nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(),
+                nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(),
+                nn.Linear(4096, num_classes),
+            )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif head == "authors" and isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -178,6 +260,12 @@ MODELS: dict[str, ModelSpec] = {
     "logistic": ModelSpec(lambda *, num_classes, input_shape, width: Logistic(num_classes=num_classes,
                                                                               in_features=_in_features(input_shape)),
                           flat=True),
+    # Ash & Adams' networks; the MLP's width is theirs (100) whatever TrainConfig.width says.
+    "mlp_ash": ModelSpec(lambda *, num_classes, input_shape, width: AshMLP(num_classes=num_classes,
+                                                                           in_features=_in_features(input_shape)),
+                         flat=True),
+    "resnet18_ash": ModelSpec(lambda *, num_classes, input_shape, width: AshResNet18(
+        num_classes=num_classes, in_channels=input_shape[0]), image_sizes=_IMAGE_SIZES),
 }
 
 
@@ -205,6 +293,11 @@ def register_model(name: str, build: Callable[..., nn.Module], *, flat: bool = F
     if not callable(build):
         raise TypeError(f"build must be callable, got {type(build).__name__}")
     MODELS[name] = ModelSpec(build, flat=bool(flat), image_sizes=None if image_sizes is None else tuple(image_sizes))
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    """Whether ``model`` holds a BatchNorm layer (whose training-mode statistics depend on the batch size)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def is_flat(name: str) -> bool:
@@ -244,13 +337,13 @@ def build_model(
 
     Parameters
     ----------
-    name : one of :data:`MODELS` ("mlp", "resnet18", "resnet18_cifar", "vgg16_bn", "logistic", or a
-        name added by :func:`register_model`).
+    name : one of :data:`MODELS` ("mlp", "resnet18", "resnet18_cifar", "vgg16_bn", "logistic", "mlp_ash",
+        "resnet18_ash", or a name added by :func:`register_model`).
     num_classes : number of output classes (>= 1).
     in_channels : input channels (1 for grayscale, 3 for RGB; any >= 1 works).
     image_size : input height = width; 28, 32 or 64 for the conv nets (their pooling arithmetic),
         any size >= 1 for the MLP and logistic regression (they see flattened pixels, e.g. 8x8 digits).
-    width : hidden width of the MLP (ignored by the other models).
+    width : hidden width of the DASH paper's MLP (ignored by the other models; "mlp_ash" is 100 wide).
     input_shape : one input's shape, instead of ``(in_channels, image_size, image_size)`` (e.g.
         ``(D,)`` for vectors, which only the flat models take).
 

@@ -28,12 +28,12 @@ from ..errors import NonFiniteLossError, SettingsError
 from .._validate import canonical_fields, check_int, check_seed
 from . import data as _data
 from .methods import METHODS, Learner, Method, make_method
-from .models import MODELS, build_model, is_flat
+from .models import MODELS, build_model, has_batchnorm, is_flat
 from .sam import SAM
 
 __all__ = ["TrainConfig", "NonFiniteLossError", "SettingsError", "ExperimentResult", "TrainingData", "prepare_data",
            "train_until_target", "evaluate", "build_learner", "resolve_device", "scheduled_lr", "PRESETS",
-           "apply_preset"]
+           "apply_preset", "batch_bounds", "check_train_sizes", "LAST_BATCHES"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ OPTIMIZERS = ("sgd", "adam", "sam")
 # TrainConfig's numeric fields: checked (finite, not a string) and stored as Python numbers.
 _INT_FIELDS = ("J", "batch_size", "max_epochs", "width", "subset", "test_subset", "crop_padding", "warmup_epochs")
 _FLOAT_FIELDS = ("lr", "momentum", "weight_decay", "sam_rho", "target_accuracy", "lr_gamma")
+LAST_BATCHES = ("keep", "drop", "merge")  # what happens to an epoch's last, smaller mini-batch
+NORM_STATS = ("dataset", "half")  # channel statistics images are standardized with
+SMALL_BATCHNORM_BATCH = 16  # a BatchNorm network training on a smaller last batch gets a warning
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +68,7 @@ class TrainConfig:
     J: int = 50  # number of equal chunks / experiments, paper J
     seeds: tuple[int, ...] = (0,)  # random seeds, run one after another
     batch_size: int = 128  # mini-batch size
-    lr: Optional[float] = None  # learning rate (default 0.001 for resnet18, 0.01 otherwise)
+    lr: Optional[float] = None  # learning rate (default 0.001 for resnet18, 0.01 otherwise; see resolved_lr)
     momentum: float = 0.9  # SGD momentum (also SAM's base SGD)
     weight_decay: float = 0.0  # L2 weight decay
     optimizer: str = field("sgd", choices=OPTIMIZERS)  # optimizer
@@ -73,6 +76,9 @@ class TrainConfig:
     target_accuracy: float = 0.999  # epoch train accuracy at which an experiment stops
     max_epochs: int = 100  # epoch cap per experiment (hitting it is recorded as not converged)
     normalize: Optional[bool] = None  # standardize images by channel mean/std (default: all but the MLP, as the authors)
+    norm_stats: str = field("dataset", choices=NORM_STATS)  # with normalize: "dataset" mean/std, "half" 0.5/0.5 (Ash)
+    last_batch: str = field("keep", choices=LAST_BATCHES)  # epoch's last short batch: keep (authors), drop, merge
+    rebuild_optimizer: bool = False  # a fresh optimizer before every experiment (Ash & Adams' run.py 160-161)
     subset: Optional[int] = None  # use a seeded random subset of this many training images (quick runs; SVHN's 50,000)
     test_subset: Optional[int] = None  # evaluate on the first this-many test images (quick runs)
     device: str = "auto"  # auto, cpu, cuda or cuda:N
@@ -127,12 +133,21 @@ class TrainConfig:
         if not 0.0 < self.lr_gamma <= 1.0:
             raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma}")
         check_int("warmup_epochs", self.warmup_epochs, 0)
+        _choice("last_batch", self.last_batch, LAST_BATCHES)
+        _choice("norm_stats", self.norm_stats, NORM_STATS)
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
     @property
     def resolved_lr(self) -> float:
-        """The learning rate: ``lr`` if given, else the paper's 0.001 for ResNet-18 and 0.01 otherwise."""
+        """The learning rate: ``lr`` if given, else 0.001 for ResNet-18 and 0.01 otherwise.
+
+        The two sources disagree for the MLP: the DASH paper's text (Appendix C) gives 0.01, the
+        authors' ``main.py`` (line 160, ``--learning_rate`` default) and README command 0.001; the
+        default here is the paper's text, and the sign of "DASH takes fewer steps than cold" depends
+        on it (docs/faithfulness.md). For ResNet-18 both say 0.001. Ash & Adams use 0.001
+        (``run.py`` line 17; preset ``"ash_adams"``).
+        """
         if self.lr is not None:
             return self.lr
         return 0.001 if self.model == "resnet18" else 0.01
@@ -163,11 +178,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 0.1, "weight_decay": 5e-4, "augment": True, "crop_padding": 4,
         "lr_milestones": (60, 120, 160, 200), "lr_gamma": 0.2, "warmup_epochs": 1, "max_epochs": 260,
     },
+    # Ash & Adams' recipe (JordanAsh/warm_start @896176b, run.py 17-19, 38-41, 160-161, 171): SGD
+    # without momentum at lr 1e-3 (or --optimizer adam), a new optimizer every round, images
+    # normalized with mean = std = 0.5, train to 99% accuracy with no epoch cap in practice.
+    "ash_adams": {
+        "lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "rebuild_optimizer": True, "normalize": True,
+        "norm_stats": "half", "target_accuracy": 0.99, "max_epochs": 10_000,
+    },
 }
 
 
 def apply_preset(config: TrainConfig, name: str) -> TrainConfig:
     """``config`` with the fields of preset ``name`` (one of :data:`PRESETS`) replaced.
+
+    ``"ash_adams"``: Ash & Adams' recipe: SGD without momentum at lr 1e-3, a fresh optimizer every
+    experiment, inputs normalized with mean = std = 0.5, train to 99% train accuracy, cap 10,000
+    epochs (pair it with ``model="mlp_ash"`` or ``"resnet18_ash"``; ``optimizer="adam"`` for their
+    Adam runs).
 
     ``"sota"``: lr 0.1, weight decay 5e-4, random crop (padding 4) and horizontal flip, lr x0.2
     after epochs 60/120/160/200 restarted every experiment with a one-epoch linear warm-up, at
@@ -307,7 +334,7 @@ class TrainingData:
 def prepare_data(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device) -> TrainingData:
     """The train and test tensors of ``dataset`` as ``config`` trains on them, with the matching crop fill.
 
-    ``x = dataset.as_float("train", normalize=config.resolved_normalize)`` (likewise the test
+    ``x = dataset.as_float("train", normalize=config.resolved_normalize, stats=config.norm_stats)`` (likewise the test
     split, cut to ``config.test_subset``), in channels_last layout when ``config.channels_last``
     and the model is a conv net; ``fill = dataset.pixel_value(0, normalize=config.resolved_normalize)``,
     the black pixel that torchvision's ``RandomCrop(padding=4)`` inserts before ``Normalize`` in
@@ -325,14 +352,16 @@ def prepare_data(config: TrainConfig, dataset: _data.ImageDataset, device: torch
     TrainingData
     """
     normalize = config.resolved_normalize
-    x, y = dataset.as_float("train", normalize=normalize, device=device)
-    x_test, y_test = dataset.as_float("test", normalize=normalize, device=device)
+    stats = config.norm_stats
+    x, y = dataset.as_float("train", normalize=normalize, device=device, stats=stats)
+    x_test, y_test = dataset.as_float("test", normalize=normalize, device=device, stats=stats)
     if config.test_subset is not None:
         x_test, y_test = x_test[: config.test_subset], y_test[: config.test_subset]
     if config.channels_last and x.dim() == 4 and not is_flat(config.model):
         x = x.contiguous(memory_format=torch.channels_last)
         x_test = x_test.contiguous(memory_format=torch.channels_last)
-    return TrainingData(x, y, x_test, y_test, dataset.pixel_value(0, normalize=normalize), dataset.num_classes)
+    fill = dataset.pixel_value(0, normalize=normalize, stats=stats)
+    return TrainingData(x, y, x_test, y_test, fill, dataset.num_classes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -344,6 +373,82 @@ class ExperimentResult:
     train_accuracy: float  # running train accuracy of the last epoch (mean over its samples as trained)
     train_loss: float  # running mean cross-entropy of the last epoch (penalty excluded)
     converged: bool  # train_accuracy reached the target before the epoch cap
+
+
+def batch_bounds(n: int, batch_size: int, last_batch: str = "keep") -> list[tuple[int, int]]:
+    """The ``(start, stop)`` of each mini-batch of an epoch over ``n`` shuffled samples.
+
+    With ``B = batch_size``, ``q = n // B`` full batches and ``r = n - q B`` samples left:
+    ``"keep"`` (PyTorch's ``DataLoader`` default, the authors' loaders) adds a last batch of ``r``;
+    ``"drop"`` (``drop_last=True``) leaves those ``r`` samples out of this epoch (they are in
+    other batches next epoch, the order being reshuffled); ``"merge"`` trains them with the last
+    full batch (one batch of ``B + r``). With ``r = 0`` the three agree; with ``q = 0`` there is one
+    batch of ``n`` (``"drop"`` keeps it rather than training on nothing).
+
+    Parameters
+    ----------
+    n : samples in the epoch (>= 1).
+    batch_size : ``B`` (>= 1).
+    last_batch : one of :data:`LAST_BATCHES`.
+
+    Returns
+    -------
+    list of (start, stop) index pairs into the epoch's order, in training order.
+
+    References
+    ----------
+    baekrok/DASH-Direction-Aware-SHrinking @3d3cea6, ``main.py`` 57-60 and JordanAsh/warm_start
+    @896176b, ``run.py`` 152 (``DataLoader`` without ``drop_last``: the short batch is kept).
+    """
+    check_int("n", n)
+    check_int("batch_size", batch_size)
+    _choice("last_batch", last_batch, LAST_BATCHES)
+    q, r = divmod(n, batch_size)
+    bounds = [(i * batch_size, (i + 1) * batch_size) for i in range(q)]
+    if q == 0:
+        return [(0, n)]
+    if r and last_batch == "keep":
+        bounds.append((q * batch_size, n))
+    elif r and last_batch == "merge":
+        bounds[-1] = ((q - 1) * batch_size, n)
+    return bounds
+
+
+def check_train_sizes(config: TrainConfig, sizes: list[int], model: nn.Module) -> None:
+    """Refuse, before training, rounds of ``sizes`` samples that would give BatchNorm ``model`` a one-sample batch.
+
+    For each size ``n``, the epoch's batches are :func:`batch_bounds` ``(n, config.batch_size,
+    config.last_batch)``; a batch of one sample is a :class:`SettingsError` naming the size, the
+    batch size and the fixes, if ``model`` has a BatchNorm layer.
+    """
+    if not has_batchnorm(model):
+        return
+    for n in sorted(set(sizes)):
+        if n >= 1:
+            bounds = batch_bounds(n, config.batch_size, config.last_batch)
+            if min(stop - start for start, stop in bounds) == 1:
+                _check_last_batch(model, bounds, n, config)
+
+
+def _check_last_batch(model: nn.Module, bounds: list[tuple[int, int]], n: int, config: TrainConfig) -> None:
+    """Refuse a one-sample batch under BatchNorm (it cannot train); warn about a small one."""
+    smallest = min(stop - start for start, stop in bounds)
+    short = smallest < min(SMALL_BATCHNORM_BATCH, config.batch_size)  # a short last batch (not a small batch_size)
+    if not (smallest == 1 or short) or not has_batchnorm(model):
+        return
+    where = (f"an epoch over {n} samples with batch_size {config.batch_size} and last_batch={config.last_batch!r} "
+             f"has a batch of {smallest}")
+    if smallest == 1:
+        raise SettingsError(f"{where}: a BatchNorm network cannot train on one sample (its batch statistics are "
+                            "undefined); set last_batch to 'drop' or 'merge' (--last-batch), or choose a data size "
+                            "(subset, J) that does not leave one sample")
+    if where not in _WARNED:  # once per epoch size: a protocol with many rounds repeats them
+        _WARNED.add(where)
+        logger.warning("%s: a BatchNorm network's statistics on so small a batch are noisy and can decide when (or "
+                       "whether) training reaches the target; last_batch='drop' or 'merge' avoids it", where)
+
+
+_WARNED: set[str] = set()  # the small-batch warnings given in this process
 
 
 def _autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
@@ -365,8 +470,10 @@ def train_until_target(
 ) -> ExperimentResult:
     """Train ``learner`` on ``x[indices]`` with shuffled mini-batches until the epoch's train accuracy reaches the target.
 
-    Each epoch draws a permutation of ``indices`` from ``generator``; the epoch's train accuracy is
-    ``sum_b correct_b / n`` over its mini-batches ``b`` as they were trained (so it lags the model);
+    Each epoch draws a permutation of ``indices`` from ``generator`` and cuts it into mini-batches
+    by :func:`batch_bounds` (``config.last_batch``); the epoch's train accuracy is
+    ``sum_b correct_b / n_b`` over its mini-batches ``b`` as they were trained (so it lags the model;
+    ``n_b`` sums their sizes, ``n`` but for a dropped last batch);
     training stops when it is ``>= config.target_accuracy`` or after ``config.max_epochs`` epochs.
     Every step minimizes ``CE(model(x_b), y_b) + penalty`` with ``penalty = method.penalty(learner)``
     (L2 Init), through ``optimizer.step(closure)`` for optimizers with ``requires_closure`` (SAM).
@@ -403,6 +510,8 @@ def train_until_target(
     Raises
     ------
     NonFiniteLossError if an epoch's summed loss is NaN or infinite (checked once per epoch).
+    SettingsError, before the first step, if a BatchNorm network would train on a one-sample batch
+    (a last batch smaller than 16 only logs a warning).
     """
     model, optimizer = learner.model, learner.optimizer
     device = x.device
@@ -426,7 +535,10 @@ def train_until_target(
                                        on_epoch=on_epoch, stop_at_target=stop_at_target, fill=fill)
     scheduled = bool(config.lr_milestones) or config.warmup_epochs > 0
     base_lr = config.resolved_lr
-    steps_per_epoch = -(-n // bs)
+    bounds = batch_bounds(n, bs, config.last_batch)
+    _check_last_batch(model, bounds, n, config)
+    n_seen = sum(stop - start for start, stop in bounds)  # samples trained per epoch (fewer with "drop")
+    steps_per_epoch = len(bounds)
     model.train()
     steps = 0
     acc = loss_mean = 0.0
@@ -436,8 +548,8 @@ def train_until_target(
             correct = torch.zeros((), dtype=torch.int64, device=device)
             loss_sum = torch.zeros((), dtype=torch.float32, device=device)
             objective_sum = torch.zeros((), dtype=torch.float32, device=device)
-            for start in range(0, n, bs):
-                batch = order[start : start + bs]
+            for start, stop in bounds:
+                batch = order[start:stop]
                 xb, yb = x[batch], y[batch]
                 if config.augment:
                     xb = _data.random_crop_flip(xb, generator, padding=config.crop_padding, fill=fill)
@@ -470,8 +582,8 @@ def train_until_target(
                 # The full objective too: a diverging penalty (L2 Init) must also stop the run.
                 objective_sum += total.detach().float()
             # The one host synchronization of the epoch.
-            acc = int(correct) / n
-            loss_mean = float(loss_sum) / n
+            acc = int(correct) / n_seen
+            loss_mean = float(loss_sum) / n_seen
             objective_total = float(objective_sum)
             if not (math.isfinite(loss_mean) and math.isfinite(objective_total)):
                 raise NonFiniteLossError(f"training loss became non-finite (cross-entropy {loss_mean}, with penalty summed {objective_total}) in epoch {epoch} ({steps} steps) on {n} samples")

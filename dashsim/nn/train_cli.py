@@ -8,6 +8,7 @@ Every flag is derived from a dataclass, so no default is written twice: the trai
     dashsim train --data fashion-mnist --model resnet18 --method dash --lam 0.9 --seeds 0 1 2
     dashsim train --data digits --model mlp --method sp --lam 0.5 --sigma 0.001 --J 5
     dashsim train --preset sota --data cifar10 --data-root ~/cifar-10-batches-py --method dash
+    dashsim train --preset ash_adams --model mlp_ash --J 2 --method warm --optimizer adam
     dashsim train --protocol discarding --m 10 --stop-after 40 --method dash
     dashsim train --protocol continuous --arrival-epochs 500 --final-epochs 500 --method-every 50
 
@@ -168,9 +169,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_owned_flags(parser, "method hyper-parameters (each only for its methods)", _merged_fields(dict(METHODS)),
                      "method")
     parser.add_argument("--preset", action=_PresetAction, choices=tuple(PRESETS), default=None,
-                        help="a named setting, e.g. sota: lr 0.1, weight decay 5e-4, crop+flip, x0.2 after epochs "
-                        "60/120/160/200 with a 1-epoch warm-up, 260 epochs (flags given after it, or with non-default "
-                        "values, win)")
+                        help="a named setting: sota (lr 0.1, weight decay 5e-4, crop+flip, x0.2 after epochs "
+                        "60/120/160/200 with a 1-epoch warm-up, 260 epochs) or ash_adams (SGD without momentum at "
+                        "lr 1e-3, a new optimizer every experiment, inputs (x - 0.5) / 0.5, to 99%%, cap 10,000; "
+                        "with --model mlp_ash or resnet18_ash); flags given after it, or with non-default values, win")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--keep-going", action="store_true",
                         help="if one seed's loss diverges, say so and go on with the other seeds (exit status 1 at "

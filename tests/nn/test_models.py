@@ -120,7 +120,7 @@ def test_bad_arguments():
 
 
 def test_input_shape_vectors_for_flat_models_only():
-    assert {name for name in MODELS if is_flat(name)} == {"mlp", "logistic"}
+    assert {name for name in MODELS if is_flat(name)} == {"mlp", "logistic", "mlp_ash"}
     assert all(MODELS[name].flat == is_flat(name) for name in MODELS) and not is_flat("no-such-model")
     mlp = build_model("mlp", num_classes=3, input_shape=(12,), width=8)
     assert _count(mlp) == _mlp_count(12, 8, 3) and mlp(torch.zeros(2, 12)).shape == (2, 3)

@@ -366,7 +366,7 @@ def test_flat_models_skip_channels_last_and_only_the_mlp_skips_normalization(dig
     from dashsim.nn.train import prepare_data
 
     FLAT_MODELS = {name for name in MODELS if MODELS[name].flat}
-    assert FLAT_MODELS == {name for name in MODELS if is_flat(name)} == {"mlp", "logistic"}
+    assert FLAT_MODELS == {name for name in MODELS if is_flat(name)} == {"mlp", "logistic", "mlp_ash"}
     # Pinned: finished runs recorded these defaults in their configs.
     assert {m: TrainConfig(model=m).resolved_normalize for m in MODELS} == {m: m != "mlp" for m in MODELS}
     rng = np.random.default_rng(0)
@@ -394,7 +394,7 @@ def test_sota_preset_and_new_field_validation():
     assert (cfg.lr_milestones, cfg.lr_gamma, cfg.warmup_epochs, cfg.max_epochs) == ((60, 120, 160, 200), 0.2, 1, 260)
     default = TrainConfig()
     assert (default.augment, default.lr_milestones, default.warmup_epochs) == (False, (), 0)  # off by default
-    with pytest.raises(ValueError, match=r"preset must be one of \['sota'\]"):
+    with pytest.raises(ValueError, match=r"preset must be one of \['sota', 'ash_adams'\]"):
         apply_preset(default, "fast")
     for field, value, pattern in [
         ("lr_milestones", (60, 60), "lr_milestones must be strictly increasing ints >= 1"),

@@ -73,6 +73,11 @@ class Continuous(Plan):
                                 f"got {self.new_per_epoch}")
         return A + self.final_epochs
 
+    def train_sizes(self, config: TrainConfig, data: TrainingData) -> list[int]:
+        _, most = chunk_permutation(data.x.shape[0], seed=0, J=self.arrival_epochs, subset=config.subset)
+        n = self.new_per_epoch if self.new_per_epoch is not None else most
+        return [t * n for t in range(1, self.arrival_epochs + 1)]
+
     def start(self, config: TrainConfig, data: TrainingData, unit: dict[str, Any]) -> dict[str, Tensor]:
         perm, most = chunk_permutation(data.x.shape[0], seed=unit["seed"], J=self.arrival_epochs, subset=config.subset)
         n = self.new_per_epoch if self.new_per_epoch is not None else most

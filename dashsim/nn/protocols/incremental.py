@@ -25,7 +25,7 @@ from ..engine import Plan, Probe, Round, TrainingData, chunk_permutation, regist
 from ..methods import Learner
 from ..train import TrainConfig
 
-__all__ = ["Incremental", "run_incremental", "summarize"]
+__all__ = ["Incremental", "run_incremental", "summarize", "per_seed"]
 
 
 @register_protocol
@@ -38,6 +38,10 @@ class Incremental(Plan):
     def n_rounds(self, config: TrainConfig, data: TrainingData) -> int:
         chunk_permutation(data.x.shape[0], seed=0, J=config.J, subset=config.subset)  # checks J against the data
         return config.J
+
+    def train_sizes(self, config: TrainConfig, data: TrainingData) -> list[int]:
+        _, n = chunk_permutation(data.x.shape[0], seed=0, J=config.J, subset=config.subset)
+        return [j * n for j in range(1, config.J + 1)]
 
     def start(self, config: TrainConfig, data: TrainingData, unit: dict[str, Any]) -> dict[str, Tensor]:
         perm, n = chunk_permutation(data.x.shape[0], seed=unit["seed"], J=config.J, subset=config.subset)
@@ -83,6 +87,29 @@ def run_incremental(config: TrainConfig, *, dataset: Any = None, model: Any = No
                probe_after=probe_after)
 
 
+def per_seed(metrics: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per (dataset, model, method, *by, seed): its final and experiment-averaged metrics.
+
+    ``final_q`` is ``q`` at the seed's last experiment and ``avg_q = (1/J) sum_j q_j``, for test
+    accuracy and steps; also ``total_steps`` and ``converged_fraction`` (the share of experiments
+    that reached the target). :func:`summarize` reduces these over seeds.
+    """
+    keys = ["dataset", "model", "method", *by]
+    return (
+        metrics.sort_values("experiment", kind="stable")
+        .groupby(keys + ["seed"])
+        .agg(
+            final_test_accuracy=("test_accuracy", "last"),
+            avg_test_accuracy=("test_accuracy", "mean"),
+            final_steps=("steps", "last"),
+            avg_steps=("steps", "mean"),
+            total_steps=("steps", "sum"),
+            converged_fraction=("converged", "mean"),
+        )
+        .reset_index()
+    )
+
+
 def summarize(metrics: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """Final (j = J) and experiment-averaged metrics per method (and ``by`` columns), mean and std over seeds.
 
@@ -105,19 +132,7 @@ def summarize(metrics: pd.DataFrame, by: tuple[str, ...] = ()) -> pd.DataFrame:
     missing = [c for c in (*keys, "seed", "experiment", "test_accuracy", "steps", "converged") if c not in metrics]
     if missing:
         raise ValueError(f"metrics lacks the column(s) {missing}" + (" (it has no rows)" if metrics.empty else ""))
-    per_seed = (
-        metrics.sort_values("experiment", kind="stable")
-        .groupby(keys + ["seed"])
-        .agg(
-            final_test_accuracy=("test_accuracy", "last"),
-            avg_test_accuracy=("test_accuracy", "mean"),
-            final_steps=("steps", "last"),
-            avg_steps=("steps", "mean"),
-            total_steps=("steps", "sum"),
-            converged_fraction=("converged", "mean"),
-        )
-        .reset_index()
-    )
-    values = [c for c in per_seed.columns if c not in keys and c != "seed"]
-    stats = seed_stats(per_seed, keys, values).set_index(keys)
+    seeds = per_seed(metrics, by)
+    values = [c for c in seeds.columns if c not in keys and c != "seed"]
+    stats = seed_stats(seeds, keys, values).set_index(keys)
     return stats[[c for c in stats.columns if c != "n_seeds"] + ["n_seeds"]]

@@ -1,10 +1,12 @@
-"""Two phases: pretrain on half the data for E epochs, then train on all of it to the target; E swept.
+"""Two phases: pretrain on half the data for E epochs, then train on all of it; E swept.
 
 For each seed and each ``E``: the seeded permutation splits the training set into two equal chunks
 (``J = 2``); a fresh model trains on ``T_1`` for exactly ``E`` epochs (round 1; none for ``E = 0``,
 the cold start); the method's step runs with ``[T_1, T_2]`` (``E > 0``), and the model trains on
-``T_{1:2}`` until the epoch's train accuracy reaches the target (round 2). Warm-start damage
-appears as a lower final test accuracy for larger ``E`` (past about 50% pretrain accuracy in the paper).
+``T_{1:2}`` (round 2) either for exactly ``second_epochs`` epochs (the DASH paper's Figure 2: 300)
+or, with ``second_epochs=None`` (the default, this package's first protocol), until the epoch's
+train accuracy reaches the target (capped at ``max_epochs``). Warm-start damage appears as a lower
+final test accuracy for larger ``E`` (past about 50% pretrain accuracy in the paper).
 
 References
 ----------
@@ -15,7 +17,7 @@ NeurIPS 2020, Section 2.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Optional
 
 import pandas as pd
 import torch
@@ -40,11 +42,16 @@ class TwoPhase(Plan):
 
     name = "two-phase"
     pretrain_epochs: tuple[int, ...] = (0, 5, 10, 20, 40)  # pretraining lengths E swept on the first half
+    second_epochs: Optional[int] = None  # phase 2: exactly this many epochs (paper Fig. 2: 300); None: to target
 
     def __post_init__(self) -> None:
         e = tuple(self.pretrain_epochs)
         if not e or len(set(e)) != len(e) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in e):
             raise SettingsError(f"pretrain_epochs must be distinct ints >= 0, got {self.pretrain_epochs!r}")
+        second = self.second_epochs
+        if second is not None and (isinstance(second, bool) or not isinstance(second, int) or second < 1):
+            raise SettingsError(f"second_epochs must be an int >= 1 (the paper's Figure 2: 300) or None (train to "
+                                f"the target accuracy), got {second!r}")
 
     def configure(self, config: TrainConfig) -> TrainConfig:
         return dataclasses.replace(config, J=2)
@@ -56,6 +63,10 @@ class TwoPhase(Plan):
         chunk_permutation(data.x.shape[0], seed=0, J=2, subset=config.subset)
         return 2
 
+    def train_sizes(self, config: TrainConfig, data: TrainingData) -> list[int]:
+        _, n = chunk_permutation(data.x.shape[0], seed=0, J=2, subset=config.subset)
+        return ([n] if any(self.pretrain_epochs) else []) + [2 * n]
+
     def start(self, config: TrainConfig, data: TrainingData, unit: dict[str, Any]) -> dict[str, Tensor]:
         perm, n = chunk_permutation(data.x.shape[0], seed=unit["seed"], J=2, subset=config.subset)
         return {"perm": perm.to(data.x.device), "n": torch.tensor(n), "pretrain_epochs": torch.tensor(unit["pretrain_epochs"])}
@@ -64,7 +75,10 @@ class TwoPhase(Plan):
         perm, n, e = state["perm"], int(state["n"]), int(state["pretrain_epochs"])
         if r == 1:
             return Round(train=perm[:n], epochs=e, until_target=False)
-        return Round(train=perm, chunks=[perm[:n], perm[n:]], apply_method=e > 0)
+        if self.second_epochs is None:
+            return Round(train=perm, chunks=[perm[:n], perm[n:]], apply_method=e > 0)
+        return Round(train=perm, chunks=[perm[:n], perm[n:]], apply_method=e > 0, epochs=self.second_epochs,
+                     until_target=False)
 
 
 def two_phase_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -84,8 +98,8 @@ def two_phase_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, dataset: Any = None, model: Any = None,
-                  method: Any = None, progress: bool = False) -> pd.DataFrame:
-    """Pretrain on half the data for E epochs, then train on all of it to the target, for each E and seed.
+                  method: Any = None, progress: bool = False, second_epochs: Optional[int] = None) -> pd.DataFrame:
+    """Pretrain on half the data for E epochs, then train on all of it, for each E and seed.
 
     The run folder is ``config.out`` (default: the main protocol's folder name + ``_two_phase``);
     each round is checkpointed, so a re-run skips finished (seed, E) pairs and resumes the rest.
@@ -96,6 +110,8 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
     pretrain_epochs : the swept pretraining lengths E (distinct ints >= 0).
     dataset, model, method : your own pieces or registry names (see :func:`~dashsim.nn.run_incremental`).
     progress : show progress bars.
+    second_epochs : train the second phase for exactly this many epochs (the DASH paper's Figure 2:
+        300), or None to train it until the target train accuracy (at most ``config.max_epochs``).
 
     Returns
     -------
@@ -106,6 +122,6 @@ def run_two_phase(config: TrainConfig, pretrain_epochs: tuple[int, ...], *, data
     ----------
     DASH paper, Section 3 and Figure 2; Ash & Adams 2020, Section 2.
     """
-    plan = TwoPhase(pretrain_epochs=tuple(pretrain_epochs))
+    plan = TwoPhase(pretrain_epochs=tuple(pretrain_epochs), second_epochs=second_epochs)
     rows = run(config, plan, dataset=dataset, model=model, method=method, progress=progress)
     return two_phase_table(rows)
