@@ -318,8 +318,13 @@ def train_until_target_fast(learner: Learner, method: Method, x: Tensor, y: Tens
     device = x.device
     capture = device.type == "cuda" if capture is None else capture
     step = FastStep(learner, method, x, y, config=config, fill=fill, capture=capture, record_steps=record_steps)
+    from .train import batch_bounds  # train imports this module lazily: no cycle at import time
+
     n, bs = int(indices.numel()), config.batch_size
-    steps_per_epoch = -(-n // bs)
+    bounds = batch_bounds(n, bs, config.last_batch)  # the standard loop's batches, last-batch policy included
+    n_seen = bounds[-1][1]  # samples trained per epoch (fewer with "drop")
+    sizes = [stop - start for start, stop in bounds]
+    steps_per_epoch = len(bounds)
     scheduled = bool(config.lr_milestones) or config.warmup_epochs > 0
     base_lr = config.resolved_lr
     constant_lr = torch.tensor([learner.optimizer.param_groups[0]["lr"]] * steps_per_epoch, dtype=torch.float32)
@@ -329,7 +334,6 @@ def train_until_target_fast(learner: Learner, method: Method, x: Tensor, y: Tens
     try:
         for epoch in range(1, config.max_epochs + 1):
             order = indices[torch.randperm(n, generator=generator).to(device, non_blocking=True)]
-            sizes = [min(bs, n - start) for start in range(0, n, bs)]
             if config.augment:
                 draws = [_crop_draws(b, generator, config.crop_padding) for b in sizes]
                 top, left, flip = (torch.cat([d[k] for d in draws]).to(device, non_blocking=True) for k in range(3))
@@ -343,16 +347,15 @@ def train_until_target_fast(learner: Learner, method: Method, x: Tensor, y: Tens
             lrs = lrs.to(device, non_blocking=True)
             for t in (step.correct, step.loss_sum, step.objective_sum):
                 t.zero_()
-            for i, start in enumerate(range(0, n, bs)):
-                end = start + sizes[i]
+            for i, (start, end) in enumerate(bounds):
                 if config.augment:
                     step(order[start:end], lrs[i], top[start:end], left[start:end], flip[start:end])
                 else:
                     step(order[start:end], lrs[i])
                 steps += 1
             # The one host synchronization of the epoch.
-            acc = int(step.correct) / n
-            loss_mean = float(step.loss_sum) / n
+            acc = int(step.correct) / n_seen
+            loss_mean = float(step.loss_sum) / n_seen
             objective_total = float(step.objective_sum)
             if not (math.isfinite(loss_mean) and math.isfinite(objective_total)):
                 raise NonFiniteLossError(f"training loss became non-finite (cross-entropy {loss_mean}, with penalty "

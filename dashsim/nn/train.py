@@ -528,15 +528,15 @@ def train_until_target(
             raise ValueError("fill must be given with config.augment: the crop's padding value in x's units, "
                              "e.g. prepare_data(config, dataset, device).fill (a black pixel)")
         fill = _data.fill_tensor(fill, x)  # once per call: a per-step host copy would block every CUDA step
+    scheduled = bool(config.lr_milestones) or config.warmup_epochs > 0
+    base_lr = config.resolved_lr
+    bounds = batch_bounds(n, bs, config.last_batch)
+    _check_last_batch(model, bounds, n, config)
     if config.fast and device.type == "cuda":
         from .fast import train_until_target_fast  # the same loop, each step a replayed CUDA graph
 
         return train_until_target_fast(learner, method, x, y, indices, config=config, generator=generator,
                                        on_epoch=on_epoch, stop_at_target=stop_at_target, fill=fill)
-    scheduled = bool(config.lr_milestones) or config.warmup_epochs > 0
-    base_lr = config.resolved_lr
-    bounds = batch_bounds(n, bs, config.last_batch)
-    _check_last_batch(model, bounds, n, config)
     n_seen = sum(stop - start for start, stop in bounds)  # samples trained per epoch (fewer with "drop")
     steps_per_epoch = len(bounds)
     model.train()

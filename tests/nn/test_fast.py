@@ -124,6 +124,17 @@ def test_fast_step_with_crop_flip_bn_and_schedule_takes_the_same_steps(digits, m
     _close(losses, ref_losses, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize("last_batch,steps", [("drop", 12), ("merge", 12)])
+def test_fast_step_follows_the_last_batch_policy(digits, monkeypatch, last_batch, steps):
+    # 230 samples at batch 50: the last 30 are left out ("drop") or trained with the fourth batch ("merge").
+    config = TrainConfig(data="digits", model="mlp", width=32, lr=0.05, batch_size=50, max_epochs=3,
+                         target_accuracy=1.0, last_batch=last_batch, device="cpu")
+    (ref_losses, ref, _), (losses, result, _) = _both(digits, monkeypatch, config)
+    assert len(ref_losses) == steps and (result.steps, result.epochs) == (ref.steps, ref.epochs) == (steps, 3)
+    _close(losses, ref_losses)
+    assert result.train_accuracy == pytest.approx(ref.train_accuracy, abs=1e-12)
+
+
 def test_fast_loop_stops_at_the_same_epoch(digits):
     config = TrainConfig(data="digits", model="mlp", width=32, batch_size=64, max_epochs=40, target_accuracy=0.95,
                          device="cpu")
