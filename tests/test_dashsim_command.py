@@ -136,6 +136,22 @@ def test_train_without_arguments_says_what_and_how_long_and_asks_for_yes(tmp_pat
     assert not (tmp_path / "runs").exists()
 
 
+def test_the_estimate_counts_the_subset_not_the_whole_training_set(tmp_path, monkeypatch, capsys, caplog):
+    from dashsim.nn import data
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(data, "load_dataset", lambda name, root=None: _fake_fashion_mnist())
+    monkeypatch.setattr(train_cli, "images_per_s", lambda spec, data, device: 280.0)
+    caplog.set_level("INFO", logger="dashsim")
+    assert _exit_code(["train", "--device", "cpu", "--subset", "5120", "--J", "10", "--max-epochs", "500"]) == 2
+    said = caplog.text
+    assert "data fashion-mnist (5,120 training images)" in said
+    one = 10 * 5120 / 280.0  # one epoch a round over the subset
+    assert f"{one / 60:.1f} min at one epoch a round" in said
+    assert f"{500 * one / 86400:.1f} days if every round runs to the 500-epoch cap" in said
+    assert not (tmp_path / "runs").exists()
+
+
 def test_yes_starts_a_long_cpu_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train_cli, "images_per_s", lambda spec, data, device: 0.1)  # a very slow machine
     argv = [*TINY, "--J", "2", "--out", str(tmp_path / "run"), "--no-progress"]

@@ -281,15 +281,17 @@ def _announce(args: argparse.Namespace, plan, method, spec, device) -> int | Non
     metrics = folder / RunFolder.METRICS
     done = len(pd.read_csv(metrics)) if metrics.exists() else 0
     params = ", ".join(f"{k}={v}" for k, v in method.hyperparameters().items())
+    # A round trains on at most the (seeded) subset, when one is set.
+    n_train = min(config.subset, data.x.shape[0]) if config.subset else data.x.shape[0]
     _log.info("dashsim train: protocol %s, data %s (%s training images), model %s, method %s%s, %d round(s) x "
               "%d unit(s), up to %d epochs a round, batch %d, on %s (%d CPU threads), into %s",
-              plan.name, config.data, f"{data.x.shape[0]:,}", config.model, method.name,
+              plan.name, config.data, f"{n_train:,}", config.model, method.name,
               f" ({params})" if params else "", rounds, units, config.max_epochs, config.batch_size, device,
               torch.get_num_threads(), folder)
     if done >= rounds * units:
         return None
     rate = images_per_s(spec, data, device)
-    one, cap = estimate_seconds(rate, units=units, rounds=rounds, n_train=data.x.shape[0],
+    one, cap = estimate_seconds(rate, units=units, rounds=rounds, n_train=n_train,
                                 max_epochs=config.max_epochs)
     left = 1.0 - done / (rounds * units)
     one, cap = one * left, cap * left
