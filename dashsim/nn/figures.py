@@ -30,7 +30,7 @@ from ..stats import seed_stats
 __all__ = ["TRAIN_QUICK", "PAPER_SEEDS", "MAIN_METHODS", "add_train_flags", "add_methods_flag", "add_incremental_flags",
            "incremental_metrics", "incremental_setting", "RunTask", "run_task", "run_all", "task",
            "incremental_tasks", "probed_tasks", "setting_line", "data_phrase", "seeds_phrase", "curve_stats",
-           "plot_seed_curves", "finish"]
+           "plot_seed_curves", "curve_table", "plot_curves", "finish"]
 
 # The quick settings every torch figure starts from: scikit-learn's digits (always present), a
 # narrow MLP, a few hundred images, two seeds; each script shrinks or extends them.
@@ -271,3 +271,25 @@ def finish(args: argparse.Namespace, name: str, table: pd.DataFrame, figure) -> 
     from ..figures import write_table
 
     write_table(args, name, table, figure)
+
+
+def curve_table(rows: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """The plotted numbers of :func:`plot_curves`: :func:`dashsim.nn.plotting.incremental_curves`, curves in legend order."""
+    from .plotting import incremental_curves
+
+    return incremental_curves(rows).set_index("method").loc[list(labels)].reset_index()
+
+
+def plot_curves(table: pd.DataFrame, labels: Sequence[str], *, xlabel: str, title: str):
+    """:func:`dashsim.nn.plot_incremental`'s two panels (test accuracy, steps) for the appendix protocols.
+
+    Registered methods keep the project's colour and line style; other labels (e.g. "dash every 10")
+    get their own (:func:`dashsim.style.method_styles`).
+    """
+    from .plotting import plot_incremental
+
+    with style.theme():
+        fig = plot_incremental(table, methods=list(labels), xlabel=xlabel)
+        fig.suptitle(wrapped(title, 120), fontsize=9)
+        fig.tight_layout()
+    return fig
