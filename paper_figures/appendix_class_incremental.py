@@ -24,6 +24,8 @@ from dashsim.figures import add_config_flags, parse_args, read_table
 from dashsim.nn.figures import (MAIN_METHODS, add_methods_flag, add_train_flags, curve_table, data_phrase, finish,
                                 plot_curves, run_all, seeds_phrase, task)
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 
 def add_flags(parser) -> None:
     from dashsim.nn.protocols.class_incremental import ClassIncremental
@@ -45,7 +47,7 @@ def metrics(args):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=Path(__file__).resolve().parent / "out")
+    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
     table = read_table(args, "appendix_class_incremental") if args.replot else curve_table(metrics(args), args.methods)
     title = (f"Class-incremental with accumulation (App. C.4): {data_phrase(args)}, {args.model}, "
              f"max {args.max_epochs} epochs, {seeds_phrase(args)}")

@@ -24,6 +24,8 @@ from dashsim.figures import add_config_flags, parse_args, read_table
 from dashsim.nn.figures import (MAIN_METHODS, add_methods_flag, add_train_flags, data_phrase, finish,
                                 plot_seed_curves, run_all, seeds_phrase, task)
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 SETTINGS = ("arrival_epochs", "final_epochs", "method_every")
 
 
@@ -58,7 +60,7 @@ def curves(rows, methods):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=Path(__file__).resolve().parent / "out")
+    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
     table = read_table(args, "appendix_continuous") if args.replot else curves(metrics(args), args.methods)
     title = (f"Continuous arrival (App. C.4.4): {data_phrase(args)}, {args.model}, {args.arrival_epochs} arrival + "
              f"{args.final_epochs} epochs, method every {args.method_every}, {seeds_phrase(args)}")

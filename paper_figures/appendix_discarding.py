@@ -24,6 +24,8 @@ from dashsim.figures import add_config_flags, mode_flag, parse_args, read_table
 from dashsim.nn.figures import (add_methods_flag, add_train_flags, curve_table, data_phrase, finish, plot_curves,
                                 run_all, seeds_phrase, task)
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 
 def add_flags(parser) -> None:
     from dashsim.nn.protocols.discarding import Discarding
@@ -43,7 +45,7 @@ def curves_to_run(args) -> list[tuple[str, str, int, int]]:
 
 
 def metrics(args):
-    """Run (or read from the cache) discarding for every (curve, seed); one row per experiment, ``method`` = curve label."""
+    """Run (or read from the cache) discarding for every (curve, seed); one row per experiment, method = curve label."""
     from dashsim.nn import run_discarding
 
     tasks = [task(args, "discarding", {"model": args.model, "width": args.width, "method": method, "J": args.J,
@@ -55,7 +57,7 @@ def metrics(args):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=Path(__file__).resolve().parent / "out")
+    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
     labels = [c[0] for c in curves_to_run(args)]
     table = read_table(args, "appendix_discarding") if args.replot else curve_table(metrics(args), labels)
     title = (f"Data discarding (App. C.4.3): {data_phrase(args)}, {args.model}, J={args.J}, method stops after "

@@ -22,6 +22,8 @@ from dashsim.figures import parse_args, read_table
 from dashsim.nn.figures import (add_incremental_flags, curve_stats, finish, plot_seed_curves, probed_tasks, run_all,
                                 setting_line)
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 PANELS = (("corr_overall", "corr_init", "r(weights after round j, first initialization)"),
           ("corr_start_overall", "corr_start", "r(weights after round j, weights at its start)"))
 
@@ -35,7 +37,7 @@ def curves(metrics):
 def main(argv=None) -> None:
     from dashsim.nn.diagnostics import StartCorrelation
 
-    args = parse_args(__doc__, argv, add_incremental_flags, data=True, default_out=Path(__file__).resolve().parent / "out")
+    args = parse_args(__doc__, argv, add_incremental_flags, data=True, default_out=OUT)
     if args.replot:
         table = read_table(args, "ash_adams_pearson")
     else:

@@ -5,9 +5,9 @@ applies the method's between-experiments step and trains on chunks 1..j until th
 accuracy reaches 99.9% (or the epoch cap); test accuracy after each experiment. One row of panels
 per base optimizer (SGD, SAM); mean +- std over seeds.
 
-Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4, SGD and SAM; a
-GPU job). A CPU-sized run, e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2
---optimizers sgd``. ``--quick``: digits, MLP of width 32, 300 images, J=3, SGD, 2 seeds.
+Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST,
+seeds 0-4, SGD and SAM; a GPU job). A CPU-sized run, e.g. ``--model mlp --J 10 --subset 10000
+--max-epochs 30 --seeds 0 1 2 --optimizers sgd``. ``--quick``: digits, MLP of width 32, 300 images, J=3, SGD, 2 seeds.
 
 Each (method, optimizer, seed) run is cached in its own resumable run folder that
 ``table1.py`` reads too. Writes ``figure1.png``, ``.pdf`` and ``figure1.csv`` (the plotted means and
@@ -21,6 +21,8 @@ from pathlib import Path
 
 from dashsim.figures import parse_args, read_table
 from dashsim.nn.figures import add_incremental_flags, finish, incremental_metrics, incremental_setting
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 
 def curves(metrics):
@@ -36,7 +38,7 @@ def curves(metrics):
 
 
 def plot(table, methods, title):
-    """One row per optimizer of :func:`dashsim.nn.plot_incremental`'s panels: test accuracy (%) and steps vs experiment."""
+    """One row per optimizer of :func:`dashsim.nn.plot_incremental`'s panels: test accuracy (%) and steps."""
     import matplotlib.pyplot as plt
 
     from dashsim import style
@@ -58,7 +60,7 @@ def plot(table, methods, title):
 
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, quick={"max_epochs": 10}, optimizers=True),
-                      data=True, default_out=Path(__file__).resolve().parent / "out")
+                      data=True, default_out=OUT)
     table = read_table(args, "figure1") if args.replot else curves(incremental_metrics(args))
     methods = [m for m in args.methods if m in set(table["method"])] or list(dict.fromkeys(table["method"]))
     finish(args, "figure1", table, plot(table, methods, f"Figure 1: {incremental_setting(args)}"))

@@ -25,6 +25,8 @@ from pathlib import Path
 from dashsim.figures import parse_args, read_table
 from dashsim.nn.figures import add_methods_flag, add_train_flags, data_phrase, finish, run_all, seeds_phrase, task
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 # How the model is evaluated on the old data, by column: BatchNorm with its running statistics
 # (eval mode) or with each evaluation batch's own statistics (train mode, as the running train
 # accuracy sees it). A shrink before BatchNorm changes the former at once, the latter not at all.
@@ -99,7 +101,7 @@ def plot(table, methods, title):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=Path(__file__).resolve().parent / "out")
+    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
     table = read_table(args, "figure13") if args.replot else summarize(compute(args))
     title = (f"Figure 13: {data_phrase(args)}, {args.model}, old data = {args.J - 1}/{args.J}, "
              f"{seeds_phrase(args)}")

@@ -7,7 +7,8 @@ Conv kernel slice, a bias vector) and averages over all groups of the network. P
 cosine, mean +- std over seeds, against ``n_train = j * n_per_chunk``. A warm-started network's
 weights align less and less with the direction the new data pull in; a fresh (cold) one is near 0.
 
-Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a GPU job); CPU-sized:
+Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds
+0-4; a GPU job); CPU-sized:
 e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2``.
 ``--quick``: digits, MLP of width 32, 300 images, J=3, at most 20 epochs, 2 seeds.
 Writes ``figure14.png``, ``.pdf`` and ``figure14.csv`` (the plotted means and stds, and ``n_capped``:
@@ -22,6 +23,8 @@ from dashsim.figures import parse_args, read_table
 from dashsim.nn.figures import (add_incremental_flags, curve_stats, finish, plot_seed_curves, probed_tasks, run_all,
                                 setting_line)
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 METHODS = ("cold", "warm", "dash")
 
 
@@ -29,7 +32,7 @@ def main(argv=None) -> None:
     from dashsim.nn.diagnostics import filter_cosine_probe
 
     args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, methods=METHODS), data=True,
-                      default_out=Path(__file__).resolve().parent / "out")
+                      default_out=OUT)
     if args.replot:
         table = read_table(args, "figure14")
     else:

@@ -6,7 +6,8 @@ ReLU units (features, or conv channels) never active on any of those images, per
 BasicBlock pools its two ReLUs; the stem ReLU and each ReLU of an MLP are blocks of their own).
 Plotted: the dead fraction per block after the final experiment, mean +- std over seeds.
 
-Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a GPU job); CPU-sized:
+Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds
+0-4; a GPU job); CPU-sized:
 e.g. ``--model resnet18 --J 5 --subset 2000 --max-epochs 20 --seeds 0``. ``--quick``: digits (8x8
 images, too small for ResNet-18), an MLP of width 32, 300 images, J=3, at most 20 epochs, 2 seeds.
 Writes ``figure16.png``, ``.pdf`` and ``figure16.csv`` (the plotted means and stds); ``--replot``
@@ -20,6 +21,8 @@ from pathlib import Path
 
 from dashsim.figures import parse_args, read_table
 from dashsim.nn.figures import add_incremental_flags, finish, probed_tasks, run_all, setting_line
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 METHODS = ("warm", "cold", "dash")
 
@@ -74,7 +77,7 @@ def main(argv=None) -> None:
     from dashsim.nn.diagnostics import dead_neuron_probe
 
     args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, methods=METHODS), data=True,
-                      default_out=Path(__file__).resolve().parent / "out")
+                      default_out=OUT)
     if args.replot:
         table = read_table(args, "figure16")
     else:

@@ -19,6 +19,8 @@ from pathlib import Path
 from dashsim.figures import mode_flag, parse_args, read_table
 from dashsim.nn.figures import add_incremental_flags, finish, probed_tasks, run_all, setting_line
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 GRID = (0.1, 0.3, 0.5, 0.7, 0.9)
 PANELS = (("final_test_accuracy", "final test accuracy (%)"),
           ("avg_test_accuracy", "test accuracy averaged over experiments (%)"))
@@ -70,7 +72,7 @@ def plot(table, title):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=Path(__file__).resolve().parent / "out")
+    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
     from dashsim.nn import Dash
 
     if args.replot:

@@ -20,6 +20,8 @@ from pathlib import Path
 from dashsim.figures import add_config_flags, mode_flag, parse_args, read_table
 from dashsim.nn.figures import add_incremental_flags, finish, probed_tasks, run_all, setting_line
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 QUANTITIES = ("final_test_accuracy", "avg_test_accuracy", "avg_steps")
 LABELS = {"final_test_accuracy": "final", "avg_test_accuracy": "average over experiments",
           "avg_steps": "average over experiments"}
@@ -83,7 +85,7 @@ def plot(table, title):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=Path(__file__).resolve().parent / "out")
+    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
     from dashsim.nn import ShrinkPerturb
 
     if args.replot:

@@ -23,6 +23,8 @@ from pathlib import Path
 from dashsim.figures import add_config_flags, mode_flag, parse_args, read_table
 from dashsim.nn.figures import add_train_flags, data_phrase, finish, run_all, seeds_phrase, task
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 
 def add_flags(parser) -> None:
     from dashsim.nn import MODELS
@@ -49,7 +51,7 @@ def sweep(args):
 
 
 def summarize(rows):
-    """The plotted numbers: mean and std over seeds of final test accuracy and pretrain train accuracy per (model, E)."""
+    """The plotted numbers: seed mean and std of the final test and the pretrain train accuracy per (model, E)."""
     from dashsim.nn.figures import curve_stats
 
     return curve_stats(rows, ["model", "pretrain_epochs"], ["test_accuracy", "pretrain_train_accuracy"])
@@ -96,7 +98,7 @@ def plot(table, method, title):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=Path(__file__).resolve().parent / "out")
+    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
     table = read_table(args, "figure2") if args.replot else summarize(sweep(args))
     title = (f"Figure 2: {data_phrase(args)}, {args.method} start, max {args.max_epochs} epochs, "
              f"{seeds_phrase(args)}")

@@ -21,6 +21,8 @@ from dashsim.sim.figures import add_setting_flags, setting_from_args, setting_ti
 from dashsim.sim.plotting import plot_figure3, plotted_table
 from dashsim.sim.settings import PaperSetting, run_setting, summarize
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 # Authors' simulator, seed 0, legacy data, j = 50 (shared/spec/framework.md, "Reference numbers").
 PAPER_SEED0_FINAL = {
     "cold": {"n_learned": 91, "n_nonzero": 50000, "test_accuracy": 0.939},
@@ -45,13 +47,15 @@ def compare_with_paper(df, s: PaperSetting) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: add_setting_flags(p, quick={"seeds": (0, 1, 2)}),
-                      executor=False, default_out=Path(__file__).resolve().parent / "out")
+                      executor=False, default_out=OUT)
     s = setting_from_args(args)
     df = None if args.replot else run_setting(s, progress=not args.no_progress, cache_dir=args.cache)
     summary = read_table(args, "figure3") if args.replot else plotted_table(summarize(df))
-    title = (f"Figure 3: {setting_title(s)}, mean $\\pm$ std over {len(s.seeds)} seeds" + (" (quick)" if args.quick else ""))
+    title = (f"Figure 3: {setting_title(s)}, mean $\\pm$ std over {len(s.seeds)} seeds"
+             + (" (quick)" if args.quick else ""))
     write_table(args, "figure3", summary, plot_figure3(summary, title=title))
-    if df is not None and s.legacy and s.accuracy == "exact" and s == dataclasses.replace(PaperSetting(), seeds=s.seeds):
+    paper = s.legacy and s.accuracy == "exact" and s == dataclasses.replace(PaperSetting(), seeds=s.seeds)
+    if df is not None and paper:
         print(compare_with_paper(df, s))
 
 

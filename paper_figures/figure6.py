@@ -5,7 +5,8 @@ The main protocol (paper Section 5) for cold, warm, S&P and DASH; at the start o
 measures ``||grad L(T_{1:j})||`` in eval mode. One point per (method, seed, experiment): x = that
 norm, y = the optimizer steps experiment j took to reach 99.9% train accuracy (log-log axes).
 
-Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4; a GPU job). A
+Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST,
+seeds 0-4; a GPU job). A
 CPU-sized run, e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2``.
 ``--quick``: digits, MLP of width 32, 300 images, J=3, at most 20 epochs, 2 seeds.
 
@@ -20,6 +21,8 @@ from pathlib import Path
 
 from dashsim.figures import parse_args, read_table
 from dashsim.nn.figures import add_incremental_flags, finish, probed_tasks, run_all, setting_line
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 
 def plot(table, methods, title):
@@ -39,7 +42,8 @@ def plot(table, methods, title):
             if len(capped):
                 ax.scatter(capped["grad_norm"], capped["steps"], s=22, alpha=0.8, color=look["color"], marker="x",
                            label=f"{method}: stopped at the epoch cap ({len(capped)})")
-        ax.set(xscale="log", yscale="log", xlabel="gradient norm at the start of experiment j (eval mode, on $T_{1:j}$)",
+        ax.set(xscale="log", yscale="log",
+               xlabel="gradient norm at the start of experiment j (eval mode, on $T_{1:j}$)",
                ylabel="optimizer steps in experiment j")
         ax.legend()
         ax.set_title(wrapped(title, 90), fontsize=9)
@@ -50,7 +54,7 @@ def plot(table, methods, title):
 def main(argv=None) -> None:
     from dashsim.nn.diagnostics import gradient_norm_probe
 
-    args = parse_args(__doc__, argv, add_incremental_flags, data=True, default_out=Path(__file__).resolve().parent / "out")
+    args = parse_args(__doc__, argv, add_incremental_flags, data=True, default_out=OUT)
     if args.replot:
         table = read_table(args, "figure6")
     else:

@@ -6,7 +6,8 @@ The main protocol (paper Section 5) for cold, warm, S&P and DASH: experiment j t
 steps (and generalizes worse, Figure 1); DASH sits in between.
 
 Reads the cached runs of ``figure6.py`` (the same settings and flags), so after Figure 6 it
-computes nothing. Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a
+computes nothing. Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50,
+Fashion-MNIST, seeds 0-4; a
 GPU job); CPU-sized: e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2``.
 ``--quick``: digits, MLP of width 32, 300 images, J=3, at most 20 epochs, 2 seeds.
 Writes ``figure7.png``, ``.pdf`` and ``figure7.csv`` (the plotted means and stds, and ``n_capped``:
@@ -21,11 +22,13 @@ from dashsim.figures import parse_args, read_table
 from dashsim.nn.figures import (add_incremental_flags, curve_stats, finish, plot_seed_curves, probed_tasks, run_all,
                                 setting_line)
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 
 def main(argv=None) -> None:
     from dashsim.nn.diagnostics import gradient_norm_probe
 
-    args = parse_args(__doc__, argv, add_incremental_flags, data=True, default_out=Path(__file__).resolve().parent / "out")
+    args = parse_args(__doc__, argv, add_incremental_flags, data=True, default_out=OUT)
     if args.replot:
         table = read_table(args, "figure7")
     else:

@@ -2,9 +2,11 @@
 
 Reads the same cached run folders as ``figure1.py`` (same flags, same defaults), so after
 ``figure1.py`` it recomputes nothing; missing runs are computed. Full mode: the paper's model, J
-and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4, SGD and SAM); ``--quick``: digits, MLP of width 32, J=3, SGD, 2 seeds.
+and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4, SGD and SAM);
+``--quick``: digits, MLP of width 32, J=3, SGD, 2 seeds.
 
-Writes ``table1.png`` and ``.pdf`` (the table rendered) and ``table1.csv`` (the numeric means and stds\nshown, and ``n_capped``: experiments that stopped at the epoch cap); ``--replot`` redraws from the CSV.
+Writes ``table1.png`` and ``.pdf`` (the table rendered) and ``table1.csv`` (the numeric means and stds shown,
+and ``n_capped``: experiments that stopped at the epoch cap); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from pathlib import Path
 from dashsim.figures import parse_args, read_table, render_table
 from dashsim.nn.figures import add_incremental_flags, finish, incremental_metrics, incremental_setting
 
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 
 def main(argv=None) -> None:
     from dashsim.nn.tables import format_table1, table1
 
     args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, quick={"max_epochs": 10}, optimizers=True),
-                      data=True, default_out=Path(__file__).resolve().parent / "out")
+                      data=True, default_out=OUT)
     if args.replot:
         table = read_table(args, "table1")
     else:
@@ -30,7 +34,7 @@ def main(argv=None) -> None:
             table["n_capped"] = [int(capped.get((o, m), 0)) for o, m in zip(table["optimizer"], table["method"])]
     shown = format_table1(table)
     title = f"Table 1: {incremental_setting(args)}"
-    footer = (f"experiments that stopped at the epoch cap (all seeds): "
+    footer = ("experiments that stopped at the epoch cap (all seeds): "
               + ", ".join(f"{o} {m} {n}" for o, m, n in zip(table["optimizer"], table["method"], table["n_capped"]))
               if "n_capped" in table.columns else None)
     finish(args, "table1", table, render_table(shown.values.tolist(), list(shown.columns), title, footer=footer))

@@ -30,7 +30,8 @@ from ..stats import seed_stats
 __all__ = ["TRAIN_QUICK", "PAPER_SEEDS", "MAIN_METHODS", "add_train_flags", "add_methods_flag", "add_incremental_flags",
            "incremental_metrics", "incremental_setting", "RunTask", "run_task", "run_all", "task",
            "incremental_tasks", "probed_tasks", "setting_line", "data_phrase", "seeds_phrase", "curve_stats",
-           "plot_seed_curves", "curve_table", "plot_curves", "finish"]
+           "plot_seed_curves", "curve_table", "plot_curves", "finish",
+           "ONLINE_PROTOCOLS", "add_online_flags", "online_tasks", "online_setting"]
 
 # The quick settings every torch figure starts from: scikit-learn's digits (always present), a
 # narrow MLP, a few hundred images, two seeds; each script shrinks or extends them.
@@ -274,7 +275,7 @@ def finish(args: argparse.Namespace, name: str, table: pd.DataFrame, figure) -> 
 
 
 def curve_table(rows: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
-    """The plotted numbers of :func:`plot_curves`: :func:`dashsim.nn.plotting.incremental_curves`, curves in legend order."""
+    """The plotted numbers of :func:`plot_curves`: :func:`~dashsim.nn.plotting.incremental_curves`, in legend order."""
     from .plotting import incremental_curves
 
     return incremental_curves(rows).set_index("method").loc[list(labels)].reset_index()
@@ -293,3 +294,50 @@ def plot_curves(table: pd.DataFrame, labels: Sequence[str], *, xlabel: str, titl
         fig.suptitle(wrapped(title, 120), fontsize=9)
         fig.tight_layout()
     return fig
+
+
+ONLINE_PROTOCOLS = ("passive-online", "active-online")  # Ash & Adams' online settings
+
+
+def add_online_flags(parser, *, quick: Optional[dict] = None) -> None:
+    """The flags of Ash & Adams' online scripts: run fields of :class:`~dashsim.nn.TrainConfig` and the online plan's.
+
+    Full: the paper's model (ResNet-18) on all the data, k = 1000 for as many rounds as the data
+    allow, seeds :data:`PAPER_SEEDS`; quick: :data:`TRAIN_QUICK`, seed 0, k = 100, 3 rounds.
+    """
+    from ..figures import add_config_flags
+    from .protocols.online import PassiveOnline
+
+    add_train_flags(parser, ("model", "width", "subset", "max_epochs", "seeds"), full={"seeds": PAPER_SEEDS},
+                    quick={"seeds": (0,), **(quick or {})})
+    add_config_flags(parser, PassiveOnline, ["k", "rounds", "online_target"], quick={"k": 100, "rounds": 3},
+                     title="online protocol settings")
+
+
+def online_tasks(args: argparse.Namespace, name: str, protocols: Sequence[str], variants) -> list[RunTask]:
+    """Runs of the online protocols, one cached run folder per (seed, protocol, variant).
+
+    ``variants``: ``(label, method)`` pairs, ``method`` a method object or registered name; the rows
+    get ``label`` and ``protocol`` columns.
+    """
+    from .methods import make_method
+    from .protocols import run_active_online, run_passive_online
+
+    runners = {"passive-online": run_passive_online, "active-online": run_active_online}
+    tasks = []
+    for seed in args.seeds:
+        for protocol in protocols:
+            for label, method in variants:
+                method = make_method(method) if isinstance(method, str) else method
+                fields = {"model": args.model, "width": args.width, "method": method.name, "seeds": (seed,),
+                          "subset": args.subset, "max_epochs": args.max_epochs}
+                sweep = {"protocol": protocol, "k": args.k, "rounds": args.rounds, "target": args.online_target,
+                         "method_params": method.hyperparameters()}
+                tasks.append(task(args, name, fields, runners[protocol], sweep=sweep, columns={"label": label},
+                                  method=method, k=args.k, rounds=args.rounds, target_accuracy=args.online_target))
+    return tasks
+
+
+def online_setting(args: argparse.Namespace) -> str:
+    """One line naming the online setting, for titles."""
+    return setting_line(args, f"k={args.k}, {args.rounds or 'all'} rounds", extra=f", target {args.online_target:g}")
