@@ -12,9 +12,10 @@ with the paired simulator method (cold-cold, warm-warm, DASH-ideal).
    so this row asks which tau the network resembles most).
 Methods cold, warm and DASH on the network side. Full mode: the paper's data setting (GPU); the
 committed CPU run: ``--K 50 --n-per-chunk 100 --J 15 --gamma 5 --dim 1024 --width 256
---noise-strength 4 --seeds 0 1 2 --out paper_figures/results``. ``--quick``: the tiny setting of ``bridge.py --quick``,
-two values per sweep. Writes ``bridge_sweep.png``, ``.pdf`` and ``bridge_sweep.csv`` (the plotted
-numbers, one row per sweep, value, side and method); ``--replot`` redraws from the CSV.
+--noise-strength 4 --seeds 0 1 2 --out paper_figures/results``. ``--quick``: the tiny setting of
+``bridge.py --quick`` with J=3, n=20 and a 15-epoch cap, two values per sweep. Writes ``bridge_sweep.png``,
+``.pdf`` and ``bridge_sweep.csv`` (the plotted numbers, one row per sweep, value, side and method);
+``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dashsim.figures import parse_args, read_table, write_table
 OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 SWEEPS_FULL = {"noise_strength": (0.5, 1.0, 2.0, 4.0, 8.0, 16.0), "p_max": (0.1, 0.2, 0.4, 0.8), "tau": (1, 2, 3, 4, 5)}
+QUICK = {"J": 3, "n_per_chunk": 20, "max_epochs": 15}  # bridge.py's quick setting, smaller still
 SWEEPS_QUICK = {"noise_strength": (1.0, 3.0), "p_max": (0.3, 0.6), "tau": (1, 2)}
 LABELS = {"noise_strength": "noise / feature strength", "p_max": "p_max (mean features per point = K p_max / 2)",
           "tau": "simulator tau (features needed per point)"}
@@ -39,8 +41,8 @@ def main(argv=None) -> None:
     from dashsim.bridge import run_bridge_sweep
     from dashsim.bridge.plotting import plot_bridge_sweep, sweep_table
 
-    args = parse_args(__doc__, argv, lambda p: add_bridge_flags(p, full={"methods": ("cold", "warm", "dash")}),
-                      executor=False, default_out=OUT)
+    args = parse_args(__doc__, argv, lambda p: add_bridge_flags(p, full={"methods": ("cold", "warm", "dash")},
+                                                                quick=QUICK), executor=False, default_out=OUT)
     base = bridge_config(args)
     sweeps = SWEEPS_QUICK if args.quick else SWEEPS_FULL
     if args.replot:

@@ -2,7 +2,7 @@
 
 Sweep: gamma in {25, 50, 75, 100} points (the paper's 50 in the middle); fixed at the paper's
 setting: C=2, K=50, n=1000, J=50, tau=3, legacy data, exact accuracy, seeds 0-9.
-``--quick``: seeds 0-1, J=20.
+``--quick``: seeds 0-1, J=10.
 The fixed settings are flags (``--K``, ``--J``, ``--seeds``, ...); ``--replot`` redraws from the CSV.
 Writes ``<out>/figure10.png`` and ``.pdf`` (one row of three panels per gamma) and ``<out>/figure10.csv``
 (the plotted numbers).

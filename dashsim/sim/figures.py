@@ -51,13 +51,13 @@ def sweep_figure(name: str, param: str, values: Sequence, doc: str, argv=None, *
                  default_out: Optional[Path] = None) -> None:
     """Compute (cached) and plot Figure 3's quantities for each ``param`` value: ``<name>.csv``, PNG and PDF.
 
-    Full: the paper's setting with ``param`` swept, seeds 0-9. Quick: seeds 0-1 and J = 20. With
+    Full: the paper's setting with ``param`` swept, seeds 0-9. Quick: seeds 0-1 and J = 10. With
     ``--replot`` the figure is drawn from ``<out>/<name>.csv``.
     """
     from .plotting import plot_sweep, plotted_table
     from .settings import run_sweep, summarize
 
-    args = parse_args(doc, argv, lambda p: add_setting_flags(p, quick={"seeds": (0, 1), "J": 20}, skip=(param,)),
+    args = parse_args(doc, argv, lambda p: add_setting_flags(p, quick={"seeds": (0, 1), "J": 10}, skip=(param,)),
                       executor=False, default_out=default_out)
     base = setting_from_args(args)
     if args.replot:
