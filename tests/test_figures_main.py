@@ -63,3 +63,87 @@ def test_claim_check_reads_each_part_of_the_claim():
     assert checks.iloc[1].dash_accuracy == 0.45 and checks.iloc[0].cold_steps == 17_500
     with pytest.raises(ValueError, match="lacks methods"):
         claim_check(ours[ours.method != "sp"])
+
+
+# --- the figure scripts' library: dashsim.figures, dashsim.nn.figures ---------------------------------------
+
+def test_config_flags_take_type_help_and_full_default_from_the_dataclass():
+    import argparse
+    import dataclasses
+
+    from dashsim.figures import ModeDefault, add_config_flags, parse_args
+    from dashsim.nn import TrainConfig
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, TrainConfig, ["max_epochs", "seeds", "model"], full={"seeds": (0, 1, 2)},
+                     quick={"max_epochs": 7, "model": "mlp"})
+    text = " ".join(parser.format_help().split())
+    field_default = {f.name: f.default for f in dataclasses.fields(TrainConfig)}["max_epochs"]
+    assert f"epoch cap per experiment (hitting it is recorded as not converged) (full: {field_default}; quick: 7)" in text
+    assert "(full: 0 1 2)" in text and "(full: resnet18; quick: mlp)" in text
+    assert parser.parse_args([]).max_epochs == ModeDefault(field_default, 7)
+
+    def flags(p):
+        add_config_flags(p, TrainConfig, ["max_epochs", "seeds", "model"], full={"seeds": (0, 1, 2)},
+                         quick={"max_epochs": 7, "model": "mlp"})
+
+    full = parse_args("doc", ["--out", "x", "--seeds", "4", "5"], flags)
+    assert (full.max_epochs, full.seeds, full.model) == (field_default, (4, 5), "resnet18")
+    quick = parse_args("doc", ["--out", "x", "--quick", "--max-epochs", "3"], flags)
+    assert (quick.max_epochs, quick.seeds, quick.model) == (3, (0, 1, 2), "mlp")
+    with pytest.raises(SystemExit):
+        parse_args("doc", ["--out", "x", "--model", "no-such-net"], flags)  # choices come from the registry
+    with pytest.raises(ValueError, match="has no fields \\['epochs'\\]"):
+        add_config_flags(argparse.ArgumentParser(), TrainConfig, ["epochs"])
+
+
+def test_mode_flag_help_shows_both_defaults_once():
+    import argparse
+
+    from dashsim.figures import mode_flag
+
+    parser = argparse.ArgumentParser()
+    mode_flag(parser, "--alphas", type=float, nargs="+", full=(0.1, 0.5), quick=(0.3,), help="DASH alpha values")
+    mode_flag(parser, "--lam", type=float, full=0.3, help="shrink")
+    text = " ".join(parser.format_help().split())
+    assert "DASH alpha values (full: 0.1 0.5; quick: 0.3)" in text and "shrink (full: 0.3)" in text
+
+
+def test_runner_flags_are_checked_before_anything_runs(tmp_path, monkeypatch):
+    import sys
+
+    from dashsim.figures import LocalRunner, make_runner, parse_args
+
+    out = tmp_path / "never"
+    args = parse_args("doc", ["--out", str(out)])
+    assert isinstance(args.runner, LocalRunner) and args.runner.map(lambda x: x * x, [3, 1, 2]) == [9, 1, 4]
+    for bad, message in ((["--workers", "0"], "workers must be >= 1, got 0"),
+                         (["--workers", "2"], "--workers and --address need --executor processes or ray")):
+        with pytest.raises(SystemExit):
+            parse_args("doc", ["--out", str(out), *bad])
+        with pytest.raises(ValueError, match=message):
+            make_runner(argparse_namespace(executor="local", workers=int(bad[1]), address=None))
+    monkeypatch.setitem(sys.modules, "dashsim.sweep", None)  # as if the package were not installed
+    with pytest.raises(ValueError, match="--executor processes needs the dashsim.sweep package"):
+        make_runner(argparse_namespace(executor="processes", workers=2, address=None))
+    assert not out.exists()
+
+
+def argparse_namespace(**values):
+    import argparse
+
+    return argparse.Namespace(**values)
+
+
+def test_run_folder_is_the_hash_of_the_settings(tmp_path):
+    import argparse
+    import hashlib
+
+    from dashsim.figures import run_dir
+
+    args = argparse.Namespace(cache=tmp_path / "cache")
+    config = {"data": "digits", "seeds": (0,), "model": "mlp", "max_epochs": 5}
+    expected = hashlib.sha1(b'{"data": "digits", "max_epochs": 5, "model": "mlp", "seeds": [0]}').hexdigest()[:12]
+    assert run_dir(args, "incremental", config) == tmp_path / "cache" / "incremental" / expected
+    assert run_dir(args, "incremental", dict(reversed(config.items()))) == run_dir(args, "incremental", config)
+    assert run_dir(args, "incremental", {**config, "max_epochs": 6}) != run_dir(args, "incremental", config)
