@@ -121,15 +121,14 @@ def add_config_flags(parser, cls: type, names: Sequence[str], *, full: Optional[
 
 def parse_args(doc: str, argv: Optional[Sequence[str]] = None,
                add_flags: Optional[Callable[[argparse.ArgumentParser], None]] = None, *,
-               data: bool = False, executor: bool = True, default_out: Optional[Path] = None) -> argparse.Namespace:
+               executor: bool = True, default_out: Optional[Path] = None) -> argparse.Namespace:
     """The arguments of a figure script: the shared flags, ``add_flags``' own, defaults resolved by mode.
 
     Shared flags: ``--quick`` (tiny settings: seconds, for the tests), ``--out`` (output folder; runs
     are cached under ``<out>/cache``), ``--replot`` (draw again from ``<out>/<name>.csv``, computing
-    nothing), ``--no-progress``, with ``executor=True`` the executor flags (:func:`add_executor_flags`;
-    ``args.runner`` is then :func:`make_runner`'s runner, checked before anything runs) and, with
-    ``data=True`` (torch scripts), ``--data`` (fashion-mnist; digits with ``--quick``), ``--data-root``
-    and ``--device``. Every :class:`ModeDefault` left after parsing becomes its quick or full value;
+    nothing), ``--no-progress`` and, with ``executor=True``, the executor flags
+    (:func:`add_executor_flags`; ``args.runner`` is then :func:`make_runner`'s runner, checked before
+    anything runs). Every :class:`ModeDefault` left after parsing becomes its quick or full value;
     list values become tuples. ``--out`` defaults to ``default_out`` (required when that is None).
     """
     parser = argparse.ArgumentParser(description=plain_text(doc), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,10 +139,6 @@ def parse_args(doc: str, argv: Optional[Sequence[str]] = None,
     parser.add_argument("--replot", action="store_true",
                         help="draw the figure again from <out>/<name>.csv without computing anything")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    if data:
-        mode_flag(parser, "--data", full="fashion-mnist", quick="digits", help="data set")
-        parser.add_argument("--data-root", default=None, help="folder of a local copy of the data set")
-        parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     if executor:
         add_executor_flags(parser)
     if add_flags is not None:

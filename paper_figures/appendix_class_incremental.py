@@ -47,7 +47,7 @@ def metrics(args):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     table = read_table(args, "appendix_class_incremental") if args.replot else curve_table(metrics(args), args.methods)
     title = (f"Class-incremental with accumulation (App. C.4): {data_phrase(args)}, {args.model}, "
              f"max {args.max_epochs} epochs, {seeds_phrase(args)}")

@@ -60,7 +60,7 @@ def curves(rows, methods):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     table = read_table(args, "appendix_continuous") if args.replot else curves(metrics(args), args.methods)
     title = (f"Continuous arrival (App. C.4.4): {data_phrase(args)}, {args.model}, {args.arrival_epochs} arrival + "
              f"{args.final_epochs} epochs, method every {args.method_every}, {seeds_phrase(args)}")

@@ -57,7 +57,7 @@ def metrics(args):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     labels = [c[0] for c in curves_to_run(args)]
     table = read_table(args, "appendix_discarding") if args.replot else curve_table(metrics(args), labels)
     title = (f"Data discarding (App. C.4.3): {data_phrase(args)}, {args.model}, J={args.J}, method stops after "

@@ -36,7 +36,7 @@ def curves(metrics):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     if args.replot:
         table = read_table(args, "ash_adams_online")
     else:

@@ -37,7 +37,7 @@ def curves(metrics):
 def main(argv=None) -> None:
     from dashsim.nn.diagnostics import StartCorrelation
 
-    args = parse_args(__doc__, argv, add_incremental_flags, data=True, default_out=OUT)
+    args = parse_args(__doc__, argv, add_incremental_flags, default_out=OUT)
     if args.replot:
         table = read_table(args, "ash_adams_pearson")
     else:

@@ -77,7 +77,7 @@ def plot(table, labels, title):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     from dashsim.nn import AshShrinkPerturb
 
     variants = [(f"S&P shrink={s:g}", AshShrinkPerturb(shrink=s, perturb=args.perturb)) for s in args.shrinks]

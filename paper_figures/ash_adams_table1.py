@@ -102,7 +102,7 @@ def render(table, title):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     table = read_table(args, "ash_adams_table1") if args.replot else tabulate(compute(args), args.data)
     title = (f"Ash & Adams Table 1 (50% -> 100%, train to 99%): {data_phrase(args)}, max {args.max_epochs} "
              f"epochs/phase, {seeds_phrase(args)}")

@@ -60,7 +60,7 @@ def plot(table, methods, title):
 
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, quick={"max_epochs": 10}, optimizers=True),
-                      data=True, default_out=OUT)
+                      default_out=OUT)
     table = read_table(args, "figure1") if args.replot else curves(incremental_metrics(args))
     methods = [m for m in args.methods if m in set(table["method"])] or list(dict.fromkeys(table["method"]))
     finish(args, "figure1", table, plot(table, methods, f"Figure 1: {incremental_setting(args)}"))

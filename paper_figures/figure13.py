@@ -101,7 +101,7 @@ def plot(table, methods, title):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     table = read_table(args, "figure13") if args.replot else summarize(compute(args))
     title = (f"Figure 13: {data_phrase(args)}, {args.model}, old data = {args.J - 1}/{args.J}, "
              f"{seeds_phrase(args)}")

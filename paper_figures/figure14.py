@@ -31,7 +31,7 @@ METHODS = ("cold", "warm", "dash")
 def main(argv=None) -> None:
     from dashsim.nn.diagnostics import filter_cosine_probe
 
-    args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, methods=METHODS), data=True,
+    args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, methods=METHODS),
                       default_out=OUT)
     if args.replot:
         table = read_table(args, "figure14")

@@ -76,7 +76,7 @@ def plot(table, methods, title):
 def main(argv=None) -> None:
     from dashsim.nn.diagnostics import dead_neuron_probe
 
-    args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, methods=METHODS), data=True,
+    args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, methods=METHODS),
                       default_out=OUT)
     if args.replot:
         table = read_table(args, "figure16")

@@ -85,7 +85,7 @@ def plot(table, title):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     from dashsim.nn import ShrinkPerturb
 
     if args.replot:

@@ -98,7 +98,7 @@ def plot(table, method, title):
 
 
 def main(argv=None) -> None:
-    args = parse_args(__doc__, argv, add_flags, data=True, default_out=OUT)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     table = read_table(args, "figure2") if args.replot else summarize(sweep(args))
     title = (f"Figure 2: {data_phrase(args)}, {args.method} start, max {args.max_epochs} epochs, "
              f"{seeds_phrase(args)}")

@@ -28,7 +28,7 @@ OUT = Path(__file__).resolve().parent / "out"  # default output folder
 def main(argv=None) -> None:
     from dashsim.nn.diagnostics import gradient_norm_probe
 
-    args = parse_args(__doc__, argv, add_incremental_flags, data=True, default_out=OUT)
+    args = parse_args(__doc__, argv, add_incremental_flags, default_out=OUT)
     if args.replot:
         table = read_table(args, "figure7")
     else:

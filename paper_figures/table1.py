@@ -23,7 +23,7 @@ def main(argv=None) -> None:
     from dashsim.nn.tables import format_table1, table1
 
     args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, quick={"max_epochs": 10}, optimizers=True),
-                      data=True, default_out=OUT)
+                      default_out=OUT)
     if args.replot:
         table = read_table(args, "table1")
     else:

@@ -122,6 +122,8 @@ def _bridge(csv, out):
 def _bridge_sweep(csv, out):
     assert set(csv.sweep) == {"noise_strength", "p_max", "tau"} and set(csv.side) == {"network", "simulator"}
     assert csv.test_accuracy_mean.between(0, 1).all() and (csv.training_time_mean > 0).all()
+    weak_noise = csv[(csv.sweep == "noise_strength") & (csv.value == 1.0) & (csv.side == "network")]
+    assert weak_noise.set_index("method").loc["cold", "test_accuracy_mean"] > 0.8  # C = 2: chance is 0.5
 
 
 def _figure1(csv, out):

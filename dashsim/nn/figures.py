@@ -35,7 +35,8 @@ __all__ = ["TRAIN_QUICK", "PAPER_SEEDS", "MAIN_METHODS", "add_train_flags", "add
 
 # The quick settings every torch figure starts from: scikit-learn's digits (always present), a
 # narrow MLP, a few hundred images, two seeds; each script shrinks or extends them.
-TRAIN_QUICK = {"model": "mlp", "width": 32, "subset": 300, "max_epochs": 20, "seeds": (0, 1)}
+TRAIN_QUICK = {"data": "digits", "model": "mlp", "width": 32, "subset": 300, "max_epochs": 20, "seeds": (0, 1)}
+DATA_FIELDS = ("data", "data_root", "device")  # the TrainConfig fields every torch figure takes as flags
 PAPER_SEEDS = (0, 1, 2, 3, 4)  # the DASH paper's seeds for the main protocol
 MAIN_METHODS = ("cold", "warm", "sp", "dash")  # the DASH paper's Figure 1 methods
 # The TrainConfig fields of the main protocol's scripts.
@@ -45,14 +46,15 @@ INCREMENTAL_FIELDS = ("model", "width", "J", "subset", "max_epochs", "seeds")
 def add_train_flags(parser, names: Sequence[str], *, full: Optional[dict] = None, quick: Optional[dict] = None) -> None:
     """Flags for the :class:`~dashsim.nn.TrainConfig` fields ``names`` (``--model``, ``--J``, ``--seeds``, ...).
 
-    Full-mode defaults are the field's, unless ``full`` says otherwise; quick ones are
-    :data:`TRAIN_QUICK` updated by ``quick``. ``--seeds`` lists seeds that each get a run folder of
-    their own (adding a seed later reuses the finished ones).
+    ``--data``, ``--data-root`` and ``--device`` (:data:`DATA_FIELDS`) come first, always. Full-mode
+    defaults are the field's, unless ``full`` says otherwise; quick ones are :data:`TRAIN_QUICK`
+    (digits, always present) updated by ``quick``. ``--seeds`` lists seeds that each get a run folder
+    of their own (adding a seed later reuses the finished ones).
     """
     from .train import TrainConfig
 
-    add_config_flags(parser, TrainConfig, names, full=full, quick={**TRAIN_QUICK, **(quick or {})},
-                     title="run settings (TrainConfig fields)")
+    add_config_flags(parser, TrainConfig, [*DATA_FIELDS, *(n for n in names if n not in DATA_FIELDS)], full=full,
+                     quick={**TRAIN_QUICK, **(quick or {})}, title="run settings (TrainConfig fields)")
 
 
 def add_methods_flag(parser, full: Sequence[str], quick: Optional[Sequence[str]] = None) -> None:
