@@ -9,54 +9,50 @@ std over seeds.
 Full mode: ResNet-18 on all of Fashion-MNIST (10 rounds), seeds 0-2 (a GPU job). The committed CPU
 result (``paper_figures/results``; about 10 min on 2 shared cores): ``--model mlp --width 256
 --subset 6000 --max-epochs 50 --seeds 0 1 --out paper_figures/results`` (some late rounds stop at
-the 50-epoch cap). ``--quick``: digits, MLP of width 32, 300 images, 4 classes.
+the 50-epoch cap, circled). ``--quick``: digits, MLP of width 32, 300 images, 4 classes.
 
-Each (method, seed) run is cached in a resumable run folder. Writes ``appendix_class_incremental.png``
-and ``appendix_class_incremental.csv`` (the plotted means and stds per method and round).
+Each (method, seed) run is cached in a resumable run folder. Writes ``appendix_class_incremental.png``,
+``.pdf`` and ``appendix_class_incremental.csv`` (the plotted means and stds per method and round, and
+``n_capped``); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
 
-import _common
-import _training
+from pathlib import Path
 
-FULL = {"model": "resnet18", "width": 1000, "n_classes": None, "subset": None, "max_epochs": 100, "seeds": [0, 1, 2],
-        "methods": ["cold", "warm", "sp", "dash"]}
-QUICK = dict(FULL, model="mlp", width=32, n_classes=4, subset=300, max_epochs=20, seeds=[0, 1])
+from dashsim.figures import add_config_flags, parse_args, read_table
+from dashsim.nn.figures import (MAIN_METHODS, add_methods_flag, add_train_flags, curve_table, data_phrase, finish,
+                                plot_curves, run_all, seeds_phrase, task)
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 
 def add_flags(parser) -> None:
-    _training.add_run_flags(parser, FULL, QUICK, unit="round")
-    parser.add_argument("--n-classes", type=int, default=None, help="classes / rounds (full: all; quick: 4)")
+    from dashsim.nn.protocols.class_incremental import ClassIncremental
+
+    add_train_flags(parser, ("model", "width", "subset", "max_epochs", "seeds"), full={"seeds": (0, 1, 2)})
+    add_config_flags(parser, ClassIncremental, ["n_classes"], quick={"n_classes": 4}, title="protocol settings")
+    add_methods_flag(parser, MAIN_METHODS)
 
 
-def metrics(args, dataset):
+def metrics(args):
     """Run (or read from the cache) the class-incremental protocol for every (method, seed); one row per round."""
-    import pandas as pd
-
     from dashsim.nn import run_class_incremental
 
-    frames = []
-    for seed in args.seeds:
-        for method in args.methods:
-            fields = {"model": args.model, "width": args.width, "method": method, "seeds": (seed,), "subset": args.subset,
-                      "max_epochs": args.max_epochs}
-            run = lambda config: run_class_incremental(config, n_classes=args.n_classes, dataset=dataset, progress=not args.no_progress)  # noqa: E731
-            frames.append(_training.cached_run(args, "class_incremental", fields, run, sweep={"n_classes": args.n_classes}))
-    return pd.concat(frames, ignore_index=True)
+    return run_all(args, [task(args, "class_incremental", {"model": args.model, "width": args.width, "method": method,
+                                                           "seeds": (seed,), "subset": args.subset,
+                                                           "max_epochs": args.max_epochs},
+                               run_class_incremental, sweep={"n_classes": args.n_classes}, n_classes=args.n_classes)
+                          for seed in args.seeds for method in args.methods])
 
 
 def main(argv=None) -> None:
-    from dashsim.nn import load_dataset
-
-    args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
-    dataset = load_dataset(args.data, args.data_root)
-    rows = metrics(args, dataset)
-    table = _training.curve_table(rows, args.methods)
-    title = (f"Class-incremental with accumulation (App. C.4): {_training.data_phrase(args)}, {args.model}, max {args.max_epochs} epochs, "
-             f"{_training.seeds_phrase(args)}")
-    figure = _training.plot_curves(rows, args.methods, xlabel="round r (classes seen; scored on them)", title=title)
-    _common.write_table(args, "appendix_class_incremental", table, figure)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
+    table = read_table(args, "appendix_class_incremental") if args.replot else curve_table(metrics(args), args.methods)
+    title = (f"Class-incremental with accumulation (App. C.4): {data_phrase(args)}, {args.model}, "
+             f"max {args.max_epochs} epochs, {seeds_phrase(args)}")
+    figure = plot_curves(table, args.methods, xlabel="round r (classes seen; scored on them)", title=title)
+    finish(args, "appendix_class_incremental", table, figure)
 
 
 if __name__ == "__main__":

@@ -9,27 +9,33 @@ every experiment. Panels: test accuracy and optimizer steps vs experiment, mean 
 Full mode: ResNet-18, J=50, all of Fashion-MNIST (the paper: CIFAR-10), m in {10, 15, 20}, seeds
 0-2 (a GPU job). The committed CPU result (``paper_figures/results``; about 10 min on 2 shared cores):
 ``--model mlp --width 1000 --J 20 --subset 20000 --periods 5 --stop-after 15 --max-epochs 50 --seeds 0 1
---out paper_figures/results``. ``--quick``: digits, MLP of width 32, J=4, m=2.
+--out paper_figures/results``. ``--quick``: digits, MLP of width 32, 300 images, J=4, m=2.
 
-Each (curve, seed) run is cached in a resumable run folder. Writes ``appendix_discarding.png`` and
-``appendix_discarding.csv`` (the plotted means and stds per curve and experiment).
+Each (curve, seed) run is cached in a resumable run folder. Writes ``appendix_discarding.png``, ``.pdf``
+and ``appendix_discarding.csv`` (the plotted means and stds per curve and experiment, and ``n_capped``:
+seeds that stopped at the epoch cap, circled); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
 
-import _common
-import _training
+from pathlib import Path
 
-FULL = {"model": "resnet18", "width": 1000, "J": 50, "periods": [10, 15, 20], "stop_after": 40, "subset": None,
-        "max_epochs": 100, "seeds": [0, 1, 2], "methods": ["dash", "sp"]}
-QUICK = dict(FULL, model="mlp", width=32, J=4, periods=[2], stop_after=3, subset=400, max_epochs=30, seeds=[0, 1])
+from dashsim.figures import add_config_flags, mode_flag, parse_args, read_table
+from dashsim.nn.figures import (add_methods_flag, add_train_flags, curve_table, data_phrase, finish, plot_curves,
+                                run_all, seeds_phrase, task)
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 
 def add_flags(parser) -> None:
-    _training.add_run_flags(parser, FULL, QUICK)
-    parser.add_argument("--J", type=int, default=None, help="number of chunks / experiments (full: 50; quick: 4)")
-    _training.int_list(parser, "--periods", "m values: the method runs every m experiments (full: 10 15 20)")
-    parser.add_argument("--stop-after", type=int, default=None, help="last experiment the method may run before (full: 40)")
+    from dashsim.nn.protocols.discarding import Discarding
+
+    add_train_flags(parser, ("model", "width", "J", "subset", "max_epochs", "seeds"), full={"seeds": (0, 1, 2)},
+                    quick={"J": 4})
+    add_methods_flag(parser, ("dash", "sp"))
+    mode_flag(parser, "--periods", type=int, nargs="+", full=(10, 15, 20), quick=(2,),
+              help="m values: the method runs every m experiments, one curve per (method, m)")
+    add_config_flags(parser, Discarding, ["stop_after"], quick={"stop_after": 3}, title="protocol settings")
 
 
 def curves_to_run(args) -> list[tuple[str, str, int, int]]:
@@ -39,32 +45,25 @@ def curves_to_run(args) -> list[tuple[str, str, int, int]]:
 
 
 def metrics(args):
-    """Run (or read from the cache) discarding for every (curve, seed); one row per experiment, ``method`` = curve label."""
-    import pandas as pd
+    """Run (or read from the cache) discarding for every (curve, seed); one row per experiment, method = curve label."""
+    from dashsim.nn import run_discarding
 
-    from dashsim.nn import load_dataset, run_discarding
-
-    dataset = load_dataset(args.data, args.data_root)
-    frames = []
-    for seed in args.seeds:
-        for label, method, m, stop_after in curves_to_run(args):
-            fields = {"model": args.model, "width": args.width, "method": method, "J": args.J, "seeds": (seed,),
-                      "subset": args.subset, "max_epochs": args.max_epochs}
-            run = lambda config, m=m, s=stop_after: run_discarding(config, m=m, stop_after=s, dataset=dataset, progress=not args.no_progress)  # noqa: E731
-            rows = _training.cached_run(args, "discarding", fields, run, sweep={"m": m, "stop_after": stop_after})
-            frames.append(rows.assign(method=label))
-    return pd.concat(frames, ignore_index=True)
+    tasks = [task(args, "discarding", {"model": args.model, "width": args.width, "method": method, "J": args.J,
+                                       "seeds": (seed,), "subset": args.subset, "max_epochs": args.max_epochs},
+                  run_discarding, sweep={"m": m, "stop_after": stop_after}, m=m, stop_after=stop_after,
+                  columns={"method": label})
+             for seed in args.seeds for label, method, m, stop_after in curves_to_run(args)]
+    return run_all(args, tasks)
 
 
 def main(argv=None) -> None:
-    args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     labels = [c[0] for c in curves_to_run(args)]
-    rows = metrics(args)
-    table = _training.curve_table(rows, labels)
-    title = (f"Data discarding (App. C.4.3): {_training.data_phrase(args)}, {args.model}, J={args.J}, method stops after j={args.stop_after}, "
-             f"{_training.seeds_phrase(args)}")
-    figure = _training.plot_curves(rows, labels, xlabel="experiment j (trained on chunk j only)", title=title)
-    _common.write_table(args, "appendix_discarding", table, figure)
+    table = read_table(args, "appendix_discarding") if args.replot else curve_table(metrics(args), labels)
+    title = (f"Data discarding (App. C.4.3): {data_phrase(args)}, {args.model}, J={args.J}, method stops after "
+             f"j={args.stop_after}, {seeds_phrase(args)}")
+    figure = plot_curves(table, labels, xlabel="experiment j (trained on chunk j only)", title=title)
+    finish(args, "appendix_discarding", table, figure)
 
 
 if __name__ == "__main__":

@@ -9,54 +9,45 @@ moves, which Ash & Adams tie to its worse generalization. Mean +- std over seeds
 
 Full mode: ResNet-18 on Fashion-MNIST, J=50, seeds 0-4 (a GPU job; Ash & Adams used CIFAR-10);
 CPU-sized: e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2``.
-``--quick``: digits, MLP of width 32, 450 images, J=3, at most 30 epochs, 2 seeds.
-Writes ``ash_adams_pearson.png`` and ``ash_adams_pearson.csv`` (the plotted means and stds).
+``--quick``: digits, MLP of width 32, 300 images, J=3, at most 20 epochs, 2 seeds.
+Writes ``ash_adams_pearson.png``, ``.pdf`` and ``ash_adams_pearson.csv`` (the plotted means and stds,
+and ``n_capped``: seeds whose round stopped at the epoch cap, circled); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
 
-import _common
-import figure6
+from pathlib import Path
+
+from dashsim.figures import parse_args, read_table
+from dashsim.nn.figures import (add_incremental_flags, curve_stats, finish, plot_seed_curves, probed_tasks, run_all,
+                                setting_line)
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 PANELS = (("corr_overall", "corr_init", "r(weights after round j, first initialization)"),
           ("corr_start_overall", "corr_start", "r(weights after round j, weights at its start)"))
 
 
 def curves(metrics):
-    """The plotted numbers: per (method, experiment) mean and std over seeds of both correlations."""
-    aggregations = {}
-    for column, name, _ in PANELS:
-        aggregations[f"{name}_mean"] = (column, "mean")
-        aggregations[f"{name}_std"] = (column, "std")
-    return metrics.groupby(["method", "experiment"], sort=False).agg(**aggregations, n_seeds=("seed", "nunique")).reset_index()
-
-
-def plot(table, methods, title):
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
-    for ax, (_, name, label) in zip(axes, PANELS):
-        for colour, method in enumerate(methods):
-            c = table[table["method"] == method]
-            mean, std = c[f"{name}_mean"], c[f"{name}_std"].fillna(0.0)
-            ax.plot(c["experiment"], mean, marker="o", markersize=3, color=f"C{colour}", label=method)
-            ax.fill_between(c["experiment"], mean - std, mean + std, alpha=0.2, color=f"C{colour}", linewidth=0)
-        ax.set(xlabel="round (experiment) j", ylabel="Pearson r", title=label)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].legend()
-    fig.suptitle(figure6.wrapped(title, 130), fontsize=9)
-    fig.tight_layout()
-    return fig
+    """The plotted numbers: per (method, experiment) mean and std over seeds of both correlations, n_capped."""
+    renamed = metrics.rename(columns={column: name for column, name, _ in PANELS})
+    return curve_stats(renamed, ["method", "experiment"], [name for _, name, _ in PANELS])
 
 
 def main(argv=None) -> None:
     from dashsim.nn.diagnostics import StartCorrelation
 
-    args = figure6.parse_args(__doc__, argv)
-    pair = StartCorrelation()
-    table = curves(figure6.probed_metrics(args, "ash_adams_pearson", probe=pair.probe, probe_after=pair.probe_after))
-    _common.write_table(args, "ash_adams_pearson", table, plot(table, args.methods, f"Ash & Adams, weight correlation: {figure6.setting(args)}"))
+    args = parse_args(__doc__, argv, add_incremental_flags, default_out=OUT)
+    if args.replot:
+        table = read_table(args, "ash_adams_pearson")
+    else:
+        pair = StartCorrelation()
+        table = curves(run_all(args, probed_tasks(args, "ash_adams_pearson", probe=pair.probe,
+                                                  probe_after=pair.probe_after)))
+    figure = plot_seed_curves([(name, label) for _, name, label in PANELS], table, x="experiment", order=args.methods,
+                              scale=1.0, xlabel="round (experiment) j",
+                              title=f"Ash & Adams, weight correlation (Pearson r): {setting_line(args, f'J={args.J}')}")
+    finish(args, "ash_adams_pearson", table, figure)
 
 
 if __name__ == "__main__":

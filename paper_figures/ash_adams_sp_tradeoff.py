@@ -9,60 +9,85 @@ A small shrink generalizes like a fresh start; shrink 1 trains fastest, like a w
 
 Full mode: ResNet-18 on Fashion-MNIST, k=1000 for all 60 rounds, seeds 0-4, shrink in {0.1, 0.3,
 0.6, 1.0}, perturb 0.01 (a GPU job; Ash & Adams used CIFAR-10); CPU-sized: e.g. ``--model mlp
---k 1000 --rounds 10 --max-epochs 30 --seeds 0``. ``--quick``: digits, MLP of width 32, k=150,
-3 rounds, at most 30 epochs, seed 0, shrink in {0.3, 1.0}.
-Writes ``ash_adams_sp_tradeoff.png`` and ``ash_adams_sp_tradeoff.csv`` (the plotted means and stds).
+--k 1000 --rounds 10 --max-epochs 30 --seeds 0``. ``--quick``: digits, MLP of width 32, 300 images,
+k=100, 3 rounds, at most 20 epochs, seed 0, shrink in {0.3, 1.0}.
+Writes ``ash_adams_sp_tradeoff.png``, ``.pdf`` and ``ash_adams_sp_tradeoff.csv`` (the plotted means and
+stds, and ``n_capped``: seeds whose round stopped at the epoch cap, circled); ``--replot`` redraws from
+the CSV.
 """
 
 from __future__ import annotations
 
-import _common
-import ash_adams_online
-import figure6
+from pathlib import Path
 
-FULL = dict(ash_adams_online.FULL, shrinks=[0.1, 0.3, 0.6, 1.0], perturb=0.01)
-QUICK = dict(ash_adams_online.QUICK, shrinks=[0.3, 1.0], perturb=0.01)
+from dashsim.figures import add_config_flags, mode_flag, parse_args, read_table
+from dashsim.nn.figures import add_online_flags, finish, online_setting, online_tasks, run_all
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
+COLD = "cold (random init)"
 
 
-def add_sp_flags(parser) -> None:
-    parser.add_argument("--shrinks", type=float, nargs="+", default=None, help="S&P shrink values (full: 0.1 0.3 0.6 1.0)")
-    parser.add_argument("--perturb", type=float, default=None, help="scale of the fresh-init copy added (default 0.01)")
+def add_flags(parser) -> None:
+    from dashsim.nn import AshShrinkPerturb
+
+    add_online_flags(parser)
+    mode_flag(parser, "--shrinks", type=float, nargs="+", full=(0.1, 0.3, 0.6, 1.0), quick=(0.3, 1.0),
+              help="S&P shrink values, one curve each")
+    add_config_flags(parser, AshShrinkPerturb, ["perturb"], title="S&P")
 
 
 def curves(metrics):
     """The plotted numbers: per (setting, round) the seed mean and std of cumulative steps and test accuracy."""
+    from dashsim.nn.figures import curve_stats
+
     metrics = metrics.sort_values(["label", "seed", "experiment"])
     metrics = metrics.assign(cumulative_steps=metrics.groupby(["label", "seed"])["steps"].cumsum())
-    out = metrics.groupby(["label", "experiment", "n_train"], sort=False).agg(
-        cumulative_steps_mean=("cumulative_steps", "mean"), cumulative_steps_std=("cumulative_steps", "std"),
-        test_accuracy_mean=("test_accuracy", "mean"), test_accuracy_std=("test_accuracy", "std"), n_seeds=("seed", "nunique"))
-    return out.reset_index()
+    return curve_stats(metrics, ["label", "experiment", "n_train"], ["cumulative_steps", "test_accuracy"])
 
 
 def plot(table, labels, title):
+    """Test accuracy against the steps spent so far, one curve per setting: seed means with +- std bars both ways."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for colour, label in enumerate(labels):
-        c = table[table["label"] == label]
-        ax.errorbar(c["cumulative_steps_mean"], 100 * c["test_accuracy_mean"], xerr=c["cumulative_steps_std"].fillna(0.0),
-                    yerr=100 * c["test_accuracy_std"].fillna(0.0), marker="o", markersize=3, capsize=2, color=f"C{colour}", label=label)
-    ax.set(xlabel="training time: optimizer steps over all rounds so far", ylabel="test accuracy after the round (%)")
-    ax.legend()
-    ax.set_title(figure6.wrapped(title), fontsize=9)
-    fig.tight_layout()
+    from dashsim import style
+    from dashsim.figures import wrapped
+
+    # Shrink values in one colour family (the S&P colour, lighter for larger shrink); cold in its own colour.
+    looks = style.method_styles([label for label in labels if label != COLD])
+    looks.update({COLD: style.method_style("cold")})
+    with style.theme():
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        for label in labels:
+            c, look = table[table["label"] == label], looks[label]
+            ax.errorbar(c["cumulative_steps_mean"], 100 * c["test_accuracy_mean"],
+                        xerr=c["cumulative_steps_std"].fillna(0.0), yerr=100 * c["test_accuracy_std"].fillna(0.0),
+                        marker="o", markersize=3.5, capsize=2, elinewidth=0.8, label=label, **look)
+        if "n_capped" in table.columns:
+            capped = table[table["n_capped"] > 0]
+            if len(capped):
+                ax.plot(capped["cumulative_steps_mean"], 100 * capped["test_accuracy_mean"], color="black",
+                        label=style.CAP_LABEL, **style.CAP_MARKER)
+        ax.set(xlabel="training time: optimizer steps over all rounds so far",
+               ylabel="test accuracy after the round (%)")
+        ax.legend()
+        ax.set_title(wrapped(title, 100), fontsize=9)
+        fig.tight_layout()
     return fig
 
 
 def main(argv=None) -> None:
-    args = ash_adams_online.parse_args(__doc__, argv, full=FULL, quick=QUICK, methods=False, extra=add_sp_flags)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     from dashsim.nn import AshShrinkPerturb
 
     variants = [(f"S&P shrink={s:g}", AshShrinkPerturb(shrink=s, perturb=args.perturb)) for s in args.shrinks]
-    variants.append(("cold (random init)", "cold"))
-    table = curves(ash_adams_online.online_metrics(args, "ash_adams_sp_tradeoff", ["passive-online"], variants))
-    title = f"Ash & Adams, S&P trade-off (perturb {args.perturb:g}), passive online: {ash_adams_online.setting(args)}"
-    _common.write_table(args, "ash_adams_sp_tradeoff", table, plot(table, [v[0] for v in variants], title))
+    variants.append((COLD, "cold"))
+    if args.replot:
+        table = read_table(args, "ash_adams_sp_tradeoff")
+    else:
+        table = curves(run_all(args, online_tasks(args, "ash_adams_sp_tradeoff", ["passive-online"], variants)))
+    title = f"Ash & Adams, S&P trade-off (perturb {args.perturb:g}), passive online: {online_setting(args)}"
+    finish(args, "ash_adams_sp_tradeoff", table, plot(table, [v[0] for v in variants], title))
 
 
 if __name__ == "__main__":

@@ -10,48 +10,62 @@ their table.
 
 Full mode: all three models, SGD and Adam, all of Fashion-MNIST, seeds 0-4 (a GPU job). A CPU-sized
 run, e.g. ``--models mlp logistic --subset 10000 --max-epochs 30 --seeds 0 1 2``. ``--quick``:
-digits, MLP of width 32 and logistic regression (ResNet-18 needs 28x28 or larger images).
-Writes ``ash_adams_table1.png`` (the table) and ``ash_adams_table1.csv`` (its numbers).
+digits, 300 images, MLP of width 32 and logistic regression, cap 10 (ResNet-18 needs 28x28 or larger
+images). Writes ``ash_adams_table1.png`` and ``.pdf`` (the table) and ``ash_adams_table1.csv`` (its
+numbers, with ``n_capped``: phases that stopped at the epoch cap); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
 
-import _common
-import _training
+from pathlib import Path
+
+from dashsim.figures import mode_flag, parse_args, read_table, render_table
+from dashsim.nn.figures import (PAPER_SEEDS, add_train_flags, data_phrase, finish, incremental_tasks, run_all,
+                                seeds_phrase)
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 # Ash & Adams, Table 1, ResNet-18 with SGD: test accuracy (%) (random init, warm start), from the spec.
 PAPER = {("cifar10", "resnet18", "sgd"): (56.2, 51.7), ("cifar100", "resnet18", "sgd"): (18.2, 15.5),
          ("svhn", "resnet18", "sgd"): (89.4, 87.5)}
 PAPER_DATA = ("cifar10", "cifar100", "svhn")
-
-FULL = {"models": ["resnet18", "mlp", "logistic"], "optimizers": ["sgd", "adam"], "width": 1000, "subset": None,
-        "max_epochs": 100, "seeds": [0, 1, 2, 3, 4], "adam_lr": 0.001}
-QUICK = dict(FULL, models=["mlp", "logistic"], width=32, subset=400, max_epochs=10, seeds=[0, 1])
+TARGET = 0.99  # Ash & Adams' code trains each phase to 99% train accuracy
 
 
 def add_flags(parser) -> None:
-    parser.add_argument("--models", nargs="+", default=None, help="networks (full: resnet18 mlp logistic)")
-    parser.add_argument("--optimizers", nargs="+", default=None, help="optimizers (default: sgd adam)")
-    _training.add_run_flags(parser, FULL, QUICK, skip=("model", "methods"), unit="phase")
-    parser.add_argument("--adam-lr", type=float, default=None, help="Adam's learning rate (default 0.001; SGD keeps the paper's)")
+    from dashsim.nn import MODELS
+
+    mode_flag(parser, "--models", nargs="+", choices=tuple(MODELS), full=("resnet18", "mlp", "logistic"),
+              quick=("mlp", "logistic"), help="networks")
+    mode_flag(parser, "--optimizers", nargs="+", choices=("sgd", "adam", "sam"), full=("sgd", "adam"),
+              help="optimizers")
+    add_train_flags(parser, ("width", "subset", "max_epochs", "seeds"), full={"seeds": PAPER_SEEDS},
+                    quick={"max_epochs": 10})
+    mode_flag(parser, "--adam-lr", type=float, full=0.001, help="Adam's learning rate (SGD keeps the paper's)")
 
 
 def compute(args):
     grid = [{"model": model, "width": args.width, "method": method, "J": 2, "seeds": (seed,), "subset": args.subset,
-             "max_epochs": args.max_epochs, "optimizer": optimizer, "target_accuracy": 0.99,
+             "max_epochs": args.max_epochs, "optimizer": optimizer, "target_accuracy": TARGET,
              **({"lr": args.adam_lr} if optimizer == "adam" else {})}
-            for model in args.models for optimizer in args.optimizers for seed in args.seeds for method in ("cold", "warm")]
-    return _training.incremental_runs(args, "ash_adams", grid)
+            for model in args.models for optimizer in args.optimizers for seed in args.seeds
+            for method in ("cold", "warm")]
+    return run_all(args, incremental_tasks(args, "ash_adams", grid))
 
 
 def tabulate(metrics, data: str):
-    """The table's numbers: per (model, optimizer) test accuracy after 100% for random init and warm start."""
+    """The table's numbers: per (model, optimizer) test accuracy after 100% for random init and warm start.
+
+    ``converged_fraction`` and ``n_capped``: the share and the number of phases (both methods, all
+    seeds) that reached 99% train accuracy / stopped at the epoch cap.
+    """
     import pandas as pd
 
     final = metrics[metrics["experiment"] == 2]
     rows = []
     for (model, optimizer), g in final.groupby(["model", "optimizer"], sort=False):
         cold, warm = (g[g["method"] == m].set_index("seed") for m in ("cold", "warm"))
+        phases = metrics[(metrics["model"] == model) & (metrics["optimizer"] == optimizer)]
         paper = PAPER.get((data, model, optimizer))
         note = ("" if paper else "not in the spec's excerpt") if data in PAPER_DATA else "different data set"
         rows.append({
@@ -62,6 +76,7 @@ def tabulate(metrics, data: str):
             "converged_fraction": pd.concat([cold, warm])["converged"].astype(bool).mean(),
             "paper_random_init": paper[0] / 100 if paper else float("nan"),
             "paper_warm_start": paper[1] / 100 if paper else float("nan"), "paper_note": note,
+            "n_capped": int((~phases["converged"].astype(bool)).sum()),
         })
     return pd.DataFrame(rows)
 
@@ -76,21 +91,22 @@ def render(table, title):
 
     cells = [[r.model, r.optimizer, format_mean_std(r.random_init_mean, r.random_init_std, scale=100),
               format_mean_std(r.warm_start_mean, r.warm_start_std, scale=100), f"{100 * r.warm_minus_random_mean:+.1f}",
-              f"{100 * r.converged_fraction:.0f}%", paper(r.paper_random_init, r.paper_note), paper(r.paper_warm_start, r.paper_note)]
+              f"{100 * r.converged_fraction:.0f}%", paper(r.paper_random_init, r.paper_note),
+              paper(r.paper_warm_start, r.paper_note)]
              for r in table.itertuples()]
     header = ["model", "optimizer", "random init (%)", "warm start (%)", "warm - random", "reached 99%",
               "paper random", "paper warm"]
     reference = "; ".join(f"{d} {r:.1f} vs {w:.1f}" for (d, _, _), (r, w) in PAPER.items())
-    return _training.render_table(cells, header, title,
-                                  footer=f"Ash & Adams, ResNet-18 + SGD, random init vs warm start (%): {reference}")
+    return render_table(cells, header, title,
+                        footer=f"Ash & Adams, ResNet-18 + SGD, random init vs warm start (%): {reference}")
 
 
 def main(argv=None) -> None:
-    args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
-    table = tabulate(compute(args), args.data)
-    title = (f"Ash & Adams Table 1 (50% -> 100%, train to 99%): {_training.data_phrase(args)}, max {args.max_epochs} epochs/phase, "
-             f"{_training.seeds_phrase(args)}")
-    _common.write_table(args, "ash_adams_table1", table, render(table, title))
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
+    table = read_table(args, "ash_adams_table1") if args.replot else tabulate(compute(args), args.data)
+    title = (f"Ash & Adams Table 1 (50% -> 100%, train to 99%): {data_phrase(args)}, max {args.max_epochs} "
+             f"epochs/phase, {seeds_phrase(args)}")
+    finish(args, "ash_adams_table1", table, render(table, title))
 
 
 if __name__ == "__main__":

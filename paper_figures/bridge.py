@@ -14,47 +14,18 @@ paper's MLP (width 1000), D=512, seeds 0-2 (a GPU job). The committed CPU-sized 
 features, n and J scaled down, gamma/n kept at 0.05; about 15 minutes on one core):
 ``--K 50 --n-per-chunk 300 --J 25 --gamma 15 --dim 1024 --width 256 --seeds 0 1 2
 --out paper_figures/results``. ``--quick``: K=6, n=30, J=4, tau=2, width 32, one seed (seconds).
-Every BridgeConfig field is a flag. Writes ``bridge.png`` and ``bridge.csv`` (the plotted numbers).
+Every BridgeConfig field is a flag. Writes ``bridge.png``, ``.pdf`` and ``bridge.csv`` (the plotted
+numbers); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
-import _common
+from dashsim.bridge.figures import add_bridge_flags, bridge_config, describe
+from dashsim.figures import parse_args, read_table, write_table
 
-# --quick: tiny, so CI runs it in seconds; every other field keeps the full default.
-QUICK = dict(C=2, K=6, n_per_chunk=30, J=4, p_max=0.6, gamma=3.0, tau=2, n_test=200, dim=48, width=32, max_epochs=30,
-             seeds=(0,))
-
-
-def parse(doc: str, argv, quick: dict, defaults: dict | None = None):
-    """``_common.parse_args`` plus one flag per BridgeConfig field.
-
-    A field not given on the command line takes ``quick[field]`` with ``--quick``, else
-    ``defaults[field]``, else the BridgeConfig default.
-    """
-    from dashsim._config import add_dataclass_arguments
-    from dashsim.bridge import BridgeConfig
-
-    own = argparse.ArgumentParser(add_help=False, usage=argparse.SUPPRESS)
-    add_dataclass_arguments(own, BridgeConfig)
-    for action in own._actions:
-        action.default = argparse.SUPPRESS  # so only flags actually given override the mode's defaults
-    known, rest = own.parse_known_args(argv)
-    args = _common.parse_args(doc + "\n" + own.format_help(), rest)
-    fields = dict(defaults or {})
-    if args.quick:
-        fields.update(quick)
-    fields.update({k: tuple(v) if isinstance(v, list) else v for k, v in vars(known).items()})
-    args.config = BridgeConfig(**fields)
-    return args
-
-
-def describe(config) -> str:
-    return (f"C={config.C}, K={config.K}, n={config.n_per_chunk}, J={config.J}, p_max={config.p_max:g}, "
-            f"gamma={config.gamma:g}, tau={config.tau}; {config.model} width {config.width}, D={config.dim}, "
-            f"noise/feature={config.noise_strength / config.feature_strength:g}")
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 
 def main(argv=None) -> None:
@@ -63,14 +34,17 @@ def main(argv=None) -> None:
     from dashsim.bridge import run_bridge
     from dashsim.bridge.plotting import bridge_curves, plot_bridge
 
-    args = parse(__doc__, argv, QUICK)
-    config = args.config
-    if config.device in ("auto", "cpu") and not torch.cuda.is_available():
-        torch.set_num_threads(1)  # small networks: one thread is as fast and leaves the other cores free
-    frame = run_bridge(config, out=args.cache / "bridge", progress=not args.no_progress)
-    curves = bridge_curves(frame)
-    title = f"Bridge: {describe(config)}; mean $\\pm$ std over {len(config.seeds)} seed(s)" + (" (quick)" if args.quick else "")
-    _common.write_table(args, "bridge", curves, plot_bridge(curves, title=title))
+    args = parse_args(__doc__, argv, add_bridge_flags, executor=False, default_out=OUT)
+    config = bridge_config(args)
+    if args.replot:
+        curves = read_table(args, "bridge")
+    else:
+        if config.device in ("auto", "cpu") and not torch.cuda.is_available():
+            torch.set_num_threads(1)  # small networks: one thread is as fast and leaves the other cores free
+        curves = bridge_curves(run_bridge(config, out=args.cache / "bridge", progress=not args.no_progress))
+    title = (f"Bridge: {describe(config)}; mean $\\pm$ std over {len(config.seeds)} seed(s)"
+             + (" (quick)" if args.quick else ""))
+    write_table(args, "bridge", curves, plot_bridge(curves, title=title))
     last = curves[curves.experiment == config.J]
     print(last[["side", "method", "test_accuracy_mean", "n_learned_mean", "n_nonzero_mean", "n_memorized_mean",
                 "jaccard_mean"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -11,85 +11,101 @@ generalizes and relearns quickly; warm keeps everything.
 
 Full mode: ResNet-18 on Fashion-MNIST, J=10 (the new data are 10%), 5 epochs, seeds 0-4 (a GPU
 job). A CPU-sized run, e.g. ``--model mlp --subset 10000 --seeds 0 1 2``. ``--quick``: digits, MLP
-of width 32. Each seed is cached in a run folder. Writes ``figure13.png`` and ``figure13.csv``.
+of width 32, 300 images, J=4, 3 epochs. Each seed is cached in a run folder. Writes ``figure13.png``,
+``.pdf`` and ``figure13.csv`` (the plotted means and stds, and ``n_capped``: seeds whose training on
+the old data stopped at the epoch cap, circled at epoch 0); ``--replot`` redraws from the CSV.
+Curves that coincide (shrink and DASH in train mode) stay visible: each method has its own marker
+and is drawn a little to the side of the integer epoch.
 """
 
 from __future__ import annotations
 
-import _common
-import _training
+from pathlib import Path
 
-FULL = {"model": "resnet18", "width": 1000, "J": 10, "subset": None, "max_epochs": 100, "epochs": 5,
-        "seeds": [0, 1, 2, 3, 4], "methods": ["warm", "sp", "shrink", "dash"]}
-QUICK = dict(FULL, model="mlp", width=32, J=4, subset=400, max_epochs=20, epochs=3, seeds=[0, 1])
+from dashsim.figures import parse_args, read_table
+from dashsim.nn.figures import add_methods_flag, add_train_flags, data_phrase, finish, run_all, seeds_phrase, task
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
 # How the model is evaluated on the old data, by column: BatchNorm with its running statistics
 # (eval mode) or with each evaluation batch's own statistics (train mode, as the running train
 # accuracy sees it). A shrink before BatchNorm changes the former at once, the latter not at all.
-MODES = {"previous_accuracy": "eval mode (BN running statistics)", "previous_accuracy_batch_stats": "train mode (BN batch statistics)"}
+MODES = {"previous_accuracy": "eval mode (BN running statistics)",
+         "previous_accuracy_batch_stats": "train mode (BN batch statistics)"}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
 def add_flags(parser) -> None:
-    parser.add_argument("--model", default=None, help="network (full: resnet18; quick: mlp)")
-    parser.add_argument("--width", type=int, default=None, help="MLP hidden width (full: 1000; quick: 32)")
-    parser.add_argument("--J", type=int, default=None, help="chunks: old data T_1..T_{J-1}, new data T_J (full: 10)")
-    parser.add_argument("--subset", type=int, default=None, help="use a seeded random subset of this many training images (full: all)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap of the training on the old data (full: 100)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs of training on all data to follow (full: 5)")
-    _training.int_list(parser, "--seeds", "seeds (full: 0-4; quick: 0 1)")
-    parser.add_argument("--methods", nargs="+", default=None, help="methods (default: warm sp shrink dash)")
+    from dashsim.figures import add_config_flags
+    from dashsim.nn.protocols.previous_data import PreviousData
+
+    add_train_flags(parser, ("model", "width", "J", "subset", "max_epochs", "seeds"),
+                    full={"J": 10, "seeds": (0, 1, 2, 3, 4)}, quick={"J": 4})
+    add_config_flags(parser, PreviousData, ["epochs"], quick={"epochs": 3}, title="protocol settings")
+    add_methods_flag(parser, ("warm", "sp", "shrink", "dash"))
 
 
 def compute(args):
     """Figure 13's protocol (:func:`dashsim.nn.run_previous_data`) for every (method, seed); the per-epoch table."""
-    import pandas as pd
+    from dashsim.nn import previous_data_curves, run_previous_data
 
-    from dashsim.nn import load_dataset, previous_data_curves, run_previous_data
-
-    dataset = load_dataset(args.data, args.data_root)
-    frames = []
-    for seed in args.seeds:
-        for method in args.methods:
-            fields = {"model": args.model, "width": args.width, "J": args.J, "seeds": (seed,), "subset": args.subset,
-                      "max_epochs": args.max_epochs, "method": method}
-            run = lambda config: run_previous_data(config, epochs=args.epochs, dataset=dataset,  # noqa: E731
-                                                   progress=not args.no_progress)
-            frames.append(_training.cached_run(args, "previous_data", fields, run, sweep={"epochs": args.epochs}))
-    return previous_data_curves(pd.concat(frames, ignore_index=True))
+    tasks = [task(args, "previous_data", {"model": args.model, "width": args.width, "J": args.J, "seeds": (seed,),
+                                          "subset": args.subset, "max_epochs": args.max_epochs, "method": method},
+                  run_previous_data, sweep={"epochs": args.epochs}, epochs=args.epochs)
+             for seed in args.seeds for method in args.methods]
+    return previous_data_curves(run_all(args, tasks))
 
 
 def summarize(rows):
-    """The plotted numbers: mean and std over seeds of the old-data accuracy (both modes) per (method, epoch)."""
-    stats = {f"{col}_{stat}": (col, stat) for col in MODES for stat in ("mean", "std")}
-    return rows.groupby(["method", "epoch"], sort=False).agg(n_seeds=("seed", "nunique"), **stats).reset_index()
+    """The plotted numbers: mean and std over seeds of the old-data accuracy (both modes) per (method, epoch).
+
+    ``n_capped``: the seeds whose training on the old data stopped at the epoch cap (the same on every epoch).
+    """
+    from dashsim.nn.figures import curve_stats
+
+    return curve_stats(rows.assign(converged=rows["pretrain_converged"]), ["method", "epoch"], list(MODES))
 
 
 def plot(table, methods, title):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(1, len(MODES), figsize=(11, 4.0), sharey=True)
-    colours = {"warm": "C1", "sp": "C2", "shrink": "C4", "dash": "C3"}
-    for ax, (col, mode) in zip(axes, MODES.items()):
-        for name in methods:
-            t = table[table["method"] == name]
-            mean, std = 100 * t[f"{col}_mean"], 100 * t[f"{col}_std"].fillna(0.0)
-            ax.plot(t["epoch"], mean, "o-", label=name, color=colours.get(name))
-            ax.fill_between(t["epoch"], mean - std, mean + std, alpha=0.2, color=colours.get(name), linewidth=0)
-        ax.set(xlabel="epochs on all data (0 = right after the method's step)", title=mode)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].set_ylabel("train accuracy on the previous data (%)")
-    axes[0].legend()
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    from dashsim import style
+    from dashsim.figures import wrapped
+
+    methods = [m for m in methods if m in set(table["method"])]
+    # Each method a little to the side of the integer epoch, so equal curves do not hide each other.
+    shift = {m: 0.05 * (k - (len(methods) - 1) / 2) for k, m in enumerate(methods)}
+    shifted = table.assign(epoch=table["epoch"] + table["method"].map(shift))
+    marks = shifted.assign(n_capped=shifted["n_capped"].where(table["epoch"] == 0, 0)) \
+        if "n_capped" in table.columns else None
+    with style.theme():
+        fig, axes = plt.subplots(1, len(MODES), figsize=(11, 4.0), sharey=True)
+        for ax, (col, mode) in zip(axes, MODES.items()):
+            for k, name in enumerate(methods):
+                part = shifted[shifted["method"] == name]
+                style.seed_lineplot(ax, part, "epoch", col, order=[name], scale=100.0,
+                                    marker=MARKERS[k % len(MARKERS)], markersize=5)
+            if marks is not None:
+                style.mark_capped(ax, marks, "epoch", col, order=methods, scale=100.0)
+            ax.set(xlabel="epochs on all data (0 = right after the method's step)", title=mode)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if ax is axes[0]:
+                ax.legend()
+            else:
+                ax.get_legend().remove()
+        axes[0].set_ylabel("train accuracy on the previous data (%)")
+        fig.suptitle(wrapped(title, 130), fontsize=10)
+        fig.tight_layout()
     return fig
 
 
 def main(argv=None) -> None:
-    args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
-    table = summarize(compute(args))
-    title = (f"Figure 13: {_training.data_phrase(args)}, {args.model}, old data = {args.J - 1}/{args.J}, "
-             f"{_training.seeds_phrase(args)}")
-    _common.write_table(args, "figure13", table, plot(table, args.methods, title))
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
+    table = read_table(args, "figure13") if args.replot else summarize(compute(args))
+    title = (f"Figure 13: {data_phrase(args)}, {args.model}, old data = {args.J - 1}/{args.J}, "
+             f"{seeds_phrase(args)}")
+    finish(args, "figure13", table, plot(table, args.methods, title))
 
 
 if __name__ == "__main__":

@@ -7,31 +7,42 @@ Conv kernel slice, a bias vector) and averages over all groups of the network. P
 cosine, mean +- std over seeds, against ``n_train = j * n_per_chunk``. A warm-started network's
 weights align less and less with the direction the new data pull in; a fresh (cold) one is near 0.
 
-Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a GPU job); CPU-sized:
+Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds
+0-4; a GPU job); CPU-sized:
 e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2``.
-``--quick``: digits, MLP of width 32, 450 images, J=3, at most 30 epochs, 2 seeds.
-Writes ``figure14.png`` and ``figure14.csv`` (the plotted means and stds).
+``--quick``: digits, MLP of width 32, 300 images, J=3, at most 20 epochs, 2 seeds.
+Writes ``figure14.png``, ``.pdf`` and ``figure14.csv`` (the plotted means and stds, and ``n_capped``:
+seeds whose experiment j then stopped at the epoch cap, circled); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
 
-import _common
-import figure6
+from pathlib import Path
 
-FULL = dict(figure6.FULL, methods=["cold", "warm", "dash"])
-QUICK = dict(figure6.QUICK, methods=FULL["methods"])
+from dashsim.figures import parse_args, read_table
+from dashsim.nn.figures import (add_incremental_flags, curve_stats, finish, plot_seed_curves, probed_tasks, run_all,
+                                setting_line)
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
+METHODS = ("cold", "warm", "dash")
 
 
 def main(argv=None) -> None:
     from dashsim.nn.diagnostics import filter_cosine_probe
 
-    args = figure6.parse_args(__doc__, argv, full=FULL, quick=QUICK)
-    table = figure6.band_table(figure6.probed_metrics(args, "figure14", probe=filter_cosine_probe), "cos_mean")
-    figure = figure6.plot_bands(table, args.methods, "cos_mean", zero_line=True,
-                                xlabel="training images $n_{train}$ at the start of experiment j",
-                                ylabel="mean cos(-gradient, weights) over DASH's groups",
-                                title=f"Figure 14: {figure6.setting(args)}")
-    _common.write_table(args, "figure14", table, figure)
+    args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, methods=METHODS),
+                      default_out=OUT)
+    if args.replot:
+        table = read_table(args, "figure14")
+    else:
+        rows = run_all(args, probed_tasks(args, "figure14", probe=filter_cosine_probe))
+        table = curve_stats(rows, ["method", "n_train"], ["cos_mean"])
+    figure = plot_seed_curves([("cos_mean", "mean cos(-gradient, weights) over DASH's groups")], table, x="n_train",
+                              order=args.methods, scale=1.0, zero_line=True,
+                              xlabel="training images $n_{train}$ at the start of experiment j",
+                              title=f"Figure 14: {setting_line(args, f'J={args.J}')}")
+    finish(args, "figure14", table, figure)
 
 
 if __name__ == "__main__":

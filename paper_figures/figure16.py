@@ -6,58 +6,83 @@ ReLU units (features, or conv channels) never active on any of those images, per
 BasicBlock pools its two ReLUs; the stem ReLU and each ReLU of an MLP are blocks of their own).
 Plotted: the dead fraction per block after the final experiment, mean +- std over seeds.
 
-Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a GPU job); CPU-sized:
+Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds
+0-4; a GPU job); CPU-sized:
 e.g. ``--model resnet18 --J 5 --subset 2000 --max-epochs 20 --seeds 0``. ``--quick``: digits (8x8
-images, too small for ResNet-18), an MLP of width 32, 450 images, J=3, at most 30 epochs, 2 seeds.
-Writes ``figure16.png`` and ``figure16.csv`` (the plotted means and stds).
+images, too small for ResNet-18), an MLP of width 32, 300 images, J=3, at most 20 epochs, 2 seeds.
+Writes ``figure16.png``, ``.pdf`` and ``figure16.csv`` (the plotted means and stds); ``--replot``
+redraws from the CSV. Every (method, block) is a point with its +- std bar and its value written
+beside it, so a block with no dead unit shows as a labelled 0, and the title gives the largest value.
 """
 
 from __future__ import annotations
 
-import _common
-import figure6
+from pathlib import Path
 
-FULL = dict(figure6.FULL, methods=["warm", "cold", "dash"])
-QUICK = dict(figure6.QUICK, methods=FULL["methods"])
+from dashsim.figures import parse_args, read_table
+from dashsim.nn.figures import add_incremental_flags, finish, probed_tasks, run_all, setting_line
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
+METHODS = ("warm", "cold", "dash")
 
 
 def final_blocks(metrics):
     """The plotted numbers: per (method, block) mean and std over seeds of the dead fraction at j = J."""
+    from dashsim.stats import seed_stats
+
     last = metrics[metrics["experiment"] == metrics["experiment"].max()]
     blocks = [c for c in metrics.columns if c.startswith("dead:")]
     long = last.melt(id_vars=["method", "seed"], value_vars=blocks, var_name="block", value_name="dead_fraction")
     long["block"] = long["block"].str.removeprefix("dead:")
-    out = long.groupby(["method", "block"], sort=False).agg(
-        dead_fraction_mean=("dead_fraction", "mean"), dead_fraction_std=("dead_fraction", "std"), n_seeds=("seed", "nunique"))
-    return out.reset_index()
+    out = seed_stats(long, ["method", "block"], ["dead_fraction"])
+    return out[["method", "block", "dead_fraction_mean", "dead_fraction_std", "n_seeds"]]
 
 
 def plot(table, methods, title):
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from dashsim import style
+    from dashsim.figures import wrapped
+
+    methods = [m for m in methods if m in set(table["method"])]
     blocks = list(dict.fromkeys(table["block"]))
-    width = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(max(7.5, 0.8 * len(blocks) + 3), 4.8))
-    for k, method in enumerate(methods):
-        c = table[table["method"] == method].set_index("block").loc[blocks]
-        ax.bar(np.arange(len(blocks)) + (k - (len(methods) - 1) / 2) * width, 100 * c["dead_fraction_mean"], width,
-               yerr=100 * c["dead_fraction_std"].fillna(0.0), color=f"C{k}", label=method, capsize=2)
-    ax.set_xticks(np.arange(len(blocks)), blocks, rotation=30, ha="right")
-    ax.set(xlabel="block", ylabel="dead ReLU units (%) after the last experiment")
-    ax.set_ylim(bottom=0)
-    ax.legend()
-    ax.set_title(figure6.wrapped(title), fontsize=9)
-    fig.tight_layout()
+    top = 100 * table["dead_fraction_mean"].max()
+    where = table.loc[table["dead_fraction_mean"].idxmax()]
+    summary = (f"no dead unit in any block ({len(methods)} methods x {len(blocks)} blocks: every value 0 %)" if top == 0
+               else f"largest: {top:.2f} % ({where['method']}, block {where['block']})")
+    with style.theme():
+        fig, ax = plt.subplots(figsize=(max(7.5, 0.9 * len(blocks) + 3), 4.6))
+        step = 0.8 / max(len(methods), 1)
+        for k, (method, look) in enumerate(style.method_styles(methods).items()):
+            c = table[table["method"] == method].set_index("block").reindex(blocks)
+            x = np.arange(len(blocks)) + (k - (len(methods) - 1) / 2) * step
+            mean, std = 100 * c["dead_fraction_mean"].to_numpy(), 100 * c["dead_fraction_std"].fillna(0.0).to_numpy()
+            ax.errorbar(x, mean, yerr=std, fmt="o", markersize=6, capsize=3, color=look["color"], label=method)
+            for xi, yi in zip(x, mean):
+                ax.annotate(f"{yi:.1f}", (xi, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7,
+                            color=look["color"])
+        ax.set_xticks(np.arange(len(blocks)), blocks, rotation=30, ha="right")
+        ax.set(xlabel="block", ylabel="dead ReLU units (%) after the last experiment")
+        ax.set_ylim(-0.5, max(5.0, 1.25 * float(np.nanmax(100 * (table["dead_fraction_mean"]
+                                                                 + table["dead_fraction_std"].fillna(0.0))))))
+        ax.legend(title="method")
+        ax.set_title(wrapped(f"{title}; {summary}", 100), fontsize=9)
+        fig.tight_layout()
     return fig
 
 
 def main(argv=None) -> None:
     from dashsim.nn.diagnostics import dead_neuron_probe
 
-    args = figure6.parse_args(__doc__, argv, full=FULL, quick=QUICK)
-    table = final_blocks(figure6.probed_metrics(args, "figure16", probe_after=dead_neuron_probe))
-    _common.write_table(args, "figure16", table, plot(table, args.methods, f"Figure 16: {figure6.setting(args)}"))
+    args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, methods=METHODS),
+                      default_out=OUT)
+    if args.replot:
+        table = read_table(args, "figure16")
+    else:
+        table = final_blocks(run_all(args, probed_tasks(args, "figure16", probe_after=dead_neuron_probe)))
+    finish(args, "figure16", table, plot(table, args.methods, f"Figure 16: {setting_line(args, f'J={args.J}')}"))
 
 
 if __name__ == "__main__":

@@ -6,24 +6,30 @@ cell the mean (+- std) over seeds (:func:`dashsim.nn.summarize`).
 
 Full mode: ResNet-18 on Fashion-MNIST, J=50, seeds 0-4, alpha and lam in {0.1, 0.3, 0.5, 0.7, 0.9}
 (a GPU job); CPU-sized: e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0``.
-``--quick``: digits, MLP of width 32, 450 images, J=3, at most 30 epochs, seed 0, a 2 x 2 grid.
-Writes ``figure17.png`` and ``figure17.csv`` (the plotted cells).
+``--quick``: digits, MLP of width 32, 300 images, J=3, at most 20 epochs, seed 0, a 2 x 2 grid.
+Writes ``figure17.png``, ``.pdf`` and ``figure17.csv`` (the plotted cells, and ``n_capped``: the
+(seed, experiment) runs of a cell that stopped at the epoch cap; cells with any are marked with
+an asterisk); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
 
-import _common
-import figure6
+from pathlib import Path
 
-GRID = [0.1, 0.3, 0.5, 0.7, 0.9]
-FULL = dict(figure6.FULL, alphas=GRID, lams=GRID)
-QUICK = dict(figure6.QUICK, seeds=[0], alphas=[0.3, 0.9], lams=[0.3, 0.9])
-PANELS = (("final_test_accuracy", "final test accuracy (%)"), ("avg_test_accuracy", "test accuracy averaged over experiments (%)"))
+from dashsim.figures import mode_flag, parse_args, read_table
+from dashsim.nn.figures import add_incremental_flags, finish, probed_tasks, run_all, setting_line
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
+
+GRID = (0.1, 0.3, 0.5, 0.7, 0.9)
+PANELS = (("final_test_accuracy", "final test accuracy (%)"),
+          ("avg_test_accuracy", "test accuracy averaged over experiments (%)"))
 
 
-def add_grid_flags(parser) -> None:
-    parser.add_argument("--alphas", type=float, nargs="+", default=None, help="DASH alpha values (full: 0.1 0.3 0.5 0.7 0.9)")
-    parser.add_argument("--lams", type=float, nargs="+", default=None, help="DASH lam values (full: 0.1 0.3 0.5 0.7 0.9)")
+def add_flags(parser) -> None:
+    add_incremental_flags(parser, methods=None, quick={"seeds": (0,)})
+    mode_flag(parser, "--alphas", type=float, nargs="+", full=GRID, quick=(0.3, 0.9), help="DASH alpha values")
+    mode_flag(parser, "--lams", type=float, nargs="+", full=GRID, quick=(0.3, 0.9), help="DASH lam values")
 
 
 def cells(metrics):
@@ -32,40 +38,49 @@ def cells(metrics):
 
     stats = summarize(metrics, by=("alpha", "lam")).reset_index()
     columns = ["alpha", "lam"] + [f"{name}_{s}" for name, _ in PANELS for s in ("mean", "std")] + ["n_seeds"]
-    return stats[columns].sort_values(["alpha", "lam"], ignore_index=True)
+    out = stats[columns].sort_values(["alpha", "lam"], ignore_index=True)
+    if "converged" in metrics.columns:
+        capped = (~metrics["converged"].astype(bool)).groupby([metrics["alpha"], metrics["lam"]]).sum()
+        out["n_capped"] = [int(capped.get((a, lam), 0)) for a, lam in zip(out["alpha"], out["lam"])]
+    return out
 
 
 def plot(table, title):
     import matplotlib.pyplot as plt
 
+    from dashsim import style
+    from dashsim.figures import wrapped
+
     alphas, lams = sorted(table["alpha"].unique()), sorted(table["lam"].unique())
-    fig, axes = plt.subplots(1, 2, figsize=(4 + 1.4 * len(lams) * 2, max(3.5, 1.2 + 0.9 * len(alphas))))
-    for ax, (name, label) in zip(axes, PANELS):
-        grid = table.pivot(index="alpha", columns="lam", values=f"{name}_mean").loc[alphas, lams] * 100
-        spread = table.pivot(index="alpha", columns="lam", values=f"{name}_std").loc[alphas, lams] * 100
-        image = ax.imshow(grid.to_numpy(), cmap="viridis", origin="lower", aspect="auto")
-        for i in range(len(alphas)):
-            for k in range(len(lams)):
-                std = spread.iat[i, k]
-                ax.text(k, i, f"{grid.iat[i, k]:.1f}" + (f"\n$\\pm${std:.1f}" if std == std else ""), ha="center", va="center",
-                        fontsize=7,
-                        bbox={"facecolor": "white", "alpha": 0.6, "linewidth": 0, "pad": 1})
-        ax.set_xticks(range(len(lams)), [f"{v:g}" for v in lams])
-        ax.set_yticks(range(len(alphas)), [f"{v:g}" for v in alphas])
-        ax.set(xlabel="lam (minimum shrink)", ylabel="alpha (gradient EMA)", title=label)
-        fig.colorbar(image, ax=ax)
-    fig.suptitle(figure6.wrapped(title, 130), fontsize=9)
-    fig.tight_layout()
+    shown = table.assign(**{f"{name}_pct": 100 * table[f"{name}_mean"] for name, _ in PANELS})
+    with style.theme():
+        fig, axes = plt.subplots(1, 2, figsize=(3 + 1.3 * len(lams) * 2, max(3.5, 1.4 + 0.75 * len(alphas))))
+        for ax, (name, label) in zip(axes, PANELS):
+            style.heatmap(ax, shown, x="lam", y="alpha", value=f"{name}_pct", label=label)
+            ax.set(xlabel="lam (minimum shrink)", ylabel="alpha (gradient EMA)", title=label)
+            if "n_capped" in table.columns:
+                grid = table.pivot(index="alpha", columns="lam", values="n_capped").sort_index(ascending=False)
+                for i, alpha in enumerate(grid.index):
+                    for k, lam in enumerate(grid.columns):
+                        if grid.loc[alpha, lam] > 0:
+                            ax.text(k + 0.92, i + 0.18, "*", ha="right", va="center", fontsize=11, color="white")
+        note = ("; * = some experiment stopped at the epoch cap" if "n_capped" in table.columns
+                and (table["n_capped"] > 0).any() else "")
+        fig.suptitle(wrapped(title + note, 130), fontsize=9)
+        fig.tight_layout()
     return fig
 
 
 def main(argv=None) -> None:
-    args = figure6.parse_args(__doc__, argv, full=FULL, quick=QUICK, methods=False, extra=add_grid_flags)
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
     from dashsim.nn import Dash
 
-    variants = [Dash(alpha=a, lam=lam) for a in args.alphas for lam in args.lams]
-    table = cells(figure6.probed_metrics(args, "figure17", variants=variants))
-    _common.write_table(args, "figure17", table, plot(table, f"Figure 17, DASH alpha x lam: {figure6.setting(args)}"))
+    if args.replot:
+        table = read_table(args, "figure17")
+    else:
+        variants = [Dash(alpha=a, lam=lam) for a in args.alphas for lam in args.lams]
+        table = cells(run_all(args, probed_tasks(args, "figure17", variants=variants)))
+    finish(args, "figure17", table, plot(table, f"Figure 17, DASH alpha x lam: {setting_line(args, f'J={args.J}')}"))
 
 
 if __name__ == "__main__":

@@ -8,86 +8,101 @@ pretrain accuracy passes about 50%.
 
 Full mode: the paper's models (MLP and ResNet-18) on all of Fashion-MNIST (the paper: CIFAR-10),
 10 seeds (a GPU job). A CPU-sized run, e.g. ``--models mlp --subset 6000 --max-epochs 30 --seeds 0 1 2``.
-``--quick``: digits, MLP of width 32 (ResNet-18 needs 28x28 or larger images).
+``--quick``: digits, MLP of width 32, 300 images, E in {0, 2, 8}, cap 10 (ResNet-18 needs 28x28 or
+larger images).
 
-Each (model, seed) sweep is cached in a resumable run folder. Writes ``figure2.png`` and
-``figure2.csv`` (the plotted means and stds).
+Each (model, seed) sweep is cached in a resumable run folder. Writes ``figure2.png``, ``.pdf`` and
+``figure2.csv`` (the plotted means and stds, and ``n_capped``: seeds whose training on all data
+stopped at the epoch cap, circled); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
 
-import _common
-import _training
+from pathlib import Path
 
-FULL = {"models": ["mlp", "resnet18"], "width": 1000, "pretrain_epochs": [0, 2, 5, 10, 20, 50, 100], "subset": None,
-        "max_epochs": 100, "seeds": list(range(10)), "method": "warm"}
-QUICK = dict(FULL, models=["mlp"], width=32, pretrain_epochs=[0, 2, 8], subset=400, max_epochs=10, seeds=[0, 1])
+from dashsim.figures import add_config_flags, mode_flag, parse_args, read_table
+from dashsim.nn.figures import add_train_flags, data_phrase, finish, run_all, seeds_phrase, task
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 
 def add_flags(parser) -> None:
-    parser.add_argument("--models", nargs="+", default=None, help="networks, one panel each (full: mlp resnet18; quick: mlp)")
-    _training.add_run_flags(parser, FULL, QUICK, skip=("model", "methods"), unit="training on all data")
-    _training.int_list(parser, "--pretrain-epochs", "pretraining lengths E on the first half (full: 0 2 5 10 20 50 100)")
-    parser.add_argument("--method", default=None, help="step between the two phases (default: warm, the paper's)")
+    from dashsim.nn import MODELS
+    from dashsim.nn.protocols.two_phase import TwoPhase
+
+    mode_flag(parser, "--models", nargs="+", choices=tuple(MODELS), full=("mlp", "resnet18"), quick=("mlp",),
+              help="networks, one panel each")
+    add_train_flags(parser, ("width", "subset", "max_epochs", "seeds", "method"),
+                    full={"seeds": tuple(range(10)), "method": "warm"}, quick={"max_epochs": 10})
+    add_config_flags(parser, TwoPhase, ["pretrain_epochs"], full={"pretrain_epochs": (0, 2, 5, 10, 20, 50, 100)},
+                     quick={"pretrain_epochs": (0, 2, 8)}, title="protocol settings")
 
 
 def sweep(args):
     """Run (or read from the cache) the two-phase sweep for every (model, seed); one row per (model, seed, E)."""
-    import pandas as pd
+    from dashsim.nn import run_two_phase
 
-    from dashsim.nn import load_dataset, run_two_phase
-
-    dataset = load_dataset(args.data, args.data_root)
-    frames = []
-    for model in args.models:
-        for seed in args.seeds:
-            fields = {"model": model, "width": args.width, "method": args.method, "seeds": (seed,), "subset": args.subset,
-                      "max_epochs": args.max_epochs}
-            epochs = tuple(args.pretrain_epochs)
-            run = lambda config: run_two_phase(config, epochs, dataset=dataset, progress=not args.no_progress)  # noqa: E731
-            frames.append(_training.cached_run(args, "two_phase", fields, run, sweep={"pretrain_epochs": epochs}))
-    return pd.concat(frames, ignore_index=True)
+    epochs = tuple(args.pretrain_epochs)
+    return run_all(args, [task(args, "two_phase", {"model": model, "width": args.width, "method": args.method,
+                                                   "seeds": (seed,), "subset": args.subset,
+                                                   "max_epochs": args.max_epochs},
+                               run_two_phase, sweep={"pretrain_epochs": epochs}, pretrain_epochs=epochs)
+                          for model in args.models for seed in args.seeds])
 
 
 def summarize(rows):
-    """The plotted numbers: mean and std over seeds of final test accuracy and pretrain train accuracy per (model, E)."""
-    out = rows.groupby(["model", "pretrain_epochs"], sort=False).agg(
-        n_seeds=("seed", "nunique"),
-        test_accuracy_mean=("test_accuracy", "mean"), test_accuracy_std=("test_accuracy", "std"),
-        pretrain_train_accuracy_mean=("pretrain_train_accuracy", "mean"), pretrain_train_accuracy_std=("pretrain_train_accuracy", "std"),
-    )
-    return out.reset_index()  # models in the order asked, E in the order swept
+    """The plotted numbers: seed mean and std of the final test and the pretrain train accuracy per (model, E)."""
+    from dashsim.nn.figures import curve_stats
+
+    return curve_stats(rows, ["model", "pretrain_epochs"], ["test_accuracy", "pretrain_train_accuracy"])
 
 
-def plot(table, title):
+def plot(table, method, title):
     import matplotlib.pyplot as plt
 
+    from dashsim import style
+    from dashsim.figures import wrapped
+
+    grey = {"color": "#555555", "linestyle": ":", "linewidth": 1.8}
+    curves = {"test_accuracy": ("final test acc.", style.method_style(method)),
+              "pretrain_train_accuracy": ("pretrain train acc.", grey)}
     models = list(dict.fromkeys(table["model"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(max(7.0, 5.2 * len(models)), 3.8), squeeze=False)
-    for ax, model in zip(axes[0], models):
-        t = table[table["model"] == model]
-        e = t["pretrain_epochs"]
-        for axis, col, colour, label in ((ax, "test_accuracy", "C0", "final test acc."),
-                                         (ax.twinx(), "pretrain_train_accuracy", "C1", "pretrain train acc.")):
-            mean, std = 100 * t[f"{col}_mean"], 100 * t[f"{col}_std"].fillna(0.0)
-            axis.plot(e, mean, "o-", color=colour, label=label)
-            axis.fill_between(e, mean - std, mean + std, color=colour, alpha=0.2, linewidth=0)
-            axis.set_ylabel(f"{label} (%)", color=colour)
-            axis.tick_params(axis="y", colors=colour)
-        ax.set(xlabel="pretraining epochs E on 50% of the data", title=model)
-        if e.max() > 10 * max(e[e > 0].min(), 1):
-            ax.set_xscale("symlog", linthresh=1)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    with style.theme():
+        fig, axes = plt.subplots(1, len(models), figsize=(max(7.0, 5.2 * len(models)), 3.9), squeeze=False)
+        for ax, model in zip(axes[0], models):
+            t = table[table["model"] == model].assign(curve=method)
+            twin = ax.twinx()
+            for axis, (col, (label, look)) in zip((ax, twin), curves.items()):
+                style.seed_lineplot(axis, t, "pretrain_epochs", col, hue="curve", scale=100.0, styles={method: look},
+                                    label=lambda _, label=label: label, marker="o", markersize=4)
+                if col == "test_accuracy" and "n_capped" in t.columns:
+                    style.mark_capped(axis, t, "pretrain_epochs", col, hue="curve", scale=100.0,
+                                      styles={method: look})
+                axis.set_ylabel(f"{label} (%)", color=look["color"])
+                axis.tick_params(axis="y", colors=look["color"])
+            twin.grid(False)
+            handles, labels = [], []
+            for a in (ax, twin):
+                h, lab = a.get_legend_handles_labels()
+                handles += h
+                labels += lab
+                a.get_legend().remove()
+            ax.legend(handles, labels, loc="lower left")
+            e = t["pretrain_epochs"]
+            ax.set(xlabel="pretraining epochs E on 50% of the data", title=model)
+            if e.max() > 10 * max(e[e > 0].min(), 1):
+                ax.set_xscale("symlog", linthresh=1)
+        fig.suptitle(wrapped(title, 120), fontsize=10)
+        fig.tight_layout()
     return fig
 
 
 def main(argv=None) -> None:
-    args = _training.parse_args(__doc__, argv, add_flags, quick_defaults=QUICK, full_defaults=FULL)
-    table = summarize(sweep(args))
-    title = (f"Figure 2: {_training.data_phrase(args)}, {args.method} start, max {args.max_epochs} epochs, "
-             f"{_training.seeds_phrase(args)}")
-    _common.write_table(args, "figure2", table, plot(table, title))
+    args = parse_args(__doc__, argv, add_flags, default_out=OUT)
+    table = read_table(args, "figure2") if args.replot else summarize(sweep(args))
+    title = (f"Figure 2: {data_phrase(args)}, {args.method} start, max {args.max_epochs} epochs, "
+             f"{seeds_phrase(args)}")
+    finish(args, "figure2", table, plot(table, args.method, title))
 
 
 if __name__ == "__main__":

@@ -3,19 +3,25 @@
 Setting (the paper's, Section 3.3): C=2 classes, K=50 features per class, n=1000 points per
 experiment, J=50 experiments, gamma=50, tau=3, exact test accuracy, the authors' legacy data
 stream, mean +- std over seeds 0-9; cold / warm / ideal. ``--quick``: seeds 0-2 (J stays 50, so
-seed 0's last experiment can still be compared with the paper's reference numbers).
+seed 0's last experiment can still be compared with the paper's reference numbers). Every setting
+is a flag (``--K``, ``--J``, ``--seeds``, ...); ``--replot`` redraws from the CSV.
 
-Writes ``out/figure3.png`` and ``out/figure3.csv`` (exactly the plotted means and stds), and prints
-the last experiment next to the reference numbers of the authors' simulator (seed 0).
+Writes ``<out>/figure3.png``, ``.pdf`` and ``.csv`` (exactly the plotted means and stds), and prints
+the last experiment next to the reference numbers of the authors' simulator (seed 0) when the
+setting is the paper's.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
-import _common
-from dashsim.sim.plotting import plot_figure3
+from dashsim.figures import parse_args, read_table, write_table
+from dashsim.sim.figures import add_setting_flags, setting_from_args, setting_title
+from dashsim.sim.plotting import plot_figure3, plotted_table
 from dashsim.sim.settings import PaperSetting, run_setting, summarize
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 # Authors' simulator, seed 0, legacy data, j = 50 (shared/spec/framework.md, "Reference numbers").
 PAPER_SEED0_FINAL = {
@@ -23,10 +29,6 @@ PAPER_SEED0_FINAL = {
     "warm": {"n_learned": 33, "n_nonzero": 474, "test_accuracy": 0.758},
     "ideal": {"n_learned": 91, "n_nonzero": 6054, "test_accuracy": 0.939},
 }
-
-
-def setting(quick: bool) -> PaperSetting:
-    return dataclasses.replace(PaperSetting(), seeds=(0, 1, 2)) if quick else PaperSetting()
 
 
 def compare_with_paper(df, s: PaperSetting) -> str:
@@ -44,14 +46,16 @@ def compare_with_paper(df, s: PaperSetting) -> str:
 
 
 def main(argv=None) -> None:
-    args = _common.parse_args(__doc__, argv)
-    s = setting(args.quick)
-    df = run_setting(s, progress=not args.no_progress, cache_dir=args.cache)
-    summary = summarize(df)
-    title = (f"Figure 3: C={s.C}, K={s.K}, n={s.n_per_chunk}, J={s.J}, gamma={s.gamma:g}, tau={s.tau}, "
-             f"mean $\\pm$ std over {len(s.seeds)} seeds" + (" (quick)" if args.quick else ""))
-    _common.write_outputs(args, "figure3", summary, plot_figure3(summary, title=title))
-    if s.legacy and s.accuracy == "exact" and s == dataclasses.replace(PaperSetting(), seeds=s.seeds):
+    args = parse_args(__doc__, argv, lambda p: add_setting_flags(p, quick={"seeds": (0, 1, 2)}),
+                      executor=False, default_out=OUT)
+    s = setting_from_args(args)
+    df = None if args.replot else run_setting(s, progress=not args.no_progress, cache_dir=args.cache)
+    summary = read_table(args, "figure3") if args.replot else plotted_table(summarize(df))
+    title = (f"Figure 3: {setting_title(s)}, mean $\\pm$ std over {len(s.seeds)} seeds"
+             + (" (quick)" if args.quick else ""))
+    write_table(args, "figure3", summary, plot_figure3(summary, title=title))
+    paper = s.legacy and s.accuracy == "exact" and s == dataclasses.replace(PaperSetting(), seeds=s.seeds)
+    if df is not None and paper:
         print(compare_with_paper(df, s))
 
 

@@ -6,25 +6,39 @@ The main protocol (paper Section 5) for cold, warm, S&P and DASH: experiment j t
 steps (and generalizes worse, Figure 1); DASH sits in between.
 
 Reads the cached runs of ``figure6.py`` (the same settings and flags), so after Figure 6 it
-computes nothing. Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, Fashion-MNIST, seeds 0-4; a
+computes nothing. Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50,
+Fashion-MNIST, seeds 0-4; a
 GPU job); CPU-sized: e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2``.
-``--quick``: digits, MLP of width 32, 450 images, J=3, at most 30 epochs, 2 seeds.
-Writes ``figure7.png`` and ``figure7.csv`` (the plotted means and stds).
+``--quick``: digits, MLP of width 32, 300 images, J=3, at most 20 epochs, 2 seeds.
+Writes ``figure7.png``, ``.pdf`` and ``figure7.csv`` (the plotted means and stds, and ``n_capped``:
+seeds that stopped at the epoch cap, circled); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
 
-import _common
-import figure6
+from pathlib import Path
+
+from dashsim.figures import parse_args, read_table
+from dashsim.nn.figures import (add_incremental_flags, curve_stats, finish, plot_seed_curves, probed_tasks, run_all,
+                                setting_line)
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 
 def main(argv=None) -> None:
-    args = figure6.parse_args(__doc__, argv)
-    table = figure6.band_table(figure6.metrics(args), "steps")
-    figure = figure6.plot_bands(table, args.methods, "steps", ylabel="optimizer steps in experiment j",
-                                xlabel="training images $n_{train} = j \\cdot n_{per\\,chunk}$",
-                                title=f"Figure 7: {figure6.setting(args)}")
-    _common.write_table(args, "figure7", table, figure)
+    from dashsim.nn.diagnostics import gradient_norm_probe
+
+    args = parse_args(__doc__, argv, add_incremental_flags, default_out=OUT)
+    if args.replot:
+        table = read_table(args, "figure7")
+    else:
+        # figure6's runs: same cache folder, same probe.
+        rows = run_all(args, probed_tasks(args, "figure6", probe=gradient_norm_probe))
+        table = curve_stats(rows, ["method", "n_train"], ["steps"])
+    figure = plot_seed_curves([("steps", "optimizer steps in experiment j")], table, x="n_train", order=args.methods,
+                              scale=1.0, xlabel="training images $n_{train} = j \\cdot n_{per\\,chunk}$",
+                              title=f"Figure 7: {setting_line(args, f'J={args.J}')}")
+    finish(args, "figure7", table, figure)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""Rebuild every paper figure: run each script of this folder, then print a table of timings and outputs.
+"""Rebuild every paper figure into one folder, then print a table of timings and outputs.
 
-Discovers every ``*.py`` here except this file and helpers whose name starts with ``_``, so figure
-scripts added later join automatically. Each runs as its own process (``--quick`` passed on), from
-the repository root; its outputs are the files under ``out/`` (cache excluded) it wrote.
+Discovers every ``*.py`` here except this file and names starting with ``_``, so figure scripts
+added later join automatically. Each script's ``main(argv)`` runs in this process (one import of
+torch for all of them) with ``--out DIR --no-progress`` and, when given, ``--quick`` / ``--replot``;
+a script that fails is reported in the table and the others still run.
 
-    python3 paper_figures/make_all.py [--quick]
+    python paper_figures/make_all.py --out DIR [--quick] [--replot] [--only figure1 table1]
 
 Exit status 1 if any script failed.
 """
@@ -12,15 +13,14 @@ Exit status 1 if any script failed.
 from __future__ import annotations
 
 import argparse
-import os
+import importlib.util
 import re
-import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
 
 
 def discover() -> list[Path]:
@@ -29,39 +29,56 @@ def discover() -> list[Path]:
     return sorted(scripts, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.stem)])
 
 
-def snapshot() -> dict[str, int]:
+def load(script: Path):
+    """The script as a module (its ``main(argv)`` is the figure)."""
+    spec = importlib.util.spec_from_file_location(f"paper_figures_{script.stem}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def snapshot(out: Path) -> dict[str, int]:
     """Every output file (cache excluded) with its modification time in ns."""
-    if not OUT.exists():
+    if not out.exists():
         return {}
-    return {str(p.relative_to(OUT)): p.stat().st_mtime_ns for p in OUT.rglob("*")
-            if p.is_file() and "cache" not in p.relative_to(OUT).parts}
-
-
-def written(before: dict[str, int], after: dict[str, int]) -> list[str]:
-    return sorted(name for name, mtime in after.items() if before.get(name) != mtime)
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*")
+            if p.is_file() and "cache" not in p.relative_to(out).parts}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output folder of every figure (runs cached in DIR/cache)")
     parser.add_argument("--quick", action="store_true", help="pass --quick to every script (seconds each)")
+    parser.add_argument("--replot", action="store_true", help="pass --replot: redraw every figure from its CSV in DIR")
+    parser.add_argument("--only", nargs="+", default=None, help="run only these scripts (names without .py)")
     args = parser.parse_args(argv)
-    # The repository root first on the path, so the scripts use this checkout's dashsim even uninstalled.
-    env = dict(os.environ, MPLBACKEND="Agg",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")])))
+    scripts = discover()
+    if args.only:
+        unknown = sorted(set(args.only) - {p.stem for p in scripts})
+        if unknown:
+            parser.error(f"--only: no scripts {unknown}; scripts: {[p.stem for p in scripts]}")
+        scripts = [p for p in scripts if p.stem in args.only]
+    flags = ["--out", str(args.out), "--no-progress"] + (["--quick"] if args.quick else []) + (
+        ["--replot"] if args.replot else [])
     rows = []
-    for script in discover():
-        print(f"== {script.name}{' --quick' if args.quick else ''}", flush=True)
-        before, start = snapshot(), time.perf_counter()
-        proc = subprocess.run([sys.executable, str(script), *(["--quick"] if args.quick else [])],
-                              cwd=HERE.parent, env=env)
-        seconds = time.perf_counter() - start
-        rows.append((script.name, "ok" if proc.returncode == 0 else f"FAILED ({proc.returncode})", seconds,
-                     ", ".join(written(before, snapshot())) or "-"))
-    width = max(len(r[0]) for r in rows) if rows else 6
-    print(f"\n{'script':<{width}} | {'status':<11} | {'seconds':>7} | outputs (in {OUT})")
-    print(f"{'-' * width}-+-{'-' * 11}-+-{'-' * 7}-+-{'-' * 30}")
+    for script in scripts:
+        print(f"== {script.name} {' '.join(flags)}", flush=True)
+        before, start = snapshot(args.out), time.perf_counter()
+        try:
+            load(script).main(flags)
+            status = "ok"
+        except Exception:  # noqa: BLE001 - report the script's failure and go on with the others
+            traceback.print_exc()
+            status = "FAILED"
+        after = snapshot(args.out)
+        outputs = sorted(name for name, mtime in after.items() if before.get(name) != mtime)
+        rows.append((script.name, status, time.perf_counter() - start, ", ".join(outputs) or "-"))
+    width = max((len(r[0]) for r in rows), default=6)
+    print(f"\n{'script':<{width}} | {'status':<6} | {'seconds':>7} | outputs (in {args.out})")
+    print(f"{'-' * width}-+-{'-' * 6}-+-{'-' * 7}-+-{'-' * 30}")
     for name, status, seconds, outs in rows:
-        print(f"{name:<{width}} | {status:<11} | {seconds:>7.1f} | {outs}")
+        print(f"{name:<{width}} | {status:<6} | {seconds:>7.1f} | {outs}")
     return 0 if all(r[1] == "ok" for r in rows) else 1
 
 

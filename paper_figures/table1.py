@@ -2,26 +2,42 @@
 
 Reads the same cached run folders as ``figure1.py`` (same flags, same defaults), so after
 ``figure1.py`` it recomputes nothing; missing runs are computed. Full mode: the paper's model, J
-and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4, SGD and SAM); ``--quick``: digits, MLP of width 32, J=3, 2 seeds.
+and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST, seeds 0-4, SGD and SAM);
+``--quick``: digits, MLP of width 32, J=3, SGD, 2 seeds.
 
-Writes ``table1.png`` (the table rendered) and ``table1.csv`` (the numeric means and stds shown).
+Writes ``table1.png`` and ``.pdf`` (the table rendered) and ``table1.csv`` (the numeric means and stds shown,
+and ``n_capped``: experiments that stopped at the epoch cap); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
 
-import _common
-import _training
+from pathlib import Path
+
+from dashsim.figures import parse_args, read_table, render_table
+from dashsim.nn.figures import add_incremental_flags, finish, incremental_metrics, incremental_setting
+
+OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 
 def main(argv=None) -> None:
     from dashsim.nn.tables import format_table1, table1
 
-    args = _training.parse_args(__doc__, argv, _training.add_incremental_flags,
-                                quick_defaults=_training.INCREMENTAL_QUICK, full_defaults=_training.INCREMENTAL_FULL)
-    table = table1(_training.incremental_metrics(args))
+    args = parse_args(__doc__, argv, lambda p: add_incremental_flags(p, quick={"max_epochs": 10}, optimizers=True),
+                      default_out=OUT)
+    if args.replot:
+        table = read_table(args, "table1")
+    else:
+        metrics = incremental_metrics(args)
+        table = table1(metrics)
+        if "converged" in metrics.columns:
+            capped = (~metrics["converged"].astype(bool)).groupby([metrics["optimizer"], metrics["method"]]).sum()
+            table["n_capped"] = [int(capped.get((o, m), 0)) for o, m in zip(table["optimizer"], table["method"])]
     shown = format_table1(table)
-    figure = _training.render_table(shown.values.tolist(), list(shown.columns), f"Table 1: {_training.incremental_setting(args)}")
-    _common.write_table(args, "table1", table, figure)
+    title = f"Table 1: {incremental_setting(args)}"
+    footer = ("experiments that stopped at the epoch cap (all seeds): "
+              + ", ".join(f"{o} {m} {n}" for o, m, n in zip(table["optimizer"], table["method"], table["n_capped"]))
+              if "n_capped" in table.columns else None)
+    finish(args, "table1", table, render_table(shown.values.tolist(), list(shown.columns), title, footer=footer))
 
 
 if __name__ == "__main__":

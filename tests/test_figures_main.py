@@ -36,13 +36,16 @@ def test_table1_against_a_hand_computed_case():
     assert list(zip(table.optimizer, table.method)) == [("sgd", "cold"), ("sgd", "dash"), ("sam", "dash")]
     cold = table.iloc[0]
     # Seed 0: final 0.7, avg 0.6, steps 20 / 15; seed 1: final 0.9, avg 0.75, steps 30 / 21.
-    np.testing.assert_allclose([cold.final_test_accuracy_mean, cold.avg_test_accuracy_mean, cold.final_steps_mean, cold.avg_steps_mean],
+    np.testing.assert_allclose([cold.final_test_accuracy_mean, cold.avg_test_accuracy_mean, cold.final_steps_mean,
+                                cold.avg_steps_mean],
                                [0.8, 0.675, 25.0, 18.0])
-    np.testing.assert_allclose([cold.final_test_accuracy_std, cold.avg_test_accuracy_std, cold.final_steps_std, cold.avg_steps_std],
+    np.testing.assert_allclose([cold.final_test_accuracy_std, cold.avg_test_accuracy_std, cold.final_steps_std,
+                                cold.avg_steps_std],
                                [0.2 / math.sqrt(2), 0.15 / math.sqrt(2), 10 / math.sqrt(2), 6 / math.sqrt(2)])
     assert cold.n_seeds == 2 and table.iloc[1].n_seeds == 1 and math.isnan(table.iloc[1].final_steps_std)
     shown = format_table1(table)
-    assert list(shown.columns) == ["optimizer", "method", "test acc. final (%)", "test acc. avg (%)", "steps final", "steps avg"]
+    assert list(shown.columns) == ["optimizer", "method", "test acc. final (%)", "test acc. avg (%)", "steps final",
+                                   "steps avg"]
     assert shown.iloc[0].tolist() == ["sgd", "cold", "80.0 (14.1)", "67.5 (10.6)", "25 (7)", "18 (4)"]
     assert shown.iloc[2].tolist() == ["sam", "dash", "60.0 (-)", "50.0 (-)", "6 (-)", "7 (-)"]
     with pytest.raises(ValueError, match="by='lr'"):
@@ -52,14 +55,101 @@ def test_table1_against_a_hand_computed_case():
 def test_claim_check_reads_each_part_of_the_claim():
     from dashsim.nn.tables import PAPER_FIGURE1, claim_check
 
-    paper = PAPER_FIGURE1.rename(columns={"final_test_accuracy": "final_test_accuracy_mean", "avg_steps": "avg_steps_mean"})
+    paper = PAPER_FIGURE1.rename(columns={"final_test_accuracy": "final_test_accuracy_mean",
+                                          "avg_steps": "avg_steps_mean"})
     ours = paper.assign(optimizer="sgd")
     flipped = ours.assign(optimizer="sam", final_test_accuracy_mean=[0.5, 0.6, 0.2, 0.45])  # cold, warm, sp, dash
     checks = claim_check(pd.concat([ours, flipped], ignore_index=True))
     assert checks.optimizer.tolist() == ["sgd", "sam"]
     # The paper's own Figure 1 numbers satisfy every part of the claim.
-    assert checks.iloc[0][["dash_ge_cold", "cold_gt_warm", "dash_fewer_steps_than_cold", "sp_between"]].tolist() == [True] * 4
-    assert checks.iloc[1][["dash_ge_cold", "cold_gt_warm", "dash_fewer_steps_than_cold", "sp_between"]].tolist() == [False, False, True, False]
+    parts = ["dash_ge_cold", "cold_gt_warm", "dash_fewer_steps_than_cold", "sp_between"]
+    assert checks.iloc[0][parts].tolist() == [True] * 4
+    assert checks.iloc[1][parts].tolist() == [False, False, True, False]
     assert checks.iloc[1].dash_accuracy == 0.45 and checks.iloc[0].cold_steps == 17_500
     with pytest.raises(ValueError, match="lacks methods"):
         claim_check(ours[ours.method != "sp"])
+
+
+# --- the figure scripts' library: dashsim.figures, dashsim.nn.figures ---------------------------------------
+
+def test_config_flags_take_type_help_and_full_default_from_the_dataclass():
+    import argparse
+    import dataclasses
+
+    from dashsim.figures import ModeDefault, add_config_flags, parse_args
+    from dashsim.nn import TrainConfig
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, TrainConfig, ["max_epochs", "seeds", "model"], full={"seeds": (0, 1, 2)},
+                     quick={"max_epochs": 7, "model": "mlp"})
+    text = " ".join(parser.format_help().split())
+    field_default = {f.name: f.default for f in dataclasses.fields(TrainConfig)}["max_epochs"]
+    help_text = "epoch cap per experiment (hitting it is recorded as not converged)"
+    assert f"{help_text} (full: {field_default}; quick: 7)" in text
+    assert "(full: 0 1 2)" in text and "(full: resnet18; quick: mlp)" in text
+    assert parser.parse_args([]).max_epochs == ModeDefault(field_default, 7)
+
+    def flags(p):
+        add_config_flags(p, TrainConfig, ["max_epochs", "seeds", "model"], full={"seeds": (0, 1, 2)},
+                         quick={"max_epochs": 7, "model": "mlp"})
+
+    full = parse_args("doc", ["--out", "x", "--seeds", "4", "5"], flags)
+    assert (full.max_epochs, full.seeds, full.model) == (field_default, (4, 5), "resnet18")
+    quick = parse_args("doc", ["--out", "x", "--quick", "--max-epochs", "3"], flags)
+    assert (quick.max_epochs, quick.seeds, quick.model) == (3, (0, 1, 2), "mlp")
+    with pytest.raises(SystemExit):
+        parse_args("doc", ["--out", "x", "--model", "no-such-net"], flags)  # choices come from the registry
+    with pytest.raises(ValueError, match="has no fields \\['epochs'\\]"):
+        add_config_flags(argparse.ArgumentParser(), TrainConfig, ["epochs"])
+
+
+def test_mode_flag_help_shows_both_defaults_once():
+    import argparse
+
+    from dashsim.figures import mode_flag
+
+    parser = argparse.ArgumentParser()
+    mode_flag(parser, "--alphas", type=float, nargs="+", full=(0.1, 0.5), quick=(0.3,), help="DASH alpha values")
+    mode_flag(parser, "--lam", type=float, full=0.3, help="shrink")
+    text = " ".join(parser.format_help().split())
+    assert "DASH alpha values (full: 0.1 0.5; quick: 0.3)" in text and "shrink (full: 0.3)" in text
+
+
+def test_runner_flags_are_checked_before_anything_runs(tmp_path, monkeypatch):
+    import sys
+
+    from dashsim.figures import LocalRunner, make_runner, parse_args
+
+    out = tmp_path / "never"
+    args = parse_args("doc", ["--out", str(out)])
+    assert isinstance(args.runner, LocalRunner) and args.runner.map(lambda x: x * x, [3, 1, 2]) == [9, 1, 4]
+    for bad, message in ((["--workers", "0"], "workers must be >= 1, got 0"),
+                         (["--workers", "2"], "--workers and --address need --executor processes or ray")):
+        with pytest.raises(SystemExit):
+            parse_args("doc", ["--out", str(out), *bad])
+        with pytest.raises(ValueError, match=message):
+            make_runner(argparse_namespace(executor="local", workers=int(bad[1]), address=None))
+    monkeypatch.setitem(sys.modules, "dashsim.sweep", None)  # as if the package were not installed
+    with pytest.raises(ValueError, match="--executor processes needs the dashsim.sweep package"):
+        make_runner(argparse_namespace(executor="processes", workers=2, address=None))
+    assert not out.exists()
+
+
+def argparse_namespace(**values):
+    import argparse
+
+    return argparse.Namespace(**values)
+
+
+def test_run_folder_is_the_hash_of_the_settings(tmp_path):
+    import argparse
+    import hashlib
+
+    from dashsim.figures import run_dir
+
+    args = argparse.Namespace(cache=tmp_path / "cache")
+    config = {"data": "digits", "seeds": (0,), "model": "mlp", "max_epochs": 5}
+    expected = hashlib.sha1(b'{"data": "digits", "max_epochs": 5, "model": "mlp", "seeds": [0]}').hexdigest()[:12]
+    assert run_dir(args, "incremental", config) == tmp_path / "cache" / "incremental" / expected
+    assert run_dir(args, "incremental", dict(reversed(config.items()))) == run_dir(args, "incremental", config)
+    assert run_dir(args, "incremental", {**config, "max_epochs": 6}) != run_dir(args, "incremental", config)

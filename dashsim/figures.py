@@ -1,0 +1,275 @@
+"""What every paper-figure script shares: flags with a full and a quick default, the run cache, the outputs.
+
+A figure script (``paper_figures/<name>.py``) computes with cached, resumable runs and plots
+separately, writing ``<name>.csv`` (exactly the plotted numbers) and ``<name>.png`` + ``.pdf``
+(:func:`dashsim.style.save_figure`). This module holds the parts that know neither the simulator
+nor torch; :mod:`dashsim.sim.figures` and :mod:`dashsim.nn.figures` build on it.
+
+Flags. A script's flags are derived from the library's config dataclasses
+(:func:`add_config_flags`: type, choices and help from the field, as ``dashsim train`` derives
+them) or declared once with their two defaults (:func:`mode_flag`). Each such flag holds a
+:class:`ModeDefault` until :func:`parse_args` replaces it by the full-mode value, or by the
+``--quick`` value, so a default is written in one place: the dataclass field or the flag.
+
+Runs. :func:`add_executor_flags` adds ``--executor``, ``--workers`` and ``--address``, and
+:func:`make_runner` turns them into an object with ``map(fn, items)`` (ordered results): the
+in-process :class:`LocalRunner` for ``local``, otherwise the executor of
+``dashsim.sweep.make_executor`` when that package is installed. Every script maps its runs through
+the runner, so an executor plugs into all of them here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import importlib
+import json
+import textwrap
+import time
+import typing
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+from ._config import BooleanFlag, _flag, _scalar_type, _unwrap_optional, field_help, plain_text
+
+__all__ = ["ModeDefault", "mode_flag", "add_config_flags", "parse_args", "add_executor_flags", "make_runner",
+           "LocalRunner", "run_dir", "write_table", "read_table", "render_table", "wrapped", "EXECUTORS"]
+
+EXECUTORS = ("local", "processes", "ray")  # local runs in this process; the others need dashsim.sweep
+
+
+@dataclasses.dataclass(frozen=True)
+class ModeDefault:
+    """A flag's default in full mode and with ``--quick``; :func:`parse_args` replaces it by one of them."""
+
+    full: Any  # the value of a full (paper-sized) run
+    quick: Any  # the value with --quick (tiny runs for the tests)
+
+    def shown(self) -> str:
+        """``"full: X; quick: Y"`` (``"full: X"`` when both agree), for the flag's help."""
+        text = f"full: {_shown(self.full)}"
+        return text if self.quick == self.full else f"{text}; quick: {_shown(self.quick)}"
+
+
+_SAME = object()
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) if isinstance(value, (list, tuple)) \
+        else (f"{value:g}" if isinstance(value, float) else str(value))
+
+
+def mode_flag(parser, *flags: str, full: Any, quick: Any = _SAME, help: str = "", **keywords: Any) -> None:
+    """Add a script's own flag (``parser.add_argument(*flags, **keywords)``) defaulting to ``full`` / ``quick``.
+
+    The help ends with both defaults, read from the values given here. ``quick`` defaults to ``full``.
+    """
+    default = ModeDefault(full, full if quick is _SAME else quick)
+    parser.add_argument(*flags, default=default, help=f"{help} ({default.shown()})".strip(), **keywords)
+
+
+def add_config_flags(parser, cls: type, names: Sequence[str], *, full: Optional[dict] = None,
+                     quick: Optional[dict] = None, title: Optional[str] = None) -> None:
+    """Add ``--<name>`` for the fields ``names`` of the dataclass ``cls``, typed and described by the field.
+
+    Type, choices and help come from the field, as in :func:`dashsim._config.add_dataclass_arguments`
+    (``dashsim train``'s flags): tuple fields take several values, booleans are ``--x/--no-x``.
+    The full-mode default is ``full[name]`` if given, else the field's default; the quick default is
+    ``quick[name]`` if given, else the full one. A script lists only what differs from the dataclass.
+
+    Parameters
+    ----------
+    parser : the argument parser (or group) to add to.
+    cls : a config dataclass (:class:`~dashsim.nn.TrainConfig`, a protocol plan, a method, ...).
+    names : the fields that become flags, in order.
+    full, quick : per field, the full-mode and the quick default where they differ from the field's.
+    title : put the flags in an argument group of this title.
+    """
+    full, quick = dict(full or {}), dict(quick or {})
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [name for name in names if name not in fields]
+    if unknown:
+        raise ValueError(f"{cls.__qualname__} has no fields {unknown}; fields: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    helps = field_help(cls)
+    group = parser.add_argument_group(title) if title else parser
+    for name in names:
+        f = fields[name]
+        field_default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        full_value = full.get(name, field_default)
+        default = ModeDefault(full_value, quick.get(name, full_value))
+        tp = hints[name]
+        keywords: dict[str, Any] = {"dest": name, "default": default,
+                                    "help": f"{plain_text(helps.get(name, ''))} ({default.shown()})".strip()}
+        choices = f.metadata.get("choices")
+        if choices is not None:
+            keywords["choices"] = tuple(choices() if callable(choices) else choices)
+        if _unwrap_optional(tp) is bool:
+            keywords["action"] = BooleanFlag
+        elif typing.get_origin(tp) is tuple:
+            keywords.update(type=_scalar_type(typing.get_args(tp)[0]), nargs="+")
+        else:
+            keywords["type"] = _scalar_type(tp)
+        group.add_argument(_flag(name), **keywords)
+
+
+def parse_args(doc: str, argv: Optional[Sequence[str]] = None,
+               add_flags: Optional[Callable[[argparse.ArgumentParser], None]] = None, *,
+               executor: bool = True, default_out: Optional[Path] = None) -> argparse.Namespace:
+    """The arguments of a figure script: the shared flags, ``add_flags``' own, defaults resolved by mode.
+
+    Shared flags: ``--quick`` (tiny settings: seconds, for the tests), ``--out`` (output folder; runs
+    are cached under ``<out>/cache``), ``--replot`` (draw again from ``<out>/<name>.csv``, computing
+    nothing), ``--no-progress`` and, with ``executor=True``, the executor flags
+    (:func:`add_executor_flags`; ``args.runner`` is then :func:`make_runner`'s runner, checked before
+    anything runs). Every :class:`ModeDefault` left after parsing becomes its quick or full value;
+    list values become tuples. ``--out`` defaults to ``default_out`` (required when that is None).
+    """
+    parser = argparse.ArgumentParser(description=plain_text(doc), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny settings: seconds, for smoke tests")
+    parser.add_argument("--out", type=Path, default=default_out,
+                        help="output folder (runs are cached in <out>/cache)" + (f" (default: {default_out})"
+                                                                                  if default_out else ""))
+    parser.add_argument("--replot", action="store_true",
+                        help="draw the figure again from <out>/<name>.csv without computing anything")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    if executor:
+        add_executor_flags(parser)
+    if add_flags is not None:
+        add_flags(parser)
+    args = parser.parse_args(argv)
+    if args.out is None:
+        parser.error("--out is required: the folder to write the figure, its CSV and the run cache into")
+    for name, value in vars(args).items():
+        if isinstance(value, ModeDefault):
+            value = value.quick if args.quick else value.full
+        if isinstance(value, list):
+            value = tuple(value)
+        setattr(args, name, value)
+    args.cache = args.out / "cache"
+    if executor:
+        try:
+            args.runner = make_runner(args)
+        except ValueError as error:
+            parser.error(str(error))
+    args.start = time.perf_counter()
+    return args
+
+
+def add_executor_flags(parser) -> None:
+    """Add ``--executor``, ``--workers`` and ``--address``: where a script's runs are executed.
+
+    ``local`` (the default) runs them one after another in this process. ``processes`` and ``ray``
+    take the executor of ``dashsim.sweep.make_executor(name, workers=..., address=...)``, when the
+    ``dashsim.sweep`` package is installed (:func:`make_runner` says so otherwise).
+    """
+    group = parser.add_argument_group("where the runs execute")
+    group.add_argument("--executor", choices=EXECUTORS, default="local",
+                       help="local: in this process; processes / ray: through dashsim.sweep (default: local)")
+    group.add_argument("--workers", type=int, default=None, help="parallel runs (processes / ray; default: executor's)")
+    group.add_argument("--address", default=None, help="address of a running Ray cluster (ray; default: start one)")
+
+
+class LocalRunner:
+    """Runs the tasks one after another in this process: ``map(fn, items) = [fn(x) for x in items]``."""
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list:
+        """``fn`` of every item, in order."""
+        return [fn(item) for item in items]
+
+
+def make_runner(args: argparse.Namespace):
+    """The runner the executor flags ask for: an object with ``map(fn, items)`` returning ordered results.
+
+    ``local``: a :class:`LocalRunner` (``--workers`` and ``--address`` must then be unset). Otherwise
+    ``dashsim.sweep.make_executor(args.executor, workers=args.workers, address=args.address)``; a
+    ValueError names the missing package when ``dashsim.sweep`` is not installed. A ``--workers``
+    below 1 is refused before anything runs.
+    """
+    executor = getattr(args, "executor", "local")
+    workers, address = getattr(args, "workers", None), getattr(args, "address", None)
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if executor == "local":
+        if workers is not None or address is not None:
+            raise ValueError("--workers and --address need --executor processes or ray; the local executor runs "
+                             "in this process")
+        return LocalRunner()
+    try:
+        sweep = importlib.import_module("dashsim.sweep")
+    except ImportError as error:
+        raise ValueError(f"--executor {executor} needs the dashsim.sweep package, which is not installed "
+                         f"({error}); use --executor local") from error
+    return sweep.make_executor(executor, workers=workers, address=address)
+
+
+def run_dir(args: argparse.Namespace, name: str, config: dict) -> Path:
+    """The cached run folder of one configuration: ``<out>/cache/<name>/<hash of config>``.
+
+    The name is the first 12 hex digits of the SHA-1 of ``config`` as sorted JSON, so quick and full
+    runs (or two sweep points) never share a folder, and running a script again resumes or reuses
+    exactly the runs it needs.
+    """
+    digest = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return args.cache / name / digest
+
+
+def write_table(args: argparse.Namespace, name: str, table, figure) -> None:
+    """Write ``<out>/<name>.csv`` (``table``: exactly the plotted numbers) and the figure as PNG and PDF.
+
+    With ``--replot`` the CSV it was drawn from is left as it is.
+    """
+    import matplotlib.pyplot as plt
+
+    from .style import save_figure
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    csv = args.out / f"{name}.csv"
+    if not getattr(args, "replot", False):
+        table.to_csv(csv, index=False)
+    png, pdf = save_figure(figure, args.out / name)
+    plt.close(figure)
+    print(f"wrote {png}, {pdf.name} and {csv.name} in {time.perf_counter() - args.start:.1f} s")
+
+
+def read_table(args: argparse.Namespace, name: str):
+    """``<out>/<name>.csv``, the numbers a figure was drawn from (for ``--replot``); a clear error if absent."""
+    import pandas as pd
+
+    csv = args.out / f"{name}.csv"
+    if not csv.is_file():
+        raise FileNotFoundError(f"--replot reads {csv}, which does not exist; run the script without --replot first")
+    return pd.read_csv(csv)
+
+
+def wrapped(title: str, width: int = 100) -> str:
+    """``title`` broken into lines of at most ``width`` characters."""
+    return "\n".join(textwrap.wrap(title, width))
+
+
+def render_table(cells: list[list[str]], header: list[str], title: str, *, footer: Optional[str] = None):
+    """A table of strings drawn as a matplotlib figure (for the scripts whose figure is a table)."""
+    import matplotlib.pyplot as plt
+
+    from .style import theme
+
+    with theme():
+        fig, ax = plt.subplots(figsize=(max(8.0, 1.3 * len(header)), 0.45 * len(cells) + 1.4))
+        ax.axis("off")
+        drawn = ax.table(cellText=cells, colLabels=header, loc="center", cellLoc="center")
+        drawn.auto_set_font_size(False)
+        drawn.set_fontsize(9)
+        drawn.scale(1, 1.4)
+        ax.set_title(wrapped(title, 110), fontsize=10)
+        if footer:
+            fig.text(0.5, 0.02, wrapped(footer, 140), ha="center", fontsize=8)
+        fig.tight_layout(rect=(0, 0.05 if footer else 0, 1, 1))
+    return fig
