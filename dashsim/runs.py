@@ -173,7 +173,7 @@ def restore_rng_state(state: dict[str, Any], generators: dict[str, Any] | None =
             gen.bit_generator.state = value
 
 
-def _read_json(path: Path, remedy: str) -> dict[str, Any]:
+def read_json(path: Path, remedy: str) -> dict[str, Any]:
     """``path`` parsed as a JSON object, or :class:`RunFolderCorruptError` naming it and saying ``remedy``."""
     try:
         value = json.loads(path.read_text())
@@ -303,7 +303,7 @@ class RunFolder:
     def _open_config(self) -> None:
         config_path = self.path / self.CONFIG
         if config_path.exists():
-            stored = _read_json(config_path, "restore it (the same settings' config.json), or delete the folder to "
+            stored = read_json(config_path, "restore it (the same settings' config.json), or delete the folder to "
                                 "recompute the run, or use another output folder")
             if stored.get(SCHEMA_KEY) != self.config.get(SCHEMA_KEY):
                 raise ConfigMismatchError(
@@ -340,7 +340,7 @@ class RunFolder:
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         env_path = self.path / self.ENVIRONMENT
         if env_path.exists():
-            env = _read_json(env_path, "delete environment.json (only a record: the resume writes a new one)")
+            env = read_json(env_path, "delete environment.json (only a record: the resume writes a new one)")
             threads = torch.get_num_threads()
             if env.get("torch_threads") not in (None, threads):
                 logger.warning("%s: resuming with %d torch threads, the run started with %s; CPU results may then "

@@ -25,7 +25,6 @@ probes' columns.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import numbers
 import random
@@ -658,7 +657,7 @@ def _warn_device_change(folder: runs.RunFolder, device: torch.device) -> None:
     path = folder.path / folder.ENVIRONMENT
     if not path.exists():
         return
-    env = json.loads(path.read_text())
+    env = runs.read_json(path, "delete environment.json (only a record: the resume writes a new one)")
     previous = (env.get("resumes") or [env])[-1].get("device")
     note = None if previous is None else device_change_note(previous, device)
     if note is not None:
