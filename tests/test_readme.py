@@ -45,8 +45,9 @@ def test_the_first_screen_has_the_two_commands_and_the_results_table():
     text = README.read_text()
     first_screen = "\n".join(text.splitlines()[:40])
     commands = _bash_commands(first_screen)
-    assert commands[:2] == ['python3 -m pip install -q torch==2.13.0 -e ".[dev]" && dashsim simulate',
-                            'python3 -m pip install -q torch==2.13.0 -e ".[dev]" && python3 -m pytest']
+    install = 'python3 -m pip install -q torch==2.13.0 -e ".[dev]"'
+    assert commands[:2] == [f"{install} && dashsim simulate",
+                            f"{install} && python3 -m ruff check . && python3 -m pytest"]
     assert "## Results next to the papers" in first_screen
 
 
