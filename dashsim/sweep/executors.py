@@ -173,6 +173,11 @@ def check_address(address: str, timeout: float = 5.0) -> None:
                               "'ray start --head' on the head node, or check the address and port") from None
 
 
+def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
+    """``fn(item)``: the body of every Ray task (a plain function, which ``ray.remote`` requires)."""
+    return fn(item)
+
+
 class RayExecutor:
     """``map`` as Ray tasks: on a local Ray instance, or on the running cluster at ``address``.
 
@@ -251,9 +256,12 @@ class RayExecutor:
         """``[fn(item) for item in items]`` as Ray tasks, in the order of ``items``."""
         import ray
 
+        # One remote wrapper for any callable (ray.remote takes only Python functions and classes, not
+        # builtins or functools.partial objects); fn travels once, as an object reference.
         task = ray.remote(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=self.retries,
-                          retry_exceptions=False)(fn)
-        refs = [task.remote(item) for item in items]
+                          retry_exceptions=False)(_apply)
+        fn_ref = ray.put(fn)
+        refs = [task.remote(fn_ref, item) for item in items]
         try:
             return ray.get(refs)
         except ray.exceptions.RayTaskError as err:
