@@ -3,11 +3,14 @@
 Rows: the Figure 1 quick grid (digits, MLP of width 32, 450 images, J=3, at most 10 epochs, SGD;
 cold, warm, S&P and DASH x seeds 0 and 1 = 8 runs) as one sweep into a fresh folder per executor,
 with the collected tables checked identical to ``local``'s; the start-up of a local Ray instance;
-and ``--instances`` random theorem-check instances (:func:`dashsim.sim.claims.random_checks`,
-horizon ``--max-chunks``), checked identical too. Columns: ``local``, ``processes --workers N``
-and ``ray`` (a local instance with N CPUs), wall time and speed-up over ``local``. Run:
+``--instances`` random theorem-check instances (:func:`dashsim.sim.claims.random_checks`,
+horizon ``--max-chunks``), checked identical too; and the exhaustive theorem check of every instance
+with C <= 3, K <= 2, n_A <= 3, J <= 12 (:func:`dashsim.sim.exhaustive.exhaustive_check`: 363,954
+orbit representatives checked, standing for 6.8 M instances), its JSON checked identical. Columns:
+``local``, ``processes --workers N`` and ``ray`` (a local instance with N CPUs), wall time and
+speed-up over ``local``. Run:
 
-    python benchmarks/sweep.py [--workers 2] [--instances 200000] [--max-chunks 24]
+    python benchmarks/sweep.py [--workers 2] [--instances 2000] [--max-chunks 24]
 
 Every process uses one torch/BLAS thread per run, so the speed-up is what the extra workers buy.
 """
@@ -48,10 +51,23 @@ def _checks(executor, n: int, max_chunks: int) -> tuple[float, pd.DataFrame]:
     return time.perf_counter() - started, claims_table(tallies)
 
 
+EXHAUSTIVE_BOUND = dict(num_classes=3, num_features=2, max_count=3, max_chunks=12)
+
+
+def _exhaustive(executor) -> tuple[float, dict]:
+    from dashsim.sim.exhaustive import Bound, exhaustive_check
+
+    started = time.perf_counter()
+    result = exhaustive_check(Bound(**EXHAUSTIVE_BOUND), executor=executor).to_dict()
+    result.pop("seconds", None)
+    return time.perf_counter() - started, result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2, help="processes and Ray CPUs (default 2)")
-    parser.add_argument("--instances", type=int, default=200_000, help="theorem-check instances (default 200,000)")
+    parser.add_argument("--instances", type=int, default=2_000,
+                        help="random theorem-check instances, checked one by one (default 2,000)")
     parser.add_argument("--max-chunks", type=int, default=24, help="their horizon J (default 24, the script's)")
     args = parser.parse_args()
 
@@ -74,6 +90,7 @@ def main() -> None:
             with executor:
                 row["grid"], row["grid_table"] = _grid(executor, os.path.join(tmp, name))
                 row["checks"], row["checks_table"] = _checks(executor, args.instances, args.max_chunks)
+                row["exhaustive"], row["exhaustive_json"] = _exhaustive(executor)
             results[label] = row
 
     base = results["local"]
@@ -99,6 +116,10 @@ def main() -> None:
           + cells("checks", lambda r: f"{r['checks']:.1f} s (x{base['checks'] / r['checks']:.2f})"))
     print(f"{'  claims table identical to local':<52} | "
           + cells("checks", lambda r: str(r["checks_table"].equals(base["checks_table"]))))
+    print(f"{'exhaustive C<=3, K<=2, n_A<=3, J<=12 (363,954 checked)':<52} | "
+          + cells("exhaustive", lambda r: f"{r['exhaustive']:.1f} s (x{base['exhaustive'] / r['exhaustive']:.2f})"))
+    print(f"{'  result identical to local':<52} | "
+          + cells("exhaustive", lambda r: str(r["exhaustive_json"] == base["exhaustive_json"])))
     for label, row in results.items():
         if "error" in row:
             print(f"{label}: did not start: {row['error']}")
