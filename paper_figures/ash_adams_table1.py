@@ -8,10 +8,12 @@ Their models and recipe by default: the quarter-width CIFAR ResNet-18 (``resnet1
 100-100 MLP without BatchNorm (``mlp_ash``) and logistic regression, trained with the
 ``ash_adams`` preset (:data:`dashsim.nn.train.PRESETS`: SGD without momentum at lr 1e-3 or Adam,
 a new optimizer every round, inputs normalized with mean = std = 0.5, train to 99%, cap 10,000
-epochs; JordanAsh/warm_start @896176b, ``run.py`` 17-19, 38-41, 63-73, 160-161; ``resnet.py``
-72-104). ``--preset none`` and ``--models mlp resnet18`` run the DASH paper's models and recipe
-instead. Mean (std) over seeds. The paper's numbers (ResNet-18, SGD) sit beside ours only where
-the data set is the same; Fashion-MNIST is not in their table.
+epochs; JordanAsh/warm_start ``run.py``: ``--lr`` 1e-3, ``optim.SGD`` without momentum re-created
+each round, ``Normalize`` by 0.5, class ``mlp``; ``resnet.py``: ``ResNet18``; the lines are cited
+where the preset and the models are defined). ``--preset none`` and ``--models mlp resnet18``
+run the DASH paper's models and recipe instead. Mean (std) over seeds. The paper's numbers
+(ResNet-18, SGD) sit beside ours only where the data set is the same; Fashion-MNIST is not in
+their table.
 
 Full mode: all three models, SGD and Adam, all of Fashion-MNIST, seeds 0-4 (a GPU job). A CPU-sized
 run, e.g. ``--models mlp_ash logistic --subset 10000 --seeds 0 1 2``. ``--quick``: digits, 300

@@ -3,16 +3,15 @@
 Two chunks of 50%: a fresh model trains on the first half for exactly E epochs, then (warm start)
 on all the data for a fixed number of epochs (the paper: 300; ``--second-epochs``), or with
 ``--to-target`` until the epoch's train accuracy reaches 99.9% (at most ``--max-epochs``); E = 0
-is the cold start. Panels
-per model: test accuracy after the full training vs E (left axis) and the train accuracy reached
-by the pretraining (right axis); mean +- std over seeds. The paper sees the damage appear once the
-pretrain accuracy passes about 50%.
+is the cold start. Panels per model: test accuracy after the full training vs E (left axis) and
+the train accuracy reached by the pretraining (right axis); mean +- std over seeds. The paper sees
+the damage appear once the pretrain accuracy passes about 50%.
 
 Full mode: the paper's models (MLP and ResNet-18) on all of Fashion-MNIST (the paper: CIFAR-10),
-10 seeds, second phase 300 epochs (a GPU job). A CPU-sized run, e.g. ``--models mlp --subset 6000
---second-epochs 30 --seeds 0 1 2`` (or ``--to-target --max-epochs 30``). ``--quick``: digits, MLP
-of width 32, 300 images, E in {0, 2, 8}, second phase 10 epochs (ResNet-18 needs 28x28 or larger
-images).
+10 seeds, second phase 300 epochs (a GPU job). A CPU-sized run, e.g.
+``--models mlp --subset 6000 --second-epochs 30 --seeds 0 1 2`` (or ``--to-target --max-epochs 30``).
+``--quick``: digits, MLP of width 32, 300 images, E in {0, 2, 8}, second phase 10 epochs
+(ResNet-18 needs 28x28 or larger images).
 
 Each (model, seed) sweep is cached in a resumable run folder. Writes ``figure2.png``, ``.pdf`` and
 ``figure2.csv`` (the plotted means and stds, and ``n_capped``: seeds whose training on all data
