@@ -13,30 +13,34 @@ them) or declared once with their two defaults (:func:`mode_flag`). Each such fl
 
 Runs. :func:`add_executor_flags` adds ``--executor``, ``--workers`` and ``--address``, and
 :func:`make_runner` turns them into an object with ``map(fn, items)`` (ordered results): the
-in-process :class:`LocalRunner` for ``local``, otherwise the executor of
-``dashsim.sweep.make_executor`` when that package is installed. Every script maps its runs through
-the runner, so an executor plugs into all of them here.
+executor of :func:`dashsim.sweep.make_executor` (``local``: in this process; ``processes``: local
+worker processes; ``ray``: a local Ray instance or the cluster at ``--address``). Every script maps
+its runs through the runner (the simulator's sweeps through
+:func:`dashsim.sim.settings.run_sweep`'s ``executor``), so an executor plugs into all of them here;
+:func:`write_table` closes it when the script is done.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import atexit
 import hashlib
-import importlib
 import json
 import textwrap
 import time
 import typing
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from ._config import BooleanFlag, _flag, _scalar_type, _unwrap_optional, field_help, plain_text
+from .sweep.executors import EXECUTORS, LocalExecutor, make_executor
 
 __all__ = ["ModeDefault", "mode_flag", "add_config_flags", "parse_args", "add_executor_flags", "make_runner",
-           "LocalRunner", "run_dir", "write_table", "read_table", "render_table", "wrapped", "EXECUTORS"]
+           "LocalRunner", "close_runner", "run_dir", "write_table", "read_table", "render_table", "wrapped",
+           "EXECUTORS"]
 
-EXECUTORS = ("local", "processes", "ray")  # local runs in this process; the others need dashsim.sweep
+LocalRunner = LocalExecutor  # the runner of ``--executor local``: ``map(fn, items) = [fn(x) for x in items]``
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,8 +132,9 @@ def parse_args(doc: str, argv: Optional[Sequence[str]] = None,
     are cached under ``<out>/cache``), ``--replot`` (draw again from ``<out>/<name>.csv``, computing
     nothing), ``--no-progress`` and, with ``executor=True``, the executor flags
     (:func:`add_executor_flags`; ``args.runner`` is then :func:`make_runner`'s runner, checked before
-    anything runs). Every :class:`ModeDefault` left after parsing becomes its quick or full value;
-    list values become tuples. ``--out`` defaults to ``default_out`` (required when that is None).
+    anything runs; :func:`write_table` closes it). Every :class:`ModeDefault` left after parsing
+    becomes its quick or full value; list values become tuples. ``--out`` defaults to
+    ``default_out`` (required when that is None).
     """
     parser = argparse.ArgumentParser(description=plain_text(doc), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings: seconds, for smoke tests")
@@ -156,8 +161,9 @@ def parse_args(doc: str, argv: Optional[Sequence[str]] = None,
     if executor:
         try:
             args.runner = make_runner(args)
-        except ValueError as error:
+        except (ValueError, ConnectionError, ImportError) as error:
             parser.error(str(error))
+        atexit.register(close_runner, args)  # also when the script stops early; write_table closes it too
     args.start = time.perf_counter()
     return args
 
@@ -165,50 +171,49 @@ def parse_args(doc: str, argv: Optional[Sequence[str]] = None,
 def add_executor_flags(parser) -> None:
     """Add ``--executor``, ``--workers`` and ``--address``: where a script's runs are executed.
 
-    ``local`` (the default) runs them one after another in this process. ``processes`` and ``ray``
-    take the executor of ``dashsim.sweep.make_executor(name, workers=..., address=...)``, when the
-    ``dashsim.sweep`` package is installed (:func:`make_runner` says so otherwise).
+    ``local`` (the default) runs them one after another in this process; ``processes`` on
+    ``--workers`` local worker processes; ``ray`` on a local Ray instance of ``--workers`` CPUs, or
+    on the running cluster at ``--address`` (:func:`dashsim.sweep.make_executor`). The results do
+    not depend on the executor.
     """
     group = parser.add_argument_group("where the runs execute")
     group.add_argument("--executor", choices=EXECUTORS, default="local",
-                       help="local: in this process; processes / ray: through dashsim.sweep (default: local)")
-    group.add_argument("--workers", type=int, default=None, help="parallel runs (processes / ray; default: executor's)")
-    group.add_argument("--address", default=None, help="address of a running Ray cluster (ray; default: start one)")
-
-
-class LocalRunner:
-    """Runs the tasks one after another in this process: ``map(fn, items) = [fn(x) for x in items]``."""
-
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list:
-        """``fn`` of every item, in order."""
-        return [fn(item) for item in items]
+                       help="local: in this process; processes: local worker processes; ray: a Ray instance "
+                            "or cluster (default: local)")
+    group.add_argument("--workers", type=int, default=None,
+                       help="parallel runs (processes: default min(2, cores); ray: CPUs of a local instance, "
+                            "default all)")
+    group.add_argument("--address", default=None,
+                       help="address of a running Ray cluster (ray only; default: start a local instance)")
 
 
 def make_runner(args: argparse.Namespace):
-    """The runner the executor flags ask for: an object with ``map(fn, items)`` returning ordered results.
+    """The runner the executor flags ask for: :func:`dashsim.sweep.make_executor`'s executor.
 
-    ``local``: a :class:`LocalRunner` (``--workers`` and ``--address`` must then be unset). Otherwise
-    ``dashsim.sweep.make_executor(args.executor, workers=args.workers, address=args.address)``; a
-    ValueError names the missing package when ``dashsim.sweep`` is not installed. A ``--workers``
-    below 1 is refused before anything runs.
+    An object with ``map(fn, items)`` returning the results in the order of ``items`` and
+    ``close()``. ``local`` (``--workers`` and ``--address`` unset) runs in this process. Refused
+    before anything runs: an unknown executor, ``--workers`` below 1, ``--workers`` with
+    ``local``, ``--address`` without ``ray`` (ValueError naming the flag), an unreachable
+    ``--address`` (ConnectionError), Ray not installed (ImportError).
     """
     executor = getattr(args, "executor", "local")
     workers, address = getattr(args, "workers", None), getattr(args, "address", None)
     if executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if executor == "local":
-        if workers is not None or address is not None:
-            raise ValueError("--workers and --address need --executor processes or ray; the local executor runs "
-                             "in this process")
-        return LocalRunner()
-    try:
-        sweep = importlib.import_module("dashsim.sweep")
-    except ImportError as error:
-        raise ValueError(f"--executor {executor} needs the dashsim.sweep package, which is not installed "
-                         f"({error}); use --executor local") from error
-    return sweep.make_executor(executor, workers=workers, address=address)
+        raise ValueError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"--workers must be an integer >= 1, got {workers!r}")
+    if executor == "local" and workers is not None:
+        raise ValueError("--workers needs --executor processes or ray; the local executor runs in this process")
+    if address is not None and executor != "ray":
+        raise ValueError(f"--address (a Ray cluster) needs --executor ray, not {executor}")
+    return make_executor(executor, workers=workers, address=address)
+
+
+def close_runner(args: argparse.Namespace) -> None:
+    """Stop the worker processes or the Ray instance of ``args.runner`` (if any); safe to call twice."""
+    runner = getattr(args, "runner", None)
+    if runner is not None and hasattr(runner, "close"):
+        runner.close()
 
 
 def run_dir(args: argparse.Namespace, name: str, config: dict) -> Path:
@@ -225,8 +230,10 @@ def run_dir(args: argparse.Namespace, name: str, config: dict) -> Path:
 def write_table(args: argparse.Namespace, name: str, table, figure) -> None:
     """Write ``<out>/<name>.csv`` (``table``: exactly the plotted numbers) and the figure as PNG and PDF.
 
-    With ``--replot`` the CSV it was drawn from is left as it is.
+    With ``--replot`` the CSV it was drawn from is left as it is. The script's runner (worker
+    processes, a Ray instance started for it) is closed first: the computing is done.
     """
+    close_runner(args)
     import matplotlib.pyplot as plt
 
     from .style import save_figure

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dashsim.bridge.figures import add_bridge_flags, bridge_config, describe
+from dashsim.bridge.figures import add_bridge_flags, bridge_config, describe, run_bridge_seeds
 from dashsim.figures import parse_args, read_table, write_table
 
 OUT = Path(__file__).resolve().parent / "out"  # default output folder
@@ -31,17 +31,17 @@ OUT = Path(__file__).resolve().parent / "out"  # default output folder
 def main(argv=None) -> None:
     import torch
 
-    from dashsim.bridge import run_bridge
     from dashsim.bridge.plotting import bridge_curves, plot_bridge
 
-    args = parse_args(__doc__, argv, add_bridge_flags, executor=False, default_out=OUT)
+    args = parse_args(__doc__, argv, add_bridge_flags, default_out=OUT)
     config = bridge_config(args)
     if args.replot:
         curves = read_table(args, "bridge")
     else:
         if config.device in ("auto", "cpu") and not torch.cuda.is_available():
             torch.set_num_threads(1)  # small networks: one thread is as fast and leaves the other cores free
-        curves = bridge_curves(run_bridge(config, out=args.cache / "bridge", progress=not args.no_progress))
+        curves = bridge_curves(run_bridge_seeds(config, args.runner, out=args.cache / "bridge",
+                                                progress=not args.no_progress))
     title = (f"Bridge: {describe(config)}; mean $\\pm$ std over {len(config.seeds)} seed(s)"
              + (" (quick)" if args.quick else ""))
     write_table(args, "bridge", curves, plot_bridge(curves, title=title))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dashsim.bridge.figures import add_bridge_flags, bridge_config, describe
+from dashsim.bridge.figures import add_bridge_flags, bridge_config, describe, run_bridge_seeds
 from dashsim.figures import parse_args, read_table, write_table
 
 OUT = Path(__file__).resolve().parent / "out"  # default output folder
@@ -34,15 +34,38 @@ LABELS = {"noise_strength": "noise / feature strength", "p_max": "p_max (mean fe
           "tau": "simulator tau (features needed per point)"}
 
 
+def sweep_seeds(base, param, values, args):
+    """:func:`dashsim.bridge.run_bridge_sweep`'s rows, each value's seeds split over the script's executor.
+
+    Values run one after another: settings that differ only in gamma or tau share their network
+    runs, which two workers must not train at once.
+    """
+    import dataclasses
+
+    import pandas as pd
+
+    from dashsim.bridge import run_bridge_sweep
+    from dashsim.sweep import LocalExecutor
+
+    out = args.cache / "bridge"
+    if isinstance(args.runner, LocalExecutor):
+        return run_bridge_sweep(base, param, values, out=out, progress=not args.no_progress)
+    frames = []
+    for value in values:
+        frame = run_bridge_seeds(dataclasses.replace(base, **{param: value}), args.runner, out=out)
+        frame.insert(0, param, value)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def main(argv=None) -> None:
     import pandas as pd
     import torch
 
-    from dashsim.bridge import run_bridge_sweep
     from dashsim.bridge.plotting import plot_bridge_sweep, sweep_table
 
     args = parse_args(__doc__, argv, lambda p: add_bridge_flags(p, full={"methods": ("cold", "warm", "dash")},
-                                                                quick=QUICK), executor=False, default_out=OUT)
+                                                                quick=QUICK), default_out=OUT)
     base = bridge_config(args)
     sweeps = SWEEPS_QUICK if args.quick else SWEEPS_FULL
     if args.replot:
@@ -54,7 +77,7 @@ def main(argv=None) -> None:
             torch.set_num_threads(1)
         tables = {}
         for param, values in sweeps.items():
-            frame = run_bridge_sweep(base, param, values, out=args.cache / "bridge", progress=not args.no_progress)
+            frame = sweep_seeds(base, param, values, args)
             tables[param] = sweep_table(frame, param)
         csv = pd.concat([t.rename(columns={param: "value"}).assign(sweep=param) for param, t in tables.items()],
                         ignore_index=True)

@@ -17,9 +17,9 @@ import dataclasses
 from pathlib import Path
 
 from dashsim.figures import parse_args, read_table, write_table
-from dashsim.sim.figures import add_setting_flags, setting_from_args, setting_title
+from dashsim.sim.figures import add_setting_flags, run_seeds, setting_from_args, setting_title
 from dashsim.sim.plotting import plot_figure3, plotted_table
-from dashsim.sim.settings import PaperSetting, run_setting, summarize
+from dashsim.sim.settings import PaperSetting, summarize
 
 OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
@@ -47,9 +47,9 @@ def compare_with_paper(df, s: PaperSetting) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: add_setting_flags(p, quick={"seeds": (0, 1, 2)}),
-                      executor=False, default_out=OUT)
+                      default_out=OUT)
     s = setting_from_args(args)
-    df = None if args.replot else run_setting(s, progress=not args.no_progress, cache_dir=args.cache)
+    df = None if args.replot else run_seeds(s, args.runner, progress=not args.no_progress, cache_dir=args.cache)
     summary = read_table(args, "figure3") if args.replot else plotted_table(summarize(df))
     title = (f"Figure 3: {setting_title(s)}, mean $\\pm$ std over {len(s.seeds)} seeds"
              + (" (quick)" if args.quick else ""))

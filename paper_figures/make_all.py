@@ -2,10 +2,12 @@
 
 Discovers every ``*.py`` here except this file and names starting with ``_``, so figure scripts
 added later join automatically. Each script's ``main(argv)`` runs in this process (one import of
-torch for all of them) with ``--out DIR --no-progress`` and, when given, ``--quick`` / ``--replot``;
-a script that fails is reported in the table and the others still run.
+torch for all of them) with ``--out DIR --no-progress`` and, when given, ``--quick`` / ``--replot``
+and the executor flags (each script then runs its own runs on that executor); a script that fails
+is reported in the table and the others still run.
 
     python paper_figures/make_all.py --out DIR [--quick] [--replot] [--only figure1 table1]
+        [--executor {local,processes,ray}] [--workers N] [--address ADDR]
 
 Exit status 1 if any script failed.
 """
@@ -52,6 +54,10 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="pass --quick to every script (seconds each)")
     parser.add_argument("--replot", action="store_true", help="pass --replot: redraw every figure from its CSV in DIR")
     parser.add_argument("--only", nargs="+", default=None, help="run only these scripts (names without .py)")
+    parser.add_argument("--executor", choices=("local", "processes", "ray"), default=None,
+                        help="pass --executor to every script (default: the scripts' own, local)")
+    parser.add_argument("--workers", type=int, default=None, help="pass --workers N to every script")
+    parser.add_argument("--address", default=None, help="pass --address ADDR (a Ray cluster) to every script")
     args = parser.parse_args(argv)
     scripts = discover()
     if args.only:
@@ -61,6 +67,9 @@ def main(argv=None) -> int:
         scripts = [p for p in scripts if p.stem in args.only]
     flags = ["--out", str(args.out), "--no-progress"] + (["--quick"] if args.quick else []) + (
         ["--replot"] if args.replot else [])
+    for flag in ("executor", "workers", "address"):
+        if getattr(args, flag) is not None:
+            flags += [f"--{flag}", str(getattr(args, flag))]
     rows = []
     for script in scripts:
         print(f"== {script.name} {' '.join(flags)}", flush=True)

@@ -115,23 +115,28 @@ def test_mode_flag_help_shows_both_defaults_once():
     assert "DASH alpha values (full: 0.1 0.5; quick: 0.3)" in text and "shrink (full: 0.3)" in text
 
 
-def test_runner_flags_are_checked_before_anything_runs(tmp_path, monkeypatch):
-    import sys
-
+def test_runner_flags_are_checked_before_anything_runs(tmp_path):
     from dashsim.figures import LocalRunner, make_runner, parse_args
+    from dashsim.sweep import LocalExecutor, ProcessExecutor
 
     out = tmp_path / "never"
     args = parse_args("doc", ["--out", str(out)])
-    assert isinstance(args.runner, LocalRunner) and args.runner.map(lambda x: x * x, [3, 1, 2]) == [9, 1, 4]
-    for bad, message in ((["--workers", "0"], "workers must be >= 1, got 0"),
-                         (["--workers", "2"], "--workers and --address need --executor processes or ray")):
+    assert isinstance(args.runner, LocalExecutor) and LocalRunner is LocalExecutor
+    assert args.runner.map(lambda x: x * x, [3, 1, 2]) == [9, 1, 4]
+    args = parse_args("doc", ["--out", str(out), "--executor", "processes", "--workers", "2"])
+    assert isinstance(args.runner, ProcessExecutor) and args.runner.workers == 2 and args.runner._pool is None
+    args.runner.close()
+    for flags, message in (({"executor": "local", "workers": 0}, "--workers must be an integer >= 1, got 0"),
+                           ({"executor": "processes", "workers": 0}, "--workers must be an integer >= 1, got 0"),
+                           ({"executor": "local", "workers": 2}, "--workers needs --executor processes or ray"),
+                           ({"executor": "processes", "address": "h:1"}, "--address .* needs --executor ray"),
+                           ({"executor": "slurm"}, "--executor must be one of local, processes, ray")):
+        with pytest.raises(ValueError, match=message):
+            make_runner(argparse_namespace(**{"workers": None, "address": None, **flags}))
+    for bad in (["--workers", "0"], ["--workers", "2"], ["--executor", "processes", "--address", "h:1"],
+                ["--executor", "ray", "--address", "127.0.0.1:1"]):  # nothing listens on port 1
         with pytest.raises(SystemExit):
             parse_args("doc", ["--out", str(out), *bad])
-        with pytest.raises(ValueError, match=message):
-            make_runner(argparse_namespace(executor="local", workers=int(bad[1]), address=None))
-    monkeypatch.setitem(sys.modules, "dashsim.sweep", None)  # as if the package were not installed
-    with pytest.raises(ValueError, match="--executor processes needs the dashsim.sweep package"):
-        make_runner(argparse_namespace(executor="processes", workers=2, address=None))
     assert not out.exists()
 
 

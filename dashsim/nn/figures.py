@@ -27,10 +27,10 @@ from .. import style
 from ..figures import add_config_flags, mode_flag, run_dir, wrapped
 from ..stats import seed_stats
 
-__all__ = ["TRAIN_QUICK", "PAPER_SEEDS", "MAIN_METHODS", "add_train_flags", "add_methods_flag", "add_incremental_flags",
-           "incremental_metrics", "incremental_setting", "RunTask", "run_task", "run_all", "task",
-           "incremental_tasks", "probed_tasks", "setting_line", "data_phrase", "seeds_phrase", "curve_stats",
-           "plot_seed_curves", "curve_table", "plot_curves", "finish",
+__all__ = ["TRAIN_QUICK", "PAPER_SEEDS", "FULL_MAX_EPOCHS", "paper_method", "MAIN_METHODS", "add_train_flags",
+           "add_methods_flag", "add_incremental_flags", "incremental_metrics", "incremental_setting", "RunTask",
+           "run_task", "run_all", "task", "incremental_tasks", "probed_tasks", "setting_line", "data_phrase",
+           "seeds_phrase", "curve_stats", "plot_seed_curves", "curve_table", "plot_curves", "finish",
            "ONLINE_PROTOCOLS", "add_online_flags", "online_tasks", "online_setting"]
 
 # The quick settings every torch figure starts from: scikit-learn's digits (always present), a
@@ -38,6 +38,9 @@ __all__ = ["TRAIN_QUICK", "PAPER_SEEDS", "MAIN_METHODS", "add_train_flags", "add
 TRAIN_QUICK = {"data": "digits", "model": "mlp", "width": 32, "subset": 300, "max_epochs": 20, "seeds": (0, 1)}
 DATA_FIELDS = ("data", "data_root", "device")  # the TrainConfig fields every torch figure takes as flags
 PAPER_SEEDS = (0, 1, 2, 3, 4)  # the DASH paper's seeds for the main protocol
+# The DASH authors' epoch cap per experiment (main.py's --max_epochs 10000: none in practice), the
+# full-mode cap of Figure 1 and Table 1, so no experiment is censored by it.
+FULL_MAX_EPOCHS = 10_000
 MAIN_METHODS = ("cold", "warm", "sp", "dash")  # the DASH paper's Figure 1 methods
 # The TrainConfig fields of the main protocol's scripts.
 INCREMENTAL_FIELDS = ("model", "width", "J", "subset", "max_epochs", "seeds")
@@ -66,17 +69,19 @@ def add_methods_flag(parser, full: Sequence[str], quick: Optional[Sequence[str]]
 
 
 def add_incremental_flags(parser, *, quick: Optional[dict] = None, methods: Optional[Sequence[str]] = MAIN_METHODS,
-                          optimizers: bool = False) -> None:
+                          optimizers: bool = False, full: Optional[dict] = None) -> None:
     """The flags of the main protocol's scripts: :data:`INCREMENTAL_FIELDS`, ``--methods`` and maybe ``--optimizers``.
 
     Full mode: the paper's setting (the :class:`~dashsim.nn.TrainConfig` defaults: ResNet-18, J = 50,
-    100-epoch cap) with seeds :data:`PAPER_SEEDS`; quick: :data:`TRAIN_QUICK` with J = 3 and
+    100-epoch cap) with seeds :data:`PAPER_SEEDS` and ``full``'s changes (Figure 1 and Table 1:
+    the authors' cap :data:`FULL_MAX_EPOCHS`); quick: :data:`TRAIN_QUICK` with J = 3 and
     ``quick``'s changes. ``methods=None`` leaves ``--methods`` out; ``optimizers=True`` adds
     ``--optimizers`` (full: SGD and SAM; quick: SGD) and ``--sam-seeds``.
     """
     from .train import OPTIMIZERS
 
-    add_train_flags(parser, INCREMENTAL_FIELDS, full={"seeds": PAPER_SEEDS}, quick={"J": 3, **(quick or {})})
+    add_train_flags(parser, INCREMENTAL_FIELDS, full={"seeds": PAPER_SEEDS, **(full or {})},
+                    quick={"J": 3, **(quick or {})})
     if methods is not None:
         add_methods_flag(parser, methods)
     if optimizers:
@@ -119,6 +124,19 @@ class RunTask:
     columns: dict = dataclasses.field(default_factory=dict)  # constant columns added to the rows (e.g. a label)
 
 
+def paper_method(name: str):
+    """The registered method ``name`` as the DASH authors ran it: L2-Init's ``variant="authors"``, others as defaults.
+
+    L2-Init's default formula is Kumar et al.'s sum of squares; the DASH authors' code squares the
+    sum of per-layer Frobenius norms (baekrok/DASH-Direction-Aware-SHrinking @3d3cea6,
+    ``utils/train_utils.py`` 73-87), which the paper's figures and tables use.
+    """
+    from .methods import make_method
+
+    method = make_method(name)
+    return dataclasses.replace(method, variant="authors") if method.name == "l2_init" else method
+
+
 @functools.lru_cache(maxsize=4)
 def _dataset(name: str, root: Optional[str]):
     from .data import load_dataset
@@ -143,8 +161,14 @@ def task(args: argparse.Namespace, name: str, fields: dict, protocol: Callable, 
     ``fields`` set the run's :class:`~dashsim.nn.TrainConfig`; ``sweep`` (a method's
     hyper-parameters, a protocol setting) joins only the cache key: the folder is
     :func:`dashsim.figures.run_dir` ``(args, name, {"data": args.data, **fields, **sweep})``.
+    A method named ``"l2_init"`` without a method object in ``kwargs`` runs as
+    :func:`paper_method` makes it (the DASH authors' formula), its hyper-parameters in the key.
     """
     from .train import TrainConfig
+
+    if fields.get("method") == "l2_init" and "method" not in kwargs:
+        kwargs["method"] = paper_method("l2_init")
+        sweep = {**(sweep or {}), "method_params": kwargs["method"].hyperparameters()}
 
     folder = run_dir(args, name, {"data": args.data, **fields, **(sweep or {})})
     config = TrainConfig(data=args.data, data_root=args.data_root, device=args.device, out=str(folder), **fields)
@@ -175,15 +199,15 @@ def probed_tasks(args: argparse.Namespace, name: str, *, probe=None, probe_after
     """The main protocol with ``probe`` / ``probe_after`` columns, one run per (seed, variant).
 
     ``variants``: method objects, e.g. ``Dash(alpha=0.5, lam=0.9)`` (default: each of
-    ``args.methods`` at its defaults); the rows carry each method's hyper-parameters as typed
-    columns. ``name`` is the cache folder, so scripts whose probes differ never share a run folder.
+    ``args.methods`` as :func:`paper_method` makes it); the rows carry each method's
+    hyper-parameters as typed columns. ``name`` is the cache folder, so scripts whose probes differ
+    never share a run folder.
     """
-    from .methods import make_method
     from .protocols import run_incremental
 
     tasks = []
     for seed in args.seeds:
-        for method in variants or [make_method(m) for m in args.methods]:
+        for method in variants or [paper_method(m) for m in args.methods]:
             fields = {"model": args.model, "width": args.width, "method": method.name, "J": args.J, "seeds": (seed,),
                       "subset": args.subset, "max_epochs": args.max_epochs}
             tasks.append(task(args, name, fields, run_incremental, sweep={"method_params": method.hyperparameters()},
