@@ -94,11 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-resnet", type=int, default=512, help="images per epoch for ResNet-18")
     parser.add_argument("--n-mlp", type=int, default=8192, help="images per epoch for the MLP")
     parser.add_argument("--n-dash", type=int, default=1024, help="images in the DASH step (ResNet-18)")
-    parser.add_argument("--models", nargs="+", default=["resnet18", "mlp"], choices=["resnet18", "mlp"], help="models to time")
-    parser.add_argument("--repeats", type=int, default=2, help="epochs timed per path (alternating); the fastest is reported")
+    parser.add_argument("--models", nargs="+", default=["resnet18", "mlp"], choices=["resnet18", "mlp"],
+                        help="models to time")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="epochs timed per path (alternating); the fastest is reported")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--augment", action="store_true", help="both paths with random crop (padding 4) + horizontal flip")
-    parser.add_argument("--compile", action="store_true", help="torch.compile dashsim's model (minutes to compile on CPU)")
+    parser.add_argument("--augment", action="store_true",
+                        help="both paths with random crop (padding 4) + horizontal flip")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile dashsim's model (minutes to compile on CPU)")
     args = parser.parse_args(argv)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
     if args.threads:
@@ -127,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             mean=(0.5, 0.5, 0.5),
             std=(0.25, 0.25, 0.25),
         )
-        cfg = TrainConfig(data="fashion-mnist", model=model_name, method="warm", batch_size=128, target_accuracy=1.0, max_epochs=1,
-                          device=str(device), augment=args.augment, compile=args.compile)
+        cfg = TrainConfig(data="fashion-mnist", model=model_name, method="warm", batch_size=128, target_accuracy=1.0,
+                          max_epochs=1, device=str(device), augment=args.augment, compile=args.compile)
         fill = ds.pixel_value(0, normalize=True)
         # dashsim: data resident on the device, one epoch of the library's loop.
         x, y = ds.as_float("train", normalize=True, device=device)
@@ -139,14 +143,16 @@ def main(argv: list[str] | None = None) -> int:
         def time_dashsim(indices: torch.Tensor, seed: int) -> float:
             _sync(device)
             start = time.perf_counter()
-            train_until_target(learner, method, x, y, indices, config=cfg, generator=torch.Generator().manual_seed(seed), fill=fill)
+            train_until_target(learner, method, x, y, indices, config=cfg,
+                               generator=torch.Generator().manual_seed(seed), fill=fill)
             _sync(device)
             return time.perf_counter() - start
 
         # Authors' pipeline: same model and optimizer semantics, fed one PIL image at a time.
         torch.manual_seed(0)
         learner2 = build_learner(cfg, ds, device)
-        loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images, labels, ds.mean, ds.std, args.augment), batch_size=128, shuffle=True, num_workers=0)
+        loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images, labels, ds.mean, ds.std, args.augment),
+                                             batch_size=128, shuffle=True, num_workers=0)
         warm_loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images[:256], labels[:256], ds.mean, ds.std, args.augment), batch_size=128, shuffle=True, num_workers=0)
         time_dashsim(torch.arange(min(n, 256), device=device), 0)  # warm-up
         authors_epoch(learner2.model, learner2.optimizer, warm_loader, device)

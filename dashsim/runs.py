@@ -116,7 +116,8 @@ def _git_commit() -> dict[str, Any]:
     repo = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit or None, "dirty": bool(dirty) if commit else None}
@@ -333,7 +334,8 @@ class RunFolder:
 
     # --- environment -------------------------------------------------------------------------
 
-    def write_environment(self, *, device: str, seeds: Iterable[int], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def write_environment(self, *, device: str, seeds: Iterable[int],
+                          extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Record versions, git commit, device, seeds, host and time; a resume adds to ``resumes``."""
         import torch
 

@@ -76,9 +76,11 @@ def test_rng_state_roundtrip():
     gen = torch.Generator().manual_seed(5)
     npgen = np.random.default_rng(7)
     state = runs.capture_rng_state({"shuffle": gen, "np": npgen})
-    first = (random.random(), np.random.rand(), torch.rand(3), torch.randperm(10, generator=gen), npgen.integers(100, size=4))
+    first = (random.random(), np.random.rand(), torch.rand(3), torch.randperm(10, generator=gen),
+             npgen.integers(100, size=4))
     runs.restore_rng_state(state, {"shuffle": gen, "np": npgen})
-    second = (random.random(), np.random.rand(), torch.rand(3), torch.randperm(10, generator=gen), npgen.integers(100, size=4))
+    second = (random.random(), np.random.rand(), torch.rand(3), torch.randperm(10, generator=gen),
+              npgen.integers(100, size=4))
     assert first[0] == second[0] and first[1] == second[1]
     for a, b in zip(first[2:], second[2:]):
         assert np.array_equal(np.asarray(a), np.asarray(b))

@@ -32,7 +32,7 @@ from .._config import config_to_dict
 from .._progress import progress_bar
 from ..nn import engine
 from ..nn.data import ImageDataset
-from ..nn.methods import METHODS, Learner, make_method
+from ..nn.methods import METHODS, Learner
 from ..sim.accuracy import accuracy_on
 from ..sim.simulator import simulate
 from ..sim.synthetic import sample_test_set
@@ -114,7 +114,8 @@ class BridgeConfig:
         need(self.tau <= self.K, "tau", f"an int in [1, K = {self.K}]")
         need(self.kind in KINDS, "kind", f"one of {KINDS}")
         need(self.model in MODELS, "model", f"one of {MODELS}")
-        need(self.kind == "image" or self.model == "mlp", "model", "'mlp' for kind='vector' (conv nets need kind='image')")
+        need(self.kind == "image" or self.model == "mlp", "model",
+             "'mlp' for kind='vector' (conv nets need kind='image')")
         need(self.kind == "image" or self.dim > self.C * self.K, "dim", f"> C*K = {self.C * self.K}")
         for name in ("feature_strength", "noise_strength"):
             need(np.isfinite(getattr(self, name)) and getattr(self, name) > 0, name, "a finite number > 0")

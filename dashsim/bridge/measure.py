@@ -22,8 +22,8 @@ from dashsim._validate import check_int, check_real
 
 from .inputs import FeatureEmbedding, embed
 
-__all__ = ["FeatureScores", "margins", "feature_scores", "learned_features", "is_learned", "point_losses", "nonzero_gradient", "memorized",
-           "correct", "feature_correct", "jaccard"]
+__all__ = ["FeatureScores", "margins", "feature_scores", "learned_features", "is_learned", "point_losses",
+           "nonzero_gradient", "memorized", "correct", "feature_correct", "jaccard"]
 
 
 @torch.no_grad()

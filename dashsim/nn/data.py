@@ -321,8 +321,8 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, *, padding: in
     left = torch.randint(0, 2 * padding + 1, (B,), generator=generator)
     flip = torch.randint(0, 2, (B,), generator=generator).bool()
     nb = x.device.type == "cuda"
-    return crop_flip(x, top.to(x.device, non_blocking=nb), left.to(x.device, non_blocking=nb), flip.to(x.device, non_blocking=nb),
-                     padding=padding, fill=fill)
+    return crop_flip(x, top.to(x.device, non_blocking=nb), left.to(x.device, non_blocking=nb),
+                     flip.to(x.device, non_blocking=nb), padding=padding, fill=fill)
 
 
 def _make(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, num_classes: int) -> ImageDataset:

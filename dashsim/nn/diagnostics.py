@@ -303,4 +303,5 @@ class StartCorrelation:
         if self._start is None:
             raise RuntimeError("StartCorrelation.probe_after needs StartCorrelation.probe to run first (pass both)")
         start, self._start = self._start, None
-        return {**weight_correlation_probe(learner, context), "corr_start_overall": weight_correlation(learner.model, start)["overall"]}
+        return {**weight_correlation_probe(learner, context),
+                "corr_start_overall": weight_correlation(learner.model, start)["overall"]}

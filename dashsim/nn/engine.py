@@ -48,9 +48,9 @@ from .models import MODELS, check_input_shape
 from .train import (ExperimentResult, NonFiniteLossError, SettingsError, TrainConfig, TrainingData, build_learner,
                     evaluate, prepare_data, resolve_device, train_until_target)
 
-__all__ = ["Plan", "Round", "ProbeContext", "Probe", "run", "ROW_COLUMNS", "PROTOCOLS", "register_protocol", "setting_int", "seed_run", "learner_state",
-           "restore_learner", "chunk_permutation", "IndexedChunk", "run_folder_name", "run_config_dict", "Resolved",
-           "resolve"]
+__all__ = ["Plan", "Round", "ProbeContext", "Probe", "run", "ROW_COLUMNS", "PROTOCOLS", "register_protocol",
+           "setting_int", "seed_run", "learner_state", "restore_learner", "chunk_permutation", "IndexedChunk",
+           "run_folder_name", "run_config_dict", "Resolved", "resolve"]
 
 logger = logging.getLogger(__name__)
 
@@ -787,8 +787,8 @@ class _Loop:
                  taken: set[str]) -> tuple[tuple[dict[str, Any], dict[str, Any]], float]:
         """The plan's measurements and the user's probe, ``when`` = "before"/"after" training; and their time."""
         started = time.perf_counter()
-        planned = _measure(f"protocol {self.plan.name!r}'s measure", lambda: self.plan.measure(when, learner, context, state),
-                           taken)
+        planned = _measure(f"protocol {self.plan.name!r}'s measure",
+                           lambda: self.plan.measure(when, learner, context, state), taken)
         user, probed = self.probe if when == "before" else self.probe_after, {}
         if user is not None:
             probed = _measure("probe" if when == "before" else "probe_after", lambda: user(learner, context),
@@ -799,7 +799,8 @@ class _Loop:
         epochs = self.config.max_epochs if rnd.epochs is None else rnd.epochs
         if epochs == 0:
             return _no_training()
-        config = self.config if epochs == self.config.max_epochs else dataclasses.replace(self.config, max_epochs=epochs)
+        config = (self.config if epochs == self.config.max_epochs
+                  else dataclasses.replace(self.config, max_epochs=epochs))
         epoch_bar = progress_bar(total=epochs, desc=f"seed {unit['seed']} round {r}", unit="ep", leave=False,
                                  disable=not self.progress)
 

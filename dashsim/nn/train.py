@@ -554,7 +554,8 @@ def train_until_target(
                 if config.augment:
                     xb = _data.random_crop_flip(xb, generator, padding=config.crop_padding, fill=fill)
                 if scheduled:
-                    _set_lr(optimizer, scheduled_lr(steps + 1, steps_per_epoch, base_lr=base_lr, lr_milestones=config.lr_milestones,
+                    _set_lr(optimizer,
+                            scheduled_lr(steps + 1, steps_per_epoch, base_lr=base_lr, lr_milestones=config.lr_milestones,
                                                     lr_gamma=config.lr_gamma, warmup_epochs=config.warmup_epochs))
                 if channels_last:
                     # Gathering rows by index returns a contiguous NCHW tensor; restore the format.

@@ -24,7 +24,8 @@ def digits():
 
 
 def _config(tmp_path, name="run", **kw):
-    base = dict(data="digits", model="mlp", width=16, method="sp", seeds=(0,), max_epochs=6, device="cpu", out=str(tmp_path / name))
+    base = dict(data="digits", model="mlp", width=16, method="sp", seeds=(0,), max_epochs=6, device="cpu",
+                out=str(tmp_path / name))
     base.update(kw)
     return TrainConfig(**base)
 
@@ -119,7 +120,8 @@ def test_continuous_resume_is_exact_with_augmentation(tmp_path, monkeypatch, dig
         return continuous.run_continuous(cfg, new_per_epoch=50, arrival_epochs=3, final_epochs=2, method_every=2,
                                          dataset=digits)
 
-    whole = _split_run_equals_whole(tmp_path, monkeypatch, run, dict(method="dash", augment=True, crop_padding=1), n_first=3)
+    whole = _split_run_equals_whole(tmp_path, monkeypatch, run, dict(method="dash", augment=True, crop_padding=1),
+                                    n_first=3)
     assert whole["test_accuracy"].between(0, 1).all() and whole["method_applied"].sum() == 1
 
 
@@ -177,7 +179,8 @@ def test_class_incremental_resume_and_validation(tmp_path, monkeypatch, digits):
     def run(cfg):
         return class_incremental.run_class_incremental(cfg, n_classes=3, dataset=digits)
 
-    whole = _split_run_equals_whole(tmp_path, monkeypatch, run, dict(method="dash", subset=300, max_epochs=4), n_first=2)
+    whole = _split_run_equals_whole(tmp_path, monkeypatch, run, dict(method="dash", subset=300, max_epochs=4),
+                                    n_first=2)
     assert whole["test_accuracy"].between(0, 1).all()
     with pytest.raises(SettingsError, match="n_classes must be an integer >= 2"):
         class_incremental.run_class_incremental(_config(tmp_path), n_classes=1, dataset=digits)

@@ -48,7 +48,8 @@ def test_idx_header_shape_mismatch_is_error(tmp_path):
 
 
 def test_missing_data_names_path_and_remedy(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte\.gz.*apt-get install -y dataset-fashion-mnist"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"train-images-idx3-ubyte\.gz.*apt-get install -y dataset-fashion-mnist"):
         data.load_fashion_mnist(tmp_path)
     with pytest.raises(FileNotFoundError, match="data_batch_1.*cifar"):
         data.load_cifar10(tmp_path)
@@ -147,7 +148,8 @@ def test_bad_labels_rejected():
         data.ImageDataset("t", x, torch.tensor([0, 5]), x, torch.tensor([0, 1]), 3, (0.0,), (1.0,))
 
 
-@pytest.mark.skipif(not (data.FASHION_MNIST_ROOT / "train-images-idx3-ubyte.gz").exists(), reason="dataset-fashion-mnist not installed")
+@pytest.mark.skipif(not (data.FASHION_MNIST_ROOT / "train-images-idx3-ubyte.gz").exists(),
+                    reason="dataset-fashion-mnist not installed")
 def test_real_fashion_mnist():
     ds = data.load_fashion_mnist()
     assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)

@@ -20,9 +20,10 @@ def _small_net(seed: int, conv: bool) -> nn.Module:
     """A random little network with BatchNorm (so eval vs train mode matters) and biases."""
     torch.manual_seed(seed)
     if conv:
-        return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 3, 2, bias=False),
-                             nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
-    return nn.Sequential(nn.Flatten(), nn.Linear(10, 7), nn.BatchNorm1d(7), nn.ReLU(), nn.Linear(7, 6), nn.ReLU(), nn.Linear(6, 5))
+        return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                             nn.Conv2d(4, 3, 2, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
+    return nn.Sequential(nn.Flatten(), nn.Linear(10, 7), nn.BatchNorm1d(7), nn.ReLU(), nn.Linear(7, 6), nn.ReLU(),
+                         nn.Linear(6, 5))
 
 
 def _data(seed: int, conv: bool, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,7 +203,8 @@ def test_weight_correlation_matches_numpy_corrcoef():
         for name in layer_names:
             assert got[name] == pytest.approx(np.corrcoef(now[name], before[name])[0, 1], rel=1e-9, abs=1e-12)
         assert list(got)[-1] == "overall"
-        expected = np.corrcoef(np.concatenate([now[n] for n in layer_names]), np.concatenate([before[n] for n in layer_names]))[0, 1]
+        expected = np.corrcoef(np.concatenate([now[n] for n in layer_names]),
+                               np.concatenate([before[n] for n in layer_names]))[0, 1]
         assert got["overall"] == pytest.approx(expected, rel=1e-9)
         assert not any(n.startswith("1.") for n in layer_names) if conv else "2.weight" not in got  # BatchNorm excluded
 
@@ -237,7 +239,8 @@ def test_probes_inside_the_incremental_protocol(tmp_path):
     cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", J=2, seeds=(0,), max_epochs=3,
                       device="cpu", out=str(tmp_path / "run"))
     ds = data.load_digits()
-    df = protocols.run_incremental(cfg, dataset=ds, probe=lambda learner, context: {**diag.gradient_norm_probe(learner, context), **diag.filter_cosine_probe(learner, context)},
+    df = protocols.run_incremental(cfg, dataset=ds,
+                                   probe=lambda learner, context: {**diag.gradient_norm_probe(learner, context), **diag.filter_cosine_probe(learner, context)},
                                    probe_after=lambda learner, context: {**diag.dead_neuron_probe(learner, context), **diag.weight_correlation_probe(learner, context)})
     assert (df["grad_norm"] > 0).all() and df["cos_mean"].between(-1, 1).all()
     assert {"cos:head.weight", "dead:body.3", "dead:body.6", "dead_all", "corr:body.1.weight", "corr_overall"} <= set(df.columns)

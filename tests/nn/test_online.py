@@ -29,7 +29,8 @@ def digits():
 
 
 def _config(tmp_path, name="run", **kw):
-    base = dict(data="digits", model="mlp", width=32, method="sp", J=3, seeds=(0,), max_epochs=6, device="cpu", out=str(tmp_path / name))
+    base = dict(data="digits", model="mlp", width=32, method="sp", J=3, seeds=(0,), max_epochs=6, device="cpu",
+                out=str(tmp_path / name))
     base.update(kw)
     return TrainConfig(**base)
 
@@ -249,7 +250,8 @@ def test_non_finite_loss_keeps_finished_rounds(tmp_path, monkeypatch, digits):
         rounds["n"] += 1
         return real(*a, **kw)
 
-    monkeypatch.setattr(METHODS["warm"], "penalty", lambda self, learner: torch.tensor(float("nan") if rounds["n"] >= 2 else 0.0))
+    monkeypatch.setattr(METHODS["warm"], "penalty",
+                        lambda self, learner: torch.tensor(float("nan") if rounds["n"] >= 2 else 0.0))
     monkeypatch.setattr(engine, "train_until_target", counting)
     with pytest.raises(NonFiniteLossError, match=r"round 2: the 1 finished rounds are kept"):
         online.run_passive_online(_config(tmp_path, method="warm"), k=50, rounds=3, dataset=digits)
