@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile dashsim's model (minutes to compile on CPU)")
     args = parser.parse_args(argv)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if args.device == "auto" else args.device))
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     rows = []
     print(f"# {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, device={device} "
-          f"({torch.cuda.get_device_name(0) if device.type == 'cuda' else platform.processor() or platform.machine()}), "
+          f"({torch.cuda.get_device_name(0) if device.type == 'cuda' else platform.processor() or platform.machine()}"
+          "), "
           f"torch {torch.__version__}, threads={torch.get_num_threads()}, command: {' '.join(sys.argv)}")
     dash_rows = []
     for model_name, n in [(m, args.n_resnet if m == "resnet18" else args.n_mlp) for m in args.models]:
@@ -153,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         learner2 = build_learner(cfg, ds, device)
         loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images, labels, ds.mean, ds.std, args.augment),
                                              batch_size=128, shuffle=True, num_workers=0)
-        warm_loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images[:256], labels[:256], ds.mean, ds.std, args.augment), batch_size=128, shuffle=True, num_workers=0)
+        warm_loader = torch.utils.data.DataLoader(
+            AuthorsStyleDataset(images[:256], labels[:256], ds.mean, ds.std, args.augment),
+            batch_size=128, shuffle=True, num_workers=0)
         time_dashsim(torch.arange(min(n, 256), device=device), 0)  # warm-up
         authors_epoch(learner2.model, learner2.optimizer, warm_loader, device)
         # Alternate the two paths and keep each one's fastest epoch: on a shared machine the
@@ -179,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                 t_dash = min(t_dash, time.perf_counter() - start)
             dash_rows.append(("resnet18", "DASH step (dash_, 2 chunks)", n_dash, t_dash))
 
-    options = [name for name, on in (("random crop + flip", args.augment), ("dashsim model compiled", args.compile)) if on]
+    options = [name for name, on in (("random crop + flip", args.augment), ("dashsim model compiled", args.compile))
+               if on]
     print(f"# best of {args.repeats} alternating epochs per path" + (f"; {', '.join(options)}" if options else ""))
     print(f"{'model':<9} {'path':<30} {'images':>7} {'seconds':>8} {'images/s':>9} {'vs authors':>10}")
     baseline = {}
@@ -190,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{rate / baseline[model_name]:.2f}x" if path == "dashsim" else ""
         print(f"{model_name:<9} {path:<30} {n:>7} {secs:>8.2f} {rate:>9.0f} {ratio:>10}")
     if device.type == "cpu":
-        print("# CPU only: the GPU targets (ResNet-18 >= 40,000 images/s, MLP >= 100,000, DASH 50k images < 1 s) need an H100 run.")
+        print("# CPU only: the GPU targets (ResNet-18 >= 40,000 images/s, MLP >= 100,000, DASH 50k images < 1 s) "
+              "need an H100 run.")
     return 0
 
 
