@@ -103,7 +103,8 @@ def test_continuous_data_growth_method_chunks_and_unaugmented_gradient_data(tmp_
     for call, blocks in zip(calls, ([(0, 2 * n)], [(0, 2 * n), (2 * n, 4 * n)])):
         assert [c[0].tolist() for c in call] == [perm[lo:hi].tolist() for lo, hi in blocks]
         for idx, batches in call:  # the method sees the stored images, never augmented ones
-            assert torch.equal(torch.cat([b[0] for b in batches]), x[idx]) and torch.equal(torch.cat([b[1] for b in batches]), y[idx])
+            assert torch.equal(torch.cat([b[0] for b in batches]), x[idx])
+            assert torch.equal(torch.cat([b[1] for b in batches]), y[idx])
 
 
 def test_continuous_method_until_covers_final_phase(tmp_path, monkeypatch, digits):
@@ -172,7 +173,8 @@ def test_class_incremental_data_chunks_and_seen_class_scoring(tmp_path, monkeypa
             assert df["n_train"].iloc[s * R + r - 1] == len(want)
             assert scored[s * R + r - 1] == set(order[:r])  # scored on the seen classes only
         for r, call in enumerate(calls[s * (R - 1) : (s + 1) * (R - 1)], start=2):
-            assert [set(y_train[c[0]].tolist()) for c in call] == [{c} for c in order[:r]]  # one chunk per class, oldest first
+            # One chunk per class, oldest first.
+            assert [set(y_train[c[0]].tolist()) for c in call] == [{c} for c in order[:r]]
 
 
 def test_class_incremental_resume_and_validation(tmp_path, monkeypatch, digits):

@@ -42,7 +42,8 @@ def test_chunk_permutation_partitions():
 def test_summarize_against_direct_computation():
     rng = np.random.default_rng(0)
     rows = [
-        {"dataset": "d", "model": "mlp", "method": m, "seed": s, "experiment": j, "test_accuracy": rng.random(), "steps": int(rng.integers(1, 100)), "converged": bool(rng.random() < 0.8)}
+        {"dataset": "d", "model": "mlp", "method": m, "seed": s, "experiment": j, "test_accuracy": rng.random(),
+         "steps": int(rng.integers(1, 100)), "converged": bool(rng.random() < 0.8)}
         for m in ("cold", "dash") for s in (0, 1, 2) for j in (3, 1, 2)  # experiments deliberately out of order
     ]
     df = pd.DataFrame(rows)
@@ -221,7 +222,8 @@ def test_plot_curves_are_the_seed_statistics():
     from dashsim.nn import plotting
 
     df = pd.DataFrame(
-        [{"method": m, "seed": s, "experiment": j, "test_accuracy": 0.1 * j + 0.01 * s + (m == "dash") * 0.05, "steps": 10 * j + s}
+        [{"method": m, "seed": s, "experiment": j, "test_accuracy": 0.1 * j + 0.01 * s + (m == "dash") * 0.05,
+          "steps": 10 * j + s}
          for m in ("cold", "dash") for s in (0, 1) for j in (1, 2, 3)]
     )
     curves = plotting.incremental_curves(df)
@@ -244,7 +246,8 @@ def test_two_phase_sweep_rows_and_resume(tmp_path, monkeypatch):
     assert df.loc[df["pretrain_epochs"] == 0, "pretrain_train_accuracy"].isna().all()
     assert df.loc[df["pretrain_epochs"] == 2, "pretrain_train_accuracy"].between(0, 1).all()
     # Two epochs of pretraining beat the untrained model on the test set.
-    assert (df.loc[df["pretrain_epochs"] == 2, "pretrain_test_accuracy"].values > df.loc[df["pretrain_epochs"] == 0, "pretrain_test_accuracy"].values).all()
+    pretrained = df.loc[df["pretrain_epochs"] == 2, "pretrain_test_accuracy"].values
+    assert (pretrained > df.loc[df["pretrain_epochs"] == 0, "pretrain_test_accuracy"].values).all()
     assert (df["steps"] > 0).all()
 
     def boom(*a, **k):

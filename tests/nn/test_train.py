@@ -185,7 +185,8 @@ def test_resnet_channels_last_bf16_path_runs():
                       device="cpu")
     torch.manual_seed(0)
     learner = build_learner(cfg, ds, torch.device("cpu"))
-    conv = next(m for m in learner.model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.in_channels == 64)
+    conv = next(m for m in learner.model.modules()
+                if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.in_channels == 64)
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     before = conv.weight.detach().clone()
     x, y = ds.as_float("train", device="cpu")
@@ -259,8 +260,8 @@ def test_random_crop_flip_draws_in_documented_order_and_is_seeded():
     g = torch.Generator().manual_seed(5)
     top, left = torch.randint(0, 5, (16,), generator=g), torch.randint(0, 5, (16,), generator=g)
     flip = torch.randint(0, 2, (16,), generator=g).bool()
-    np.testing.assert_array_equal(a.numpy(),
-                                  _numpy_crop_flip(x.numpy(), top.numpy(), left.numpy(), flip.numpy(), 2, (0.1, 0.2, 0.3)))
+    np.testing.assert_array_equal(a.numpy(), _numpy_crop_flip(x.numpy(), top.numpy(), left.numpy(), flip.numpy(), 2,
+                                                               (0.1, 0.2, 0.3)))
 
 
 def test_pixel_value_is_what_as_float_gives_a_black_pixel(digits):
@@ -298,9 +299,11 @@ def _twin_train_sota(model, optimizer, x, y, idx, *, batch_size, epochs, generat
         for start in range(0, n, batch_size):
             b = order[start : start + batch_size]
             B = len(b)
-            top, left = torch.randint(0, 2 * padding + 1, (B,), generator=generator), torch.randint(0, 2 * padding + 1, (B,), generator=generator)
+            top = torch.randint(0, 2 * padding + 1, (B,), generator=generator)
+            left = torch.randint(0, 2 * padding + 1, (B,), generator=generator)
             flip = torch.randint(0, 2, (B,), generator=generator).bool()
-            xb = torch.from_numpy(_numpy_crop_flip(x[b].numpy(), top.numpy(), left.numpy(), flip.numpy(), padding, fill))
+            xb = torch.from_numpy(_numpy_crop_flip(x[b].numpy(), top.numpy(), left.numpy(), flip.numpy(), padding,
+                                                   fill))
             step += 1
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
@@ -391,13 +394,15 @@ def test_flat_models_skip_channels_last_and_only_the_mlp_skips_normalization(dig
         cfg = TrainConfig(data="digits", model=model, width=8, channels_last=True, device="cpu")
         prepared = prepare_data(cfg, rgb, torch.device("cpu"))
         flat = model in FLAT_MODELS
-        assert prepared.x.is_contiguous() == flat and prepared.x.is_contiguous(memory_format=torch.channels_last) != flat, model
+        assert prepared.x.is_contiguous() == flat, model
+        assert prepared.x.is_contiguous(memory_format=torch.channels_last) != flat, model
 
 
 def test_crop_flip_tensor_fill_equals_float_fill():
     x = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(1)
-    top, left, flip = torch.randint(0, 5, (4,), generator=g), torch.randint(0, 5, (4,), generator=g), torch.tensor([True, False, True, False])
+    top, left = torch.randint(0, 5, (4,), generator=g), torch.randint(0, 5, (4,), generator=g)
+    flip = torch.tensor([True, False, True, False])
     fill = (0.25, -1.5, 3.0)
     a = data.crop_flip(x, top, left, flip, padding=2, fill=fill)
     b = data.crop_flip(x, top, left, flip, padding=2, fill=data.fill_tensor(fill, x))

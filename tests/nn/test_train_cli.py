@@ -23,7 +23,8 @@ def test_every_config_field_is_a_flag_with_its_default():
     args = _parser().parse_args(["train"])
     for field in dataclasses.fields(TrainConfig):
         assert hasattr(args, field.name), field.name
-        assert getattr(args, field.name) == field.default or (isinstance(field.default, tuple) and tuple(getattr(args, field.name)) == field.default)
+        assert getattr(args, field.name) == field.default or (isinstance(field.default, tuple)
+                                                              and tuple(getattr(args, field.name)) == field.default)
 
 
 def test_issue_example_parses():
