@@ -75,7 +75,7 @@ class TrainConfig:
     sam_rho: float = 0.1  # SAM neighbourhood radius rho
     target_accuracy: float = 0.999  # epoch train accuracy at which an experiment stops
     max_epochs: int = 100  # epoch cap per experiment (hitting it is recorded as not converged)
-    normalize: Optional[bool] = None  # standardize images by channel mean/std (default: all but MLP, as the authors)
+    normalize: bool | None = None  # standardize images by channel mean/std (default: all but the MLP, as the authors)
     norm_stats: str = field("dataset", choices=NORM_STATS)  # with normalize: "dataset" mean/std, "half" 0.5/0.5 (Ash)
     last_batch: str = field("keep", choices=LAST_BATCHES)  # epoch's last short batch: keep (authors), drop, merge
     rebuild_optimizer: bool = False  # a fresh optimizer before every experiment (Ash & Adams' run.py 160-161)
