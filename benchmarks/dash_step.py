@@ -107,7 +107,8 @@ def main() -> None:
     devices = [torch.device("cpu")]
     if torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {platform.processor() or platform.machine()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+          f"{platform.processor() or platform.machine()}")
     if len(devices) == 1:
         print("CUDA: not available on this machine; CPU only.")
     else:
@@ -134,7 +135,8 @@ def main() -> None:
         verdict = "ok" if r[key] <= 1.2 else "ABOVE 1.2x target"
         print(
             f"{r['model']:<9} {r['device']:<6} {r['n']:>6} {r['chunks']:>6} {r['batch']:>5} "
-            f"{r['pass_s']:>10.3f} {r['dash_s']:>8.3f} {r['shrink_s']:>9.3f} {r['ratio']:>6.2f} {r['ratio_median']:>13.2f} "
+            f"{r['pass_s']:>10.3f} {r['dash_s']:>8.3f} {r['shrink_s']:>9.3f} {r['ratio']:>6.2f} "
+            f"{r['ratio_median']:>13.2f} "
             f"{r['pass_cpu']:>13.3f} {r['dash_cpu']:>10.3f} {r['ratio_cpu']:>10.2f}  {verdict}"
         )
 

@@ -85,7 +85,8 @@ def one_million(rows):
         "for m in ('warm', 'ideal', 'cold'):\n"
         "    t, c = time.perf_counter(), time.process_time()\n"
         f"    r = dashsim.simulate(d.features, d.labels, d.chunk, gamma={GAMMA}, tau={TAU}, methods=(m,))\n"
-        "    out.append(f'{m}={time.perf_counter() - t:.2f}s({time.process_time() - c:.2f}cpu)/{int(r.n_learned[0, -1])}')\n"
+        "    out.append(f'{m}={time.perf_counter() - t:.2f}s({time.process_time() - c:.2f}cpu)"
+        "/{int(r.n_learned[0, -1])}')\n"
         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20\n"
         "print(f'{t_data:.2f}', ' '.join(out), f'{rss:.2f}', int(d.features.sum()))\n"
     )

@@ -94,13 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-resnet", type=int, default=512, help="images per epoch for ResNet-18")
     parser.add_argument("--n-mlp", type=int, default=8192, help="images per epoch for the MLP")
     parser.add_argument("--n-dash", type=int, default=1024, help="images in the DASH step (ResNet-18)")
-    parser.add_argument("--models", nargs="+", default=["resnet18", "mlp"], choices=["resnet18", "mlp"], help="models to time")
-    parser.add_argument("--repeats", type=int, default=2, help="epochs timed per path (alternating); the fastest is reported")
+    parser.add_argument("--models", nargs="+", default=["resnet18", "mlp"], choices=["resnet18", "mlp"],
+                        help="models to time")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="epochs timed per path (alternating); the fastest is reported")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--augment", action="store_true", help="both paths with random crop (padding 4) + horizontal flip")
-    parser.add_argument("--compile", action="store_true", help="torch.compile dashsim's model (minutes to compile on CPU)")
+    parser.add_argument("--augment", action="store_true",
+                        help="both paths with random crop (padding 4) + horizontal flip")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile dashsim's model (minutes to compile on CPU)")
     args = parser.parse_args(argv)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if args.device == "auto" else args.device))
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
@@ -111,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     rows = []
     print(f"# {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, device={device} "
-          f"({torch.cuda.get_device_name(0) if device.type == 'cuda' else platform.processor() or platform.machine()}), "
+          f"({torch.cuda.get_device_name(0) if device.type == 'cuda' else platform.processor() or platform.machine()}"
+          "), "
           f"torch {torch.__version__}, threads={torch.get_num_threads()}, command: {' '.join(sys.argv)}")
     dash_rows = []
     for model_name, n in [(m, args.n_resnet if m == "resnet18" else args.n_mlp) for m in args.models]:
@@ -127,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             mean=(0.5, 0.5, 0.5),
             std=(0.25, 0.25, 0.25),
         )
-        cfg = TrainConfig(data="fashion-mnist", model=model_name, method="warm", batch_size=128, target_accuracy=1.0, max_epochs=1,
-                          device=str(device), augment=args.augment, compile=args.compile)
+        cfg = TrainConfig(data="fashion-mnist", model=model_name, method="warm", batch_size=128, target_accuracy=1.0,
+                          max_epochs=1, device=str(device), augment=args.augment, compile=args.compile)
         fill = ds.pixel_value(0, normalize=True)
         # dashsim: data resident on the device, one epoch of the library's loop.
         x, y = ds.as_float("train", normalize=True, device=device)
@@ -139,15 +145,19 @@ def main(argv: list[str] | None = None) -> int:
         def time_dashsim(indices: torch.Tensor, seed: int) -> float:
             _sync(device)
             start = time.perf_counter()
-            train_until_target(learner, method, x, y, indices, config=cfg, generator=torch.Generator().manual_seed(seed), fill=fill)
+            train_until_target(learner, method, x, y, indices, config=cfg,
+                               generator=torch.Generator().manual_seed(seed), fill=fill)
             _sync(device)
             return time.perf_counter() - start
 
         # Authors' pipeline: same model and optimizer semantics, fed one PIL image at a time.
         torch.manual_seed(0)
         learner2 = build_learner(cfg, ds, device)
-        loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images, labels, ds.mean, ds.std, args.augment), batch_size=128, shuffle=True, num_workers=0)
-        warm_loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images[:256], labels[:256], ds.mean, ds.std, args.augment), batch_size=128, shuffle=True, num_workers=0)
+        loader = torch.utils.data.DataLoader(AuthorsStyleDataset(images, labels, ds.mean, ds.std, args.augment),
+                                             batch_size=128, shuffle=True, num_workers=0)
+        warm_loader = torch.utils.data.DataLoader(
+            AuthorsStyleDataset(images[:256], labels[:256], ds.mean, ds.std, args.augment),
+            batch_size=128, shuffle=True, num_workers=0)
         time_dashsim(torch.arange(min(n, 256), device=device), 0)  # warm-up
         authors_epoch(learner2.model, learner2.optimizer, warm_loader, device)
         # Alternate the two paths and keep each one's fastest epoch: on a shared machine the
@@ -173,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                 t_dash = min(t_dash, time.perf_counter() - start)
             dash_rows.append(("resnet18", "DASH step (dash_, 2 chunks)", n_dash, t_dash))
 
-    options = [name for name, on in (("random crop + flip", args.augment), ("dashsim model compiled", args.compile)) if on]
+    options = [name for name, on in (("random crop + flip", args.augment), ("dashsim model compiled", args.compile))
+               if on]
     print(f"# best of {args.repeats} alternating epochs per path" + (f"; {', '.join(options)}" if options else ""))
     print(f"{'model':<9} {'path':<30} {'images':>7} {'seconds':>8} {'images/s':>9} {'vs authors':>10}")
     baseline = {}
@@ -184,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{rate / baseline[model_name]:.2f}x" if path == "dashsim" else ""
         print(f"{model_name:<9} {path:<30} {n:>7} {secs:>8.2f} {rate:>9.0f} {ratio:>10}")
     if device.type == "cpu":
-        print("# CPU only: the GPU targets (ResNet-18 >= 40,000 images/s, MLP >= 100,000, DASH 50k images < 1 s) need an H100 run.")
+        print("# CPU only: the GPU targets (ResNet-18 >= 40,000 images/s, MLP >= 100,000, DASH 50k images < 1 s) "
+              "need an H100 run.")
     return 0
 
 

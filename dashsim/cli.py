@@ -19,7 +19,8 @@ from ._version import __version__
 
 # Each module exposes ``register(subparsers)`` adding one sub-command whose parser sets ``func``
 # to a callable taking the parsed namespace and returning an exit code.
-_SUBCOMMANDS: tuple[str, ...] = ("dashsim.sim.cli", "dashsim.sim.theorems_cli", "dashsim.nn.train_cli", "dashsim.sweep.cli")
+_SUBCOMMANDS: tuple[str, ...] = ("dashsim.sim.cli", "dashsim.sim.theorems_cli", "dashsim.nn.train_cli",
+                                 "dashsim.sweep.cli")
 
 
 def _threads(text: str) -> int:

@@ -71,8 +71,8 @@ def _lock(path: Path):
         if holder == str(os.getpid()):
             raise RunFolderBusyError(f"run folder {path.parent} is already open in this process; close the other "
                                      "RunFolder (or leave its with block) first") from None
-        raise RunFolderBusyError(f"run folder {path.parent} is in use by another process (pid {holder}); wait for it to "
-                                 "finish, or use another output folder") from None
+        raise RunFolderBusyError(f"run folder {path.parent} is in use by another process (pid {holder}); "
+                                 "wait for it to finish, or use another output folder") from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"{os.getpid()}\n")
@@ -115,8 +115,10 @@ def _normalize(obj: Any) -> Any:
 def _git_commit() -> dict[str, Any]:
     repo = Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit or None, "dirty": bool(dirty) if commit else None}
@@ -150,7 +152,8 @@ def capture_rng_state(generators: dict[str, Any] | None = None) -> dict[str, Any
         elif isinstance(gen, np.random.Generator):
             state["generators"][name] = ("numpy", gen.bit_generator.state)
         else:
-            raise TypeError(f"generators[{name!r}] must be a torch.Generator or numpy.random.Generator, got {type(gen).__name__}")
+            raise TypeError(f"generators[{name!r}] must be a torch.Generator or numpy.random.Generator, "
+                            f"got {type(gen).__name__}")
     return state
 
 
@@ -308,7 +311,8 @@ class RunFolder:
             if stored.get(SCHEMA_KEY) != self.config.get(SCHEMA_KEY):
                 raise ConfigMismatchError(
                     f"run folder {self.path} was written by another version of dashsim (run folder format "
-                    f"{stored.get(SCHEMA_KEY, 1)}, this version writes {self.config.get(SCHEMA_KEY, 1)}); its runs cannot "
+                    f"{stored.get(SCHEMA_KEY, 1)}, this version writes {self.config.get(SCHEMA_KEY, 1)}); "
+                    "its runs cannot "
                     "be resumed: delete the folder to recompute them, or use another output folder")
             stored = {**{k: v for k, v in self.added_defaults.items() if k in self.config}, **stored}
             for k, default in self.added_defaults.items():
@@ -322,9 +326,11 @@ class RunFolder:
                     stored[key] = self.config[key]
             if stored != self.config:
                 keys = sorted(set(stored) | set(self.config))
-                diff = [f"{k}: folder has {stored.get(k, '<missing>')!r}, this run has {self.config.get(k, '<missing>')!r}"
+                diff = [f"{k}: folder has {stored.get(k, '<missing>')!r}, "
+                        f"this run has {self.config.get(k, '<missing>')!r}"
                         for k in keys if stored.get(k, "<missing>") != self.config.get(k, "<missing>")]
-                raise ConfigMismatchError(f"run folder {self.path} holds a different configuration ({'; '.join(diff)}); "
+                raise ConfigMismatchError(f"run folder {self.path} holds a different configuration "
+                                          f"({'; '.join(diff)}); "
                                           "use another output folder or the same settings to resume")
             self.is_new = False
         else:
@@ -333,7 +339,8 @@ class RunFolder:
 
     # --- environment -------------------------------------------------------------------------
 
-    def write_environment(self, *, device: str, seeds: Iterable[int], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def write_environment(self, *, device: str, seeds: Iterable[int],
+                          extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Record versions, git commit, device, seeds, host and time; a resume adds to ``resumes``."""
         import torch
 
@@ -361,7 +368,8 @@ class RunFolder:
                 "numpy": np.__version__,
                 "cuda": torch.version.cuda,
                 "device": device,
-                "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else platform.processor() or platform.machine(),
+                "device_name": (torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available()
+                                else platform.processor() or platform.machine()),
                 "torch_threads": torch.get_num_threads(),
                 "seeds": list(seeds),
                 "git": _git_commit(),

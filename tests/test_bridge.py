@@ -238,7 +238,8 @@ def test_bridge_frame_contract_and_simulator_side(tmp_path):
     assert df[[c for c in df.columns if c.startswith("jaccard_")]].stack().between(0, 1).all()
     net = df[df.side == "network"]
     assert net.jaccard.notna().all() and df[df.side == "simulator"].jaccard.isna().all()
-    np.testing.assert_array_equal(net.jaccard, [getattr(r, f"jaccard_{experiment.PAIRED[r.method]}") for r in net.itertuples()])
+    np.testing.assert_array_equal(net.jaccard,
+                                  [getattr(r, f"jaccard_{experiment.PAIRED[r.method]}") for r in net.itertuples()])
     assert (net.learned.str.len() == TINY.C * TINY.K).all()
     assert (net.n_learned == net.learned.str.count("1")).all()
     # Cold restarts from a fresh network: every point of T_{1:j} has the loss of an untrained model.

@@ -76,9 +76,11 @@ def test_rng_state_roundtrip():
     gen = torch.Generator().manual_seed(5)
     npgen = np.random.default_rng(7)
     state = runs.capture_rng_state({"shuffle": gen, "np": npgen})
-    first = (random.random(), np.random.rand(), torch.rand(3), torch.randperm(10, generator=gen), npgen.integers(100, size=4))
+    first = (random.random(), np.random.rand(), torch.rand(3), torch.randperm(10, generator=gen),
+             npgen.integers(100, size=4))
     runs.restore_rng_state(state, {"shuffle": gen, "np": npgen})
-    second = (random.random(), np.random.rand(), torch.rand(3), torch.randperm(10, generator=gen), npgen.integers(100, size=4))
+    second = (random.random(), np.random.rand(), torch.rand(3), torch.randperm(10, generator=gen),
+              npgen.integers(100, size=4))
     assert first[0] == second[0] and first[1] == second[1]
     for a, b in zip(first[2:], second[2:]):
         assert np.array_equal(np.asarray(a), np.asarray(b))
@@ -109,7 +111,8 @@ def test_an_engine_run_survives_a_training_setting_added_later(tmp_path):
     del stored["bf16"]  # as if the folder came from a version without that setting (default False)
     (tmp_path / "run" / "config.json").write_text(json.dumps(stored))
     again = run_incremental(config, dataset=load_dataset("digits"))
-    assert again.drop(columns=["wall_time_s", "method_time_s"]).equals(first.drop(columns=["wall_time_s", "method_time_s"]))
+    timings = ["wall_time_s", "method_time_s"]
+    assert again.drop(columns=timings).equals(first.drop(columns=timings))
     import dataclasses
 
     with pytest.raises(runs.ConfigMismatchError, match="bf16"):

@@ -6,11 +6,11 @@ trained network (learned features, non-zero-gradient points, memorized points);
 :func:`run_bridge` runs both sides on the same data and :func:`plot_bridge` draws them side by side.
 """
 
-from .experiment import (COLUMNS, PAIRED, SIM_METHODS, BridgeConfig, BridgeData, network_run_dir, run_bridge, run_bridge_sweep,
-                         sample_bridge_data)
+from .experiment import (COLUMNS, PAIRED, SIM_METHODS, BridgeConfig, BridgeData, network_run_dir, run_bridge,
+                         run_bridge_sweep, sample_bridge_data)
 from .inputs import KINDS, BridgeInputs, FeatureEmbedding, embed, make_embedding, make_inputs
-from .measure import (FeatureScores, correct, feature_correct, feature_scores, is_learned, jaccard, learned_features, margins,
-                      memorized, nonzero_gradient, point_losses)
+from .measure import (FeatureScores, correct, feature_correct, feature_scores, is_learned, jaccard, learned_features,
+                      margins, memorized, nonzero_gradient, point_losses)
 from .plotting import bridge_curves, plot_bridge, plot_bridge_sweep, sweep_table
 
 __all__ = [

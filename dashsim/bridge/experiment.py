@@ -32,7 +32,7 @@ from .._config import config_to_dict
 from .._progress import progress_bar
 from ..nn import engine
 from ..nn.data import ImageDataset
-from ..nn.methods import METHODS, Learner, make_method
+from ..nn.methods import METHODS, Learner
 from ..sim.accuracy import accuracy_on
 from ..sim.simulator import simulate
 from ..sim.synthetic import sample_test_set
@@ -73,7 +73,8 @@ class BridgeConfig:
     K: int = _field(50, "features per class")  # K
     n_per_chunk: int = _field(1000, "points per experiment (a multiple of C)")  # n
     J: int = _field(50, "experiments")  # J
-    p_max: float = _field(0.2, "feature probabilities p[c,k] = sort(p_max * U(0,1)); mean features per point K*p_max/2")  # paper 0.2
+    p_max: float = _field(0.2, "feature probabilities p[c,k] = sort(p_max * U(0,1)); "
+                               "mean features per point K*p_max/2")  # paper 0.2
     gamma: float = _field(50.0, "simulator: learning threshold in points")  # gamma
     tau: int = _field(3, "simulator: learned features that make a point well-classified")  # tau
     n_test: int = _field(2000, "test points (a multiple of C)")
@@ -114,13 +115,15 @@ class BridgeConfig:
         need(self.tau <= self.K, "tau", f"an int in [1, K = {self.K}]")
         need(self.kind in KINDS, "kind", f"one of {KINDS}")
         need(self.model in MODELS, "model", f"one of {MODELS}")
-        need(self.kind == "image" or self.model == "mlp", "model", "'mlp' for kind='vector' (conv nets need kind='image')")
+        need(self.kind == "image" or self.model == "mlp", "model",
+             "'mlp' for kind='vector' (conv nets need kind='image')")
         need(self.kind == "image" or self.dim > self.C * self.K, "dim", f"> C*K = {self.C * self.K}")
         for name in ("feature_strength", "noise_strength"):
             need(np.isfinite(getattr(self, name)) and getattr(self, name) > 0, name, "a finite number > 0")
         need(self.lr is None or self.lr > 0, "lr", "> 0 or None")
         need(0 < self.target_accuracy <= 1, "target_accuracy", "in (0, 1]")
-        need(len(self.methods) >= 1 and all(m in METHODS for m in self.methods) and len(set(self.methods)) == len(self.methods),
+        need(len(self.methods) >= 1 and all(m in METHODS for m in self.methods)
+             and len(set(self.methods)) == len(self.methods),
              "methods", f"distinct names from {tuple(METHODS)}")
         need(len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds)
              and all(isinstance(s, (int, np.integer)) and 0 <= s < 2**32 for s in self.seeds), "seeds",
@@ -200,7 +203,10 @@ def _simulator_rows(config: BridgeConfig, data: BridgeData, seed: int) -> list[d
 
 
 def _network_settings(config: BridgeConfig) -> dict[str, Any]:
-    """The bridge settings a network run depends on: all but the simulator's gamma and tau, the seeds, methods and device."""
+    """The bridge settings a network run depends on.
+
+    All but the simulator's gamma and tau, the seeds, methods and device.
+    """
     values = config_to_dict(config)
     for key in ("methods", "seeds", "device", "gamma", "tau"):
         values.pop(key)
@@ -216,9 +222,9 @@ def network_run_dir(out: str | Path, config: BridgeConfig, method: str, seed: in
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class NetworkSide(engine.Plan):
-    """The bridge's network side as an engine plan: experiment j trains on the first j chunks, measured before and after.
+    """The bridge's network side as an engine plan: experiment j trains on the first j chunks.
 
-    Before training: the points of T_{1:j} with loss above ``loss_threshold`` (the network's
+    Measured before training: the points of T_{1:j} with loss above ``loss_threshold`` (the network's
     ``|N^(j,0)|``) and those misclassified; after: the learned set, memorized and feature-correct points.
     """
 

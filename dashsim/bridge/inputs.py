@@ -122,7 +122,8 @@ def make_embedding(num_classes, K, *, kind="vector", dim=None, image_size=32, ch
     if kind == "vector":
         dim = max(2 * n_features, 64) if dim is None else check_int("dim", dim)
         if dim <= n_features:
-            raise ValueError(f"dim must be > C*K = {n_features} (noise needs directions outside the features); got {dim}")
+            raise ValueError(f"dim must be > C*K = {n_features} (noise needs directions outside the features); "
+                             f"got {dim}")
         patterns = _orthonormal_columns(rng, dim, n_features).T.reshape(C, K, dim)
         shape: tuple[int, ...] = (dim,)
     else:
@@ -132,7 +133,8 @@ def make_embedding(num_classes, K, *, kind="vector", dim=None, image_size=32, ch
         per_side = image_size // patch_size
         if per_side * per_side <= n_features:
             raise ValueError(f"patch_size={patch_size} gives {per_side}x{per_side} = {per_side * per_side} cells in a "
-                             f"{image_size}x{image_size} image; need more than C*K = {n_features} (one cell per feature, "
+                             f"{image_size}x{image_size} image; need more than C*K = {n_features} "
+                             "(one cell per feature, "
                              "and room for noise): lower patch_size or raise image_size")
         shape = (channels, image_size, image_size)
         patterns = np.zeros((n_features, *shape))

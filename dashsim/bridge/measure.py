@@ -22,8 +22,8 @@ from dashsim._validate import check_int, check_real
 
 from .inputs import FeatureEmbedding, embed
 
-__all__ = ["FeatureScores", "margins", "feature_scores", "learned_features", "is_learned", "point_losses", "nonzero_gradient", "memorized",
-           "correct", "feature_correct", "jaccard"]
+__all__ = ["FeatureScores", "margins", "feature_scores", "learned_features", "is_learned", "point_losses",
+           "nonzero_gradient", "memorized", "correct", "feature_correct", "jaccard"]
 
 
 @torch.no_grad()
@@ -89,7 +89,8 @@ def feature_scores(model: nn.Module, embedding: FeatureEmbedding, *, scale: floa
 
 
 def learned_features(model: nn.Module, embedding: FeatureEmbedding, *, threshold: float = 3.0,
-                     scale: float | None = None, n_null: int = 64, seed: int = 0, min_score: float = 1e-3) -> np.ndarray:
+                     scale: float | None = None, n_null: int = 64, seed: int = 0,
+                     min_score: float = 1e-3) -> np.ndarray:
     """The network's learned set: ``v_{c,k} in L`` iff ``s_{c,k} > max(threshold * sigma_0, min_score)``, (C, K) bool.
 
     ``s_{c,k}`` and ``sigma_0`` are :func:`feature_scores`: the pure feature, as strong as in the

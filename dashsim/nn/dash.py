@@ -191,7 +191,8 @@ def shrinkable_parameters(model: nn.Module, mask: Mask | Mapping[str, bool] | No
         selected = mask
         mask = lambda name, parameter, module: bool(selected.get(name, False))  # noqa: E731
     elif not callable(mask):
-        raise TypeError(f"mask must be a callable (name, parameter, module) -> bool or a mapping; got {type(mask).__name__}")
+        raise TypeError("mask must be a callable (name, parameter, module) -> bool or a mapping; "
+                        f"got {type(mask).__name__}")
     params: list[Tensor] = []
     seen: set[int] = set()
     for module_name, module in model.named_modules():

@@ -93,18 +93,22 @@ class ImageDataset:
             if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
                 raise TypeError(f"x_{split} and y_{split} must be torch tensors")
             if images and (x.dtype != torch.uint8 or x.dim() != 4):
-                raise TypeError(f"x_{split} must be a uint8 tensor of shape (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
+                raise TypeError(f"x_{split} must be a uint8 tensor of shape (N, C, H, W), "
+                                f"got {x.dtype} {tuple(x.shape)}")
             if not images and (not x.dtype.is_floating_point or x.dim() < 2):
                 raise TypeError(f"x_{split} must be uint8 images (N, C, H, W) or a float tensor (N, ...), "
                                 f"got {x.dtype} {tuple(x.shape)}")
             if x.shape[1:] != self.x_train.shape[1:]:
-                raise ValueError(f"x_{split} samples have shape {tuple(x.shape[1:])}, x_train's {tuple(self.x_train.shape[1:])}")
+                raise ValueError(f"x_{split} samples have shape {tuple(x.shape[1:])}, "
+                                 f"x_train's {tuple(self.x_train.shape[1:])}")
             if not images and not bool(torch.isfinite(x).all()):
                 raise ValueError(f"x_{split} holds NaN or infinite values")
             if y.dtype != torch.int64 or y.shape != (x.shape[0],):
-                raise TypeError(f"y_{split} must be an int64 tensor of shape ({x.shape[0]},), got {y.dtype} {tuple(y.shape)}")
+                raise TypeError(f"y_{split} must be an int64 tensor of shape ({x.shape[0]},), "
+                                f"got {y.dtype} {tuple(y.shape)}")
             if y.numel() and not (0 <= int(y.min()) and int(y.max()) < self.num_classes):
-                raise ValueError(f"y_{split} must lie in [0, num_classes={self.num_classes}), got [{int(y.min())}, {int(y.max())}]")
+                raise ValueError(f"y_{split} must lie in [0, num_classes={self.num_classes}), "
+                                 f"got [{int(y.min())}, {int(y.max())}]")
         if self.x_train.shape[0] == 0 or self.x_test.shape[0] == 0:
             raise ValueError(f"both splits need at least one sample; got {self.x_train.shape[0]} train and "
                              f"{self.x_test.shape[0]} test")
@@ -112,7 +116,8 @@ class ImageDataset:
             raise ValueError(f"mean and std need one value per channel ({self.channels})")
 
     @classmethod
-    def from_tensors(cls, x_train, y_train, x_test, y_test, *, name: str, num_classes: int | None = None) -> "ImageDataset":
+    def from_tensors(cls, x_train, y_train, x_test, y_test, *, name: str,
+                     num_classes: int | None = None) -> "ImageDataset":
         """A data set of your own tensors (or NumPy arrays).
 
         ``uint8`` inputs of shape ``(N, C, H, W)`` are images: the protocols scale them to
@@ -193,7 +198,8 @@ class ImageDataset:
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if not self.is_images:
-            return getattr(self, f"x_{split}").to(device=device, dtype=torch.float32), getattr(self, f"y_{split}").to(device)
+            return (getattr(self, f"x_{split}").to(device=device, dtype=torch.float32),
+                    getattr(self, f"y_{split}").to(device))
         x = getattr(self, f"x_{split}").to(device).float().div_(255.0)
         if normalize:
             mean_c, std_c = self._stats(stats)
@@ -321,11 +327,12 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, *, padding: in
     left = torch.randint(0, 2 * padding + 1, (B,), generator=generator)
     flip = torch.randint(0, 2, (B,), generator=generator).bool()
     nb = x.device.type == "cuda"
-    return crop_flip(x, top.to(x.device, non_blocking=nb), left.to(x.device, non_blocking=nb), flip.to(x.device, non_blocking=nb),
-                     padding=padding, fill=fill)
+    return crop_flip(x, top.to(x.device, non_blocking=nb), left.to(x.device, non_blocking=nb),
+                     flip.to(x.device, non_blocking=nb), padding=padding, fill=fill)
 
 
-def _make(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, num_classes: int) -> ImageDataset:
+def _make(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+          num_classes: int) -> ImageDataset:
     """Build an :class:`ImageDataset` from NCHW uint8 arrays, computing the channel statistics."""
     xt = torch.from_numpy(np.ascontiguousarray(x_train, dtype=np.uint8))
     scaled = xt.double().div(255.0)
@@ -417,7 +424,8 @@ def load_fashion_mnist(root: str | Path | None = None) -> ImageDataset:
     Xiao, Rasul and Vollgraf, "Fashion-MNIST" (2017), arXiv:1708.07747.
     """
     root = Path(root) if root is not None else FASHION_MNIST_ROOT
-    how = "Install it with `apt-get update && apt-get install -y dataset-fashion-mnist`, or pass root= to a folder with the four IDX .gz files."
+    how = ("Install it with `apt-get update && apt-get install -y dataset-fashion-mnist`, "
+           "or pass root= to a folder with the four IDX .gz files.")
     arrays = {}
     for split in ("train", "t10k"):
         for kind in ("images-idx3", "labels-idx1"):
@@ -475,7 +483,8 @@ def load_digits(root: str | Path | None = None, *, test_fraction: float = 0.2, s
 
 # --- CIFAR-10 / CIFAR-100 (python pickles) ---------------------------------------------------
 
-_CIFAR_HOW = "Download the 'CIFAR-{n} python version' from https://www.cs.toronto.edu/~kriz/cifar.html on a machine with internet, extract it and pass root= to the extracted folder."
+_CIFAR_HOW = ("Download the 'CIFAR-{n} python version' from https://www.cs.toronto.edu/~kriz/cifar.html "
+              "on a machine with internet, extract it and pass root= to the extracted folder.")
 
 
 # The only globals the CIFAR python pickles reference (numpy's array reconstruction, as written by
@@ -641,7 +650,8 @@ def load_svhn(root: str | Path) -> ImageDataset:
         the 73,257 training images: use the training config's subset option for that.
     """
     root = Path(root)
-    how = "Download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ on a machine with internet and pass root= to their folder."
+    how = ("Download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ "
+           "on a machine with internet and pass root= to their folder.")
     x_train, y_train = _read_svhn(_require(root / "train_32x32.mat", "SVHN", how))
     x_test, y_test = _read_svhn(_require(root / "test_32x32.mat", "SVHN", how))
     _check_split("SVHN train", root / "train_32x32.mat", x_train, y_train, 10)
@@ -680,7 +690,8 @@ def load_tiny_imagenet(root: str | Path) -> ImageDataset:
         Images of shape ``(N, 3, 64, 64)``.
     """
     root = Path(root)
-    how = "Download tiny-imagenet-200.zip from http://cs231n.stanford.edu/tiny-imagenet-200.zip on a machine with internet, extract it and pass root= to the extracted folder."
+    how = ("Download tiny-imagenet-200.zip from http://cs231n.stanford.edu/tiny-imagenet-200.zip "
+           "on a machine with internet, extract it and pass root= to the extracted folder.")
     train_dir = _require(root / "train", "Tiny-ImageNet", how)
     annotations = _require(root / "val" / "val_annotations.txt", "Tiny-ImageNet", how)
     wnids = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
@@ -750,7 +761,8 @@ def load_dataset(name: str, root: str | Path | None = None) -> ImageDataset:
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
     if root is None and name in _NEEDS_ROOT:
-        raise ValueError(f"dataset {name!r} has no default location: pass root= (the CLI's --data-root) to your local copy")
+        raise ValueError(f"dataset {name!r} has no default location: "
+                         "pass root= (the CLI's --data-root) to your local copy")
     dataset = DATASETS[name](root)
     if not isinstance(dataset, ImageDataset):
         raise TypeError(f"the loader of {name!r} returned {type(dataset).__name__}, not an ImageDataset")

@@ -204,7 +204,8 @@ def _pearson(a: Tensor, b: Tensor) -> float:
 def weight_correlation(model: nn.Module, reference: nn.Module | Mapping[str, Tensor]) -> dict[str, float]:
     """Pearson correlation between the current and the reference (initial) weights, per layer and overall.
 
-    ``r(theta, theta0) = sum_i (theta_i - mean theta)(theta0_i - mean theta0) / (||theta - mean theta|| ||theta0 - mean theta0||)``
+    ``r(theta, theta0) = sum_i (theta_i - mean theta)(theta0_i - mean theta0)
+    / (||theta - mean theta|| ||theta0 - mean theta0||)``
     over the entries of each Linear/Conv weight and bias (key: its parameter name) and over all of
     them concatenated (key ``"overall"``); NaN where either side is constant (e.g. a zero-initialized bias).
 
@@ -256,7 +257,10 @@ def gradient_norm_probe(learner: Any, context: Any) -> dict[str, float]:
 
 
 def filter_cosine_probe(learner: Any, context: Any) -> dict[str, float]:
-    """Probe: mean over groups of :func:`filter_cosines` on T_{1:j}, per layer (``cos:<param>``) and over all groups (``cos_mean``)."""
+    """Probe: mean over groups of :func:`filter_cosines` on T_{1:j}.
+
+    Per layer (``cos:<param>``) and over all groups (``cos_mean``).
+    """
     cosines = filter_cosines(learner.model, *_seen(context))
     out = {f"cos:{name}": float(c.mean()) for name, c in cosines.items()}
     out["cos_mean"] = float(torch.cat(list(cosines.values())).mean())
@@ -272,7 +276,10 @@ def dead_neuron_probe(learner: Any, context: Any) -> dict[str, float]:
 
 
 def weight_correlation_probe(learner: Any, context: Any) -> dict[str, float]:
-    """Probe: :func:`weight_correlation` with the run's first initialization, columns ``corr:<param>`` and ``corr_overall``."""
+    """Probe: :func:`weight_correlation` with the run's first initialization.
+
+    Columns ``corr:<param>`` and ``corr_overall``.
+    """
     r = weight_correlation(learner.model, learner.initial_state)
     overall = r.pop("overall")
     return {**{f"corr:{name}": v for name, v in r.items()}, "corr_overall": overall}
@@ -303,4 +310,5 @@ class StartCorrelation:
         if self._start is None:
             raise RuntimeError("StartCorrelation.probe_after needs StartCorrelation.probe to run first (pass both)")
         start, self._start = self._start, None
-        return {**weight_correlation_probe(learner, context), "corr_start_overall": weight_correlation(learner.model, start)["overall"]}
+        return {**weight_correlation_probe(learner, context),
+                "corr_start_overall": weight_correlation(learner.model, start)["overall"]}

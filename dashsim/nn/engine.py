@@ -48,9 +48,9 @@ from .models import MODELS, check_input_shape
 from .train import (ExperimentResult, NonFiniteLossError, SettingsError, TrainConfig, TrainingData, build_learner,
                     evaluate, prepare_data, resolve_device, train_until_target)
 
-__all__ = ["Plan", "Round", "ProbeContext", "Probe", "run", "ROW_COLUMNS", "PROTOCOLS", "register_protocol", "setting_int", "seed_run", "learner_state",
-           "restore_learner", "chunk_permutation", "IndexedChunk", "run_folder_name", "run_config_dict", "Resolved",
-           "resolve"]
+__all__ = ["Plan", "Round", "ProbeContext", "Probe", "run", "ROW_COLUMNS", "PROTOCOLS", "register_protocol",
+           "setting_int", "seed_run", "learner_state", "restore_learner", "chunk_permutation", "IndexedChunk",
+           "run_folder_name", "run_config_dict", "Resolved", "resolve"]
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +227,10 @@ class Plan:
         raise NotImplementedError
 
     def start(self, config: TrainConfig, data: TrainingData, unit: dict[str, Any]) -> dict[str, Tensor]:
-        """The unit's protocol state (tensors, checkpointed with the learner); it may draw only from its own seeded streams."""
+        """The unit's protocol state (tensors, checkpointed with the learner).
+
+        It may draw only from its own seeded streams.
+        """
         return {}
 
     def round(self, r: int, learner: Learner, data: TrainingData, state: dict[str, Tensor]) -> Round:
@@ -441,7 +444,8 @@ def _scalar(key: str, value: Any, source: str) -> Any:
         return int(value)
     if isinstance(value, numbers.Real):
         return float(value)
-    raise TypeError(f"{source} returned {type(value).__name__} for column {key!r}; a column holds a number, bool or str")
+    raise TypeError(f"{source} returned {type(value).__name__} for column {key!r}; "
+                    "a column holds a number, bool or str")
 
 
 def _measure(source: str, function: Callable[[], Mapping[str, Any]], taken: set[str]) -> dict[str, Any]:
@@ -455,7 +459,8 @@ def _measure(source: str, function: Callable[[], Mapping[str, Any]], taken: set[
     out = {}
     for key, value in values.items():
         if not isinstance(key, str) or key in taken:
-            raise ValueError(f"{source} returned the column {key!r}, which is taken (or not a string); taken: {sorted(taken)}")
+            raise ValueError(f"{source} returned the column {key!r}, which is taken (or not a string); "
+                             f"taken: {sorted(taken)}")
         out[key] = _scalar(key, value, source)
     return out
 
@@ -575,7 +580,8 @@ def run(config: TrainConfig, plan: Plan, *, dataset: Any = None, model: Any = No
     folder_config = {
         runs.SCHEMA_KEY: RUN_FORMAT, **run_config_dict(config), "protocol": plan.name,
         "protocol_settings": plan.settings(), "method_params": hyper, "rounds": R,
-        "model_source": "registry" if spec.model is None else f"callable {getattr(spec.model, '__module__', '?')}.{config.model}",
+        "model_source": ("registry" if spec.model is None
+                         else f"callable {getattr(spec.model, '__module__', '?')}.{config.model}"),
         "model_signature": signature,
     }
     if probe is not None or probe_after is not None:
@@ -753,7 +759,8 @@ class _Loop:
         config, data = self.config, self.data
         started = time.perf_counter()
         rnd = self.plan.round(r, learner, data, state)
-        chunks = None if rnd.chunks is None else [IndexedChunk(data.x, data.y, idx, self.chunk_batch) for idx in rnd.chunks]
+        chunks = (None if rnd.chunks is None
+                  else [IndexedChunk(data.x, data.y, idx, self.chunk_batch) for idx in rnd.chunks])
         if rnd.apply_method:
             if chunks is None:
                 raise ValueError(f"protocol {self.plan.name!r} applies the method in round {r} without chunks")
@@ -787,8 +794,8 @@ class _Loop:
                  taken: set[str]) -> tuple[tuple[dict[str, Any], dict[str, Any]], float]:
         """The plan's measurements and the user's probe, ``when`` = "before"/"after" training; and their time."""
         started = time.perf_counter()
-        planned = _measure(f"protocol {self.plan.name!r}'s measure", lambda: self.plan.measure(when, learner, context, state),
-                           taken)
+        planned = _measure(f"protocol {self.plan.name!r}'s measure",
+                           lambda: self.plan.measure(when, learner, context, state), taken)
         user, probed = self.probe if when == "before" else self.probe_after, {}
         if user is not None:
             probed = _measure("probe" if when == "before" else "probe_after", lambda: user(learner, context),
@@ -799,7 +806,8 @@ class _Loop:
         epochs = self.config.max_epochs if rnd.epochs is None else rnd.epochs
         if epochs == 0:
             return _no_training()
-        config = self.config if epochs == self.config.max_epochs else dataclasses.replace(self.config, max_epochs=epochs)
+        config = (self.config if epochs == self.config.max_epochs
+                  else dataclasses.replace(self.config, max_epochs=epochs))
         epoch_bar = progress_bar(total=epochs, desc=f"seed {unit['seed']} round {r}", unit="ep", leave=False,
                                  disable=not self.progress)
 

@@ -247,7 +247,8 @@ def _in_features(input_shape: tuple[int, ...]) -> int:
 
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec(lambda *, num_classes, input_shape, width: MLP(num_classes=num_classes,
-                                                                     in_features=_in_features(input_shape), width=width),
+                                                                    in_features=_in_features(input_shape),
+                                                                    width=width),
                      flat=True),
     "resnet18": ModelSpec(lambda *, num_classes, input_shape, width: ResNet18(num_classes=num_classes,
                                                                               in_channels=input_shape[0], maxpool=True),
@@ -314,7 +315,10 @@ def _check_positive_int(name: str, value: object) -> int:
 
 
 def check_input_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """``input_shape`` as a tuple of ints after checking registered model ``name`` accepts it (ValueError naming both)."""
+    """``input_shape`` as a tuple of ints after checking registered model ``name`` accepts it.
+
+    Raises ValueError naming both otherwise.
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model name {name!r}; known: {', '.join(MODELS)}")
     shape = tuple(int(v) for v in input_shape)
@@ -363,7 +367,8 @@ def build_model(
         in_channels = _check_positive_int("in_channels", in_channels)
         image_size = _check_positive_int("image_size", image_size)
         input_shape = (in_channels, image_size, image_size)
-    elif not input_shape or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in input_shape):
+    elif not input_shape or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1
+                                for v in input_shape):
         raise ValueError(f"input_shape must be a non-empty tuple of ints >= 1, got {input_shape!r}")
     input_shape = check_input_shape(name, input_shape)
     # Its size first, on the meta device (no memory): weights, gradients, optimizer state and a copy, 4 bytes each.

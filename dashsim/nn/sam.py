@@ -41,7 +41,8 @@ class SAM(torch.optim.Optimizer):
 
     requires_closure = True
 
-    def __init__(self, params: Any, base_optimizer_cls: type[torch.optim.Optimizer], rho: float = 0.1, **base_kwargs: Any):
+    def __init__(self, params: Any, base_optimizer_cls: type[torch.optim.Optimizer], rho: float = 0.1,
+                 **base_kwargs: Any):
         if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not 0.0 <= rho < math.inf:
             raise ValueError(f"rho must be a finite real number >= 0, got {rho!r}")
         if not (isinstance(base_optimizer_cls, type) and issubclass(base_optimizer_cls, torch.optim.Optimizer)):

@@ -120,7 +120,8 @@ def format_table1(table: pd.DataFrame, *, by: str = "optimizer", decimals: int =
     out = table[[by, "method"]].astype(str).copy()
     for q, header, scale in TABLE1_QUANTITIES:
         places = decimals if scale != 1.0 else 0
-        out[header] = [format_mean_std(m, s, scale=scale, decimals=places) for m, s in zip(table[f"{q}_mean"], table[f"{q}_std"])]
+        out[header] = [format_mean_std(m, s, scale=scale, decimals=places)
+                       for m, s in zip(table[f"{q}_mean"], table[f"{q}_std"])]
     return out
 
 

@@ -75,7 +75,7 @@ class TrainConfig:
     sam_rho: float = 0.1  # SAM neighbourhood radius rho
     target_accuracy: float = 0.999  # epoch train accuracy at which an experiment stops
     max_epochs: int = 100  # epoch cap per experiment (hitting it is recorded as not converged)
-    normalize: Optional[bool] = None  # standardize images by channel mean/std (default: all but the MLP, as the authors)
+    normalize: bool | None = None  # standardize images by channel mean/std (default: all but the MLP, as the authors)
     norm_stats: str = field("dataset", choices=NORM_STATS)  # with normalize: "dataset" mean/std, "half" 0.5/0.5 (Ash)
     last_batch: str = field("keep", choices=LAST_BATCHES)  # epoch's last short batch: keep (authors), drop, merge
     rebuild_optimizer: bool = False  # a fresh optimizer before every experiment (Ash & Adams' run.py 160-161)
@@ -89,7 +89,7 @@ class TrainConfig:
     deterministic: bool = False  # deterministic kernels only (cuDNN, use_deterministic_algorithms); slower on CUDA
     augment: bool = False  # random crop (black padding crop_padding) + horizontal flip per mini-batch ('SoTA')
     crop_padding: int = 4  # padding of the random crop in pixels (the paper: 4)
-    lr_milestones: tuple[int, ...] = ()  # epochs after which lr is multiplied by lr_gamma, per experiment ('SoTA': 60 120 160 200)
+    lr_milestones: tuple[int, ...] = ()  # epochs after which lr *= lr_gamma, per experiment ('SoTA': 60 120 160 200)
     lr_gamma: float = 0.2  # lr factor at each milestone
     warmup_epochs: int = 0  # linear lr warm-up at the start of every experiment, in epochs ('SoTA': 1)
     out: str = ""  # run folder (default runs/<data>_<model>_<method>_J<J>); re-running the same command resumes it
@@ -265,7 +265,8 @@ def resolve_device(device: str) -> torch.device:
             raise SettingsError(f"device {device!r} asked for, but this machine's torch has no CUDA device "
                                 f"(torch {torch.__version__}); use --device cpu or auto")
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise SettingsError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA devices")
+            raise SettingsError(f"device {device!r} does not exist: "
+                                f"this machine has {torch.cuda.device_count()} CUDA devices")
     elif resolved.type != "cpu":
         raise SettingsError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     return resolved
@@ -273,7 +274,7 @@ def resolve_device(device: str) -> torch.device:
 
 def model_factory(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device,
                   model: Optional[Callable[[], nn.Module]] = None) -> Callable[[], nn.Module]:
-    """A zero-argument builder of fresh models on ``device``: ``model()`` if given, else the registered ``config.model``.
+    """A zero-argument builder of fresh models on ``device``: ``model()`` if given, else registered ``config.model``.
 
     A registered model is sized for the data (classes, input shape, ``config.width``); a model of
     your own is built as it is. Either way the result goes to ``device``, in channels_last layout
@@ -315,7 +316,10 @@ def _optimizer_factory(config: TrainConfig) -> Callable[[nn.Module], torch.optim
 
 def build_learner(config: TrainConfig, dataset: _data.ImageDataset, device: torch.device,
                   model: Optional[Callable[[], nn.Module]] = None) -> Learner:
-    """A :class:`Learner` whose first model is drawn from torch's global RNG (seed it first); see :func:`model_factory`."""
+    """A :class:`Learner` whose first model is drawn from torch's global RNG (seed it first).
+
+    See :func:`model_factory`.
+    """
     return Learner.create(model_factory(config, dataset, device, model), _optimizer_factory(config))
 
 
@@ -468,7 +472,7 @@ def train_until_target(
     stop_at_target: bool = True,
     fill: float | tuple[float, ...] | Tensor | None = None,
 ) -> ExperimentResult:
-    """Train ``learner`` on ``x[indices]`` with shuffled mini-batches until the epoch's train accuracy reaches the target.
+    """Train ``learner`` on ``x[indices]`` in shuffled mini-batches until the epoch's train accuracy reaches the target.
 
     Each epoch draws a permutation of ``indices`` from ``generator`` and cuts it into mini-batches
     by :func:`batch_bounds` (``config.last_batch``); the epoch's train accuracy is
@@ -554,7 +558,8 @@ def train_until_target(
                 if config.augment:
                     xb = _data.random_crop_flip(xb, generator, padding=config.crop_padding, fill=fill)
                 if scheduled:
-                    _set_lr(optimizer, scheduled_lr(steps + 1, steps_per_epoch, base_lr=base_lr, lr_milestones=config.lr_milestones,
+                    _set_lr(optimizer, scheduled_lr(steps + 1, steps_per_epoch, base_lr=base_lr,
+                                                    lr_milestones=config.lr_milestones,
                                                     lr_gamma=config.lr_gamma, warmup_epochs=config.warmup_epochs))
                 if channels_last:
                     # Gathering rows by index returns a contiguous NCHW tensor; restore the format.
@@ -586,7 +591,9 @@ def train_until_target(
             loss_mean = float(loss_sum) / n_seen
             objective_total = float(objective_sum)
             if not (math.isfinite(loss_mean) and math.isfinite(objective_total)):
-                raise NonFiniteLossError(f"training loss became non-finite (cross-entropy {loss_mean}, with penalty summed {objective_total}) in epoch {epoch} ({steps} steps) on {n} samples")
+                raise NonFiniteLossError(f"training loss became non-finite (cross-entropy {loss_mean}, "
+                                         f"with penalty summed {objective_total}) in epoch {epoch} "
+                                         f"({steps} steps) on {n} samples")
             if on_epoch is not None:
                 on_epoch(epoch, acc, steps)
             if stop_at_target and acc >= config.target_accuracy:

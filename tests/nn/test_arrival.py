@@ -24,7 +24,8 @@ def digits():
 
 
 def _config(tmp_path, name="run", **kw):
-    base = dict(data="digits", model="mlp", width=16, method="sp", seeds=(0,), max_epochs=6, device="cpu", out=str(tmp_path / name))
+    base = dict(data="digits", model="mlp", width=16, method="sp", seeds=(0,), max_epochs=6, device="cpu",
+                out=str(tmp_path / name))
     base.update(kw)
     return TrainConfig(**base)
 
@@ -102,7 +103,8 @@ def test_continuous_data_growth_method_chunks_and_unaugmented_gradient_data(tmp_
     for call, blocks in zip(calls, ([(0, 2 * n)], [(0, 2 * n), (2 * n, 4 * n)])):
         assert [c[0].tolist() for c in call] == [perm[lo:hi].tolist() for lo, hi in blocks]
         for idx, batches in call:  # the method sees the stored images, never augmented ones
-            assert torch.equal(torch.cat([b[0] for b in batches]), x[idx]) and torch.equal(torch.cat([b[1] for b in batches]), y[idx])
+            assert torch.equal(torch.cat([b[0] for b in batches]), x[idx])
+            assert torch.equal(torch.cat([b[1] for b in batches]), y[idx])
 
 
 def test_continuous_method_until_covers_final_phase(tmp_path, monkeypatch, digits):
@@ -119,7 +121,8 @@ def test_continuous_resume_is_exact_with_augmentation(tmp_path, monkeypatch, dig
         return continuous.run_continuous(cfg, new_per_epoch=50, arrival_epochs=3, final_epochs=2, method_every=2,
                                          dataset=digits)
 
-    whole = _split_run_equals_whole(tmp_path, monkeypatch, run, dict(method="dash", augment=True, crop_padding=1), n_first=3)
+    whole = _split_run_equals_whole(tmp_path, monkeypatch, run, dict(method="dash", augment=True, crop_padding=1),
+                                    n_first=3)
     assert whole["test_accuracy"].between(0, 1).all() and whole["method_applied"].sum() == 1
 
 
@@ -170,14 +173,16 @@ def test_class_incremental_data_chunks_and_seen_class_scoring(tmp_path, monkeypa
             assert df["n_train"].iloc[s * R + r - 1] == len(want)
             assert scored[s * R + r - 1] == set(order[:r])  # scored on the seen classes only
         for r, call in enumerate(calls[s * (R - 1) : (s + 1) * (R - 1)], start=2):
-            assert [set(y_train[c[0]].tolist()) for c in call] == [{c} for c in order[:r]]  # one chunk per class, oldest first
+            # One chunk per class, oldest first.
+            assert [set(y_train[c[0]].tolist()) for c in call] == [{c} for c in order[:r]]
 
 
 def test_class_incremental_resume_and_validation(tmp_path, monkeypatch, digits):
     def run(cfg):
         return class_incremental.run_class_incremental(cfg, n_classes=3, dataset=digits)
 
-    whole = _split_run_equals_whole(tmp_path, monkeypatch, run, dict(method="dash", subset=300, max_epochs=4), n_first=2)
+    whole = _split_run_equals_whole(tmp_path, monkeypatch, run, dict(method="dash", subset=300, max_epochs=4),
+                                    n_first=2)
     assert whole["test_accuracy"].between(0, 1).all()
     with pytest.raises(SettingsError, match="n_classes must be an integer >= 2"):
         class_incremental.run_class_incremental(_config(tmp_path), n_classes=1, dataset=digits)

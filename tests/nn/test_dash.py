@@ -250,7 +250,8 @@ def test_layer_unused_by_forward_is_scaled_by_lam():
 
 def test_group_cosines_match_a_loop_over_groups():
     gen = torch.Generator().manual_seed(5)
-    for shape, granularity in [((4, 3, 2, 2), "kernel"), ((4, 3, 2, 2), "filter"), ((5, 6), "kernel"), ((7,), "filter")]:
+    for shape, granularity in [((4, 3, 2, 2), "kernel"), ((4, 3, 2, 2), "filter"), ((5, 6), "kernel"),
+                               ((7,), "filter")]:
         w = torch.randn(shape, generator=gen, dtype=torch.float64)
         g = torch.randn(shape, generator=gen, dtype=torch.float64)
         w.reshape(-1)[: w.numel() // shape[0]] = 0.0  # the first group (or the whole bias) has no direction

@@ -48,7 +48,8 @@ def test_idx_header_shape_mismatch_is_error(tmp_path):
 
 
 def test_missing_data_names_path_and_remedy(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte\.gz.*apt-get install -y dataset-fashion-mnist"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"train-images-idx3-ubyte\.gz.*apt-get install -y dataset-fashion-mnist"):
         data.load_fashion_mnist(tmp_path)
     with pytest.raises(FileNotFoundError, match="data_batch_1.*cifar"):
         data.load_cifar10(tmp_path)
@@ -84,7 +85,8 @@ def test_cifar100_fine_labels(tmp_path):
     rng = np.random.default_rng(2)
     for name, n in (("train", 4), ("test", 2)):
         with open(tmp_path / name, "wb") as f:
-            pickle.dump({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"fine_labels": [99] * n, b"coarse_labels": [0] * n}, f)
+            pickle.dump({b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"fine_labels": [99] * n,
+                         b"coarse_labels": [0] * n}, f)
     ds = data.load_cifar100(tmp_path)
     assert ds.num_classes == 100 and ds.y_train.tolist() == [99] * 4 and ds.x_test.shape == (2, 3, 32, 32)
 
@@ -110,7 +112,8 @@ def test_tiny_imagenet_jpeg_tree(tmp_path):
     for wnid, colour in colours.items():
         (tmp_path / "train" / wnid / "images").mkdir(parents=True)
         for k in range(2):
-            Image.fromarray(np.full((64, 64, 3), colour, np.uint8)).save(tmp_path / "train" / wnid / "images" / f"{wnid}_{k}.JPEG")
+            Image.fromarray(np.full((64, 64, 3), colour, np.uint8)).save(
+                tmp_path / "train" / wnid / "images" / f"{wnid}_{k}.JPEG")
     (tmp_path / "val" / "images").mkdir(parents=True)
     Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "val" / "images" / "val_0.JPEG")
     (tmp_path / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn02\t0\t0\t63\t63\n")
@@ -147,7 +150,8 @@ def test_bad_labels_rejected():
         data.ImageDataset("t", x, torch.tensor([0, 5]), x, torch.tensor([0, 1]), 3, (0.0,), (1.0,))
 
 
-@pytest.mark.skipif(not (data.FASHION_MNIST_ROOT / "train-images-idx3-ubyte.gz").exists(), reason="dataset-fashion-mnist not installed")
+@pytest.mark.skipif(not (data.FASHION_MNIST_ROOT / "train-images-idx3-ubyte.gz").exists(),
+                    reason="dataset-fashion-mnist not installed")
 def test_real_fashion_mnist():
     ds = data.load_fashion_mnist()
     assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)

@@ -20,9 +20,10 @@ def _small_net(seed: int, conv: bool) -> nn.Module:
     """A random little network with BatchNorm (so eval vs train mode matters) and biases."""
     torch.manual_seed(seed)
     if conv:
-        return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 3, 2, bias=False),
-                             nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
-    return nn.Sequential(nn.Flatten(), nn.Linear(10, 7), nn.BatchNorm1d(7), nn.ReLU(), nn.Linear(7, 6), nn.ReLU(), nn.Linear(6, 5))
+        return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                             nn.Conv2d(4, 3, 2, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
+    return nn.Sequential(nn.Flatten(), nn.Linear(10, 7), nn.BatchNorm1d(7), nn.ReLU(), nn.Linear(7, 6), nn.ReLU(),
+                         nn.Linear(6, 5))
 
 
 def _data(seed: int, conv: bool, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,7 +105,8 @@ def test_filter_cosines_match_numpy_twin(granularity):
             expected = np.where(norms > 0, (wg * gg).sum(axis=1) / np.where(norms > 0, norms, 1), 0.0)
             np.testing.assert_allclose(got[name].numpy(), expected, rtol=1e-4, atol=1e-6, err_msg=name)
         if seed == 4:
-            assert (got["0.weight"].numpy().reshape(4, -1)[1] == 0).all() if granularity == "kernel" else got["0.weight"][1] == 0
+            assert ((got["0.weight"].numpy().reshape(4, -1)[1] == 0).all() if granularity == "kernel"
+                    else got["0.weight"][1] == 0)
 
 
 def test_filter_cosines_are_the_factors_dash_applies_with_one_chunk():
@@ -202,7 +204,8 @@ def test_weight_correlation_matches_numpy_corrcoef():
         for name in layer_names:
             assert got[name] == pytest.approx(np.corrcoef(now[name], before[name])[0, 1], rel=1e-9, abs=1e-12)
         assert list(got)[-1] == "overall"
-        expected = np.corrcoef(np.concatenate([now[n] for n in layer_names]), np.concatenate([before[n] for n in layer_names]))[0, 1]
+        expected = np.corrcoef(np.concatenate([now[n] for n in layer_names]),
+                               np.concatenate([before[n] for n in layer_names]))[0, 1]
         assert got["overall"] == pytest.approx(expected, rel=1e-9)
         assert not any(n.startswith("1.") for n in layer_names) if conv else "2.weight" not in got  # BatchNorm excluded
 
@@ -237,10 +240,15 @@ def test_probes_inside_the_incremental_protocol(tmp_path):
     cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", J=2, seeds=(0,), max_epochs=3,
                       device="cpu", out=str(tmp_path / "run"))
     ds = data.load_digits()
-    df = protocols.run_incremental(cfg, dataset=ds, probe=lambda learner, context: {**diag.gradient_norm_probe(learner, context), **diag.filter_cosine_probe(learner, context)},
-                                   probe_after=lambda learner, context: {**diag.dead_neuron_probe(learner, context), **diag.weight_correlation_probe(learner, context)})
+    df = protocols.run_incremental(cfg, dataset=ds,
+                                   probe=lambda learner, context: {**diag.gradient_norm_probe(learner, context),
+                                                                   **diag.filter_cosine_probe(learner, context)},
+                                   probe_after=lambda learner, context: {
+                                       **diag.dead_neuron_probe(learner, context),
+                                       **diag.weight_correlation_probe(learner, context)})
     assert (df["grad_norm"] > 0).all() and df["cos_mean"].between(-1, 1).all()
-    assert {"cos:head.weight", "dead:body.3", "dead:body.6", "dead_all", "corr:body.1.weight", "corr_overall"} <= set(df.columns)
+    assert {"cos:head.weight", "dead:body.3", "dead:body.6", "dead_all", "corr:body.1.weight",
+            "corr_overall"} <= set(df.columns)
     assert df["dead_all"].between(0, 1).all()
     # Training moves the weights away from the first initialization, more so the longer it runs.
     assert (df["corr_overall"] < 1).all() and df["corr_overall"].iloc[1] < df["corr_overall"].iloc[0]
@@ -266,7 +274,9 @@ def test_start_correlation_probe_pair(tmp_path):
     df = protocols.run_incremental(cfg, dataset=data.load_digits(), probe=probe, probe_after=probe_after)
     for j in range(3):
         assert df["corr_start_overall"].iloc[j] == pytest.approx(diag.weight_correlation(ends[j], starts[j])["overall"])
-    # S&P shrinks and perturbs: the start of experiment 2 is not the end of experiment 1, so the two correlations differ.
-    assert df["corr_start_overall"].iloc[1] != pytest.approx(diag.weight_correlation(ends[1], ends[0].state_dict())["overall"])
+    # S&P shrinks and perturbs: the start of experiment 2 is not the end of experiment 1, so the two
+    # correlations differ.
+    end_to_end = diag.weight_correlation(ends[1], ends[0].state_dict())["overall"]
+    assert df["corr_start_overall"].iloc[1] != pytest.approx(end_to_end)
     with pytest.raises(RuntimeError, match="needs StartCorrelation.probe"):
         diag.StartCorrelation().probe_after(None, None)

@@ -5,7 +5,8 @@ The fixtures were recorded by ``tests/fixtures/record_engine_reference.py`` on t
 AVX512) round differently and a few epochs of training turn that into other accuracies. The test
 uses the fixture of this machine's capability; where none was recorded, the one whose capability
 was not recorded (the earlier development machine's). Each holds tiny digits runs of all seven
-protocols, the bridge's network side and Figure 13's pretraining, with every metric (timings aside) and a SHA-256 of the model's whole
+protocols, the bridge's network side and Figure 13's pretraining, with every metric (timings aside)
+and a SHA-256 of the model's whole
 ``state_dict`` at the moment each row's test accuracy was measured. Here the same runs go through
 the engine (one torch thread, fresh temporary folders) and must give identical numbers and weights.
 """

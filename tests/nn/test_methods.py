@@ -187,7 +187,9 @@ def test_sp_ash_mixes_with_a_fresh_init():
         fresh = (a[name] - 0.6 * old[name]) / 0.1
         torch.testing.assert_close(b[name], 0.3 * old[name] + 0.5 * fresh, rtol=1e-5, atol=1e-5)
         if name.startswith("body.1.") or name.startswith("body.4."):  # BN: fresh weight 1, bias 0
-            torch.testing.assert_close(fresh, torch.ones_like(fresh) if name.endswith("weight") else torch.zeros_like(fresh), rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(fresh,
+                                       torch.ones_like(fresh) if name.endswith("weight") else torch.zeros_like(fresh),
+                                       rtol=1e-5, atol=1e-5)
         else:
             assert not torch.allclose(fresh, old[name])
     for k in old:

@@ -29,7 +29,8 @@ def digits():
 
 
 def _config(tmp_path, name="run", **kw):
-    base = dict(data="digits", model="mlp", width=32, method="sp", J=3, seeds=(0,), max_epochs=6, device="cpu", out=str(tmp_path / name))
+    base = dict(data="digits", model="mlp", width=32, method="sp", J=3, seeds=(0,), max_epochs=6, device="cpu",
+                out=str(tmp_path / name))
     base.update(kw)
     return TrainConfig(**base)
 
@@ -174,7 +175,8 @@ def test_active_picks_smallest_margin_of_previous_model(tmp_path, digits):
         probs = torch.softmax(model(x[pool1]), dim=1).double().numpy()
     top = np.sort(probs, axis=1)
     margin = top[:, -1] - top[:, -2]
-    assert np.max(margin[np.isin(pool1.numpy(), want.numpy())]) <= np.min(margin[~np.isin(pool1.numpy(), want.numpy())]) + 1e-6
+    chosen = np.isin(pool1.numpy(), want.numpy())
+    assert np.max(margin[chosen]) <= np.min(margin[~chosen]) + 1e-6
     pool2 = state2["plan_state"]["pool"]
     perm, _ = engine.chunk_permutation(x.shape[0], seed=0, J=1)
     assert len(set(labeled2.tolist()) | set(pool2.tolist())) == perm.numel() == labeled2.numel() + pool2.numel()
@@ -249,7 +251,8 @@ def test_non_finite_loss_keeps_finished_rounds(tmp_path, monkeypatch, digits):
         rounds["n"] += 1
         return real(*a, **kw)
 
-    monkeypatch.setattr(METHODS["warm"], "penalty", lambda self, learner: torch.tensor(float("nan") if rounds["n"] >= 2 else 0.0))
+    monkeypatch.setattr(METHODS["warm"], "penalty",
+                        lambda self, learner: torch.tensor(float("nan") if rounds["n"] >= 2 else 0.0))
     monkeypatch.setattr(engine, "train_until_target", counting)
     with pytest.raises(NonFiniteLossError, match=r"round 2: the 1 finished rounds are kept"):
         online.run_passive_online(_config(tmp_path, method="warm"), k=50, rounds=3, dataset=digits)

@@ -42,7 +42,8 @@ def test_chunk_permutation_partitions():
 def test_summarize_against_direct_computation():
     rng = np.random.default_rng(0)
     rows = [
-        {"dataset": "d", "model": "mlp", "method": m, "seed": s, "experiment": j, "test_accuracy": rng.random(), "steps": int(rng.integers(1, 100)), "converged": bool(rng.random() < 0.8)}
+        {"dataset": "d", "model": "mlp", "method": m, "seed": s, "experiment": j, "test_accuracy": rng.random(),
+         "steps": int(rng.integers(1, 100)), "converged": bool(rng.random() < 0.8)}
         for m in ("cold", "dash") for s in (0, 1, 2) for j in (3, 1, 2)  # experiments deliberately out of order
     ]
     df = pd.DataFrame(rows)
@@ -75,7 +76,8 @@ def test_summarize_keeps_runs_apart_by_hyper_parameter_columns():
 
 
 def _config(tmp_path, **kw):
-    base = dict(data="digits", model="mlp", width=32, method="dash", J=3, seeds=(0,), max_epochs=15, device="cpu", out=str(tmp_path / "run"))
+    base = dict(data="digits", model="mlp", width=32, method="dash", J=3, seeds=(0,), max_epochs=15, device="cpu",
+                out=str(tmp_path / "run"))
     base.update(kw)
     return TrainConfig(**base)
 
@@ -179,7 +181,8 @@ _CHILD = textwrap.dedent(
 
 def _child(script: Path, fields: dict, mode: str = "none", target: int = 0) -> int:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, str(script), json.dumps(fields), mode, str(target)], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, str(script), json.dumps(fields), mode, str(target)], env=env,
+                          capture_output=True, text=True, timeout=300)
     if proc.returncode not in (0, -signal.SIGKILL):
         raise AssertionError(proc.stderr)
     return proc.returncode
@@ -219,7 +222,8 @@ def test_plot_curves_are_the_seed_statistics():
     from dashsim.nn import plotting
 
     df = pd.DataFrame(
-        [{"method": m, "seed": s, "experiment": j, "test_accuracy": 0.1 * j + 0.01 * s + (m == "dash") * 0.05, "steps": 10 * j + s}
+        [{"method": m, "seed": s, "experiment": j, "test_accuracy": 0.1 * j + 0.01 * s + (m == "dash") * 0.05,
+          "steps": 10 * j + s}
          for m in ("cold", "dash") for s in (0, 1) for j in (1, 2, 3)]
     )
     curves = plotting.incremental_curves(df)
@@ -242,7 +246,8 @@ def test_two_phase_sweep_rows_and_resume(tmp_path, monkeypatch):
     assert df.loc[df["pretrain_epochs"] == 0, "pretrain_train_accuracy"].isna().all()
     assert df.loc[df["pretrain_epochs"] == 2, "pretrain_train_accuracy"].between(0, 1).all()
     # Two epochs of pretraining beat the untrained model on the test set.
-    assert (df.loc[df["pretrain_epochs"] == 2, "pretrain_test_accuracy"].values > df.loc[df["pretrain_epochs"] == 0, "pretrain_test_accuracy"].values).all()
+    pretrained = df.loc[df["pretrain_epochs"] == 2, "pretrain_test_accuracy"].values
+    assert (pretrained > df.loc[df["pretrain_epochs"] == 0, "pretrain_test_accuracy"].values).all()
     assert (df["steps"] > 0).all()
 
     def boom(*a, **k):
@@ -288,7 +293,8 @@ def _after_probe(learner, context):
 
     return {
         "j_seen": context.j, "n_indices": context.train_indices.numel(), "n_chunks": len(context.chunks),
-        "chunk_sizes": sum(len(c) for c in context.chunks), "test_again": evaluate(learner.model, context.x_test, context.y_test),
+        "chunk_sizes": sum(len(c) for c in context.chunks),
+        "test_again": evaluate(learner.model, context.x_test, context.y_test),
         "w_sum_after": _shrinkable_sum(learner, context)["w_sum"],
     }
 
@@ -374,15 +380,15 @@ def test_bad_probes_are_errors(tmp_path):
     with pytest.raises(ValueError, match="probes and measurements must return the same names every round"):
         run("c", probe=lambda learner, context: {f"c{context.j}": 1.0})
     with pytest.raises(ValueError, match="probe_after returned the column 'a', which is taken"):
-        run("d", probe=lambda l, c: {"a": 1.0}, probe_after=lambda l, c: {"a": 2.0})
+        run("d", probe=lambda learner, context: {"a": 1.0}, probe_after=lambda learner, context: {"a": 2.0})
     # The method's hyper-parameter columns are taken too.
     with pytest.raises(ValueError, match="probe returned the column 'lam', which is taken"):
         protocols.run_incremental(dataclasses.replace(cfg, out=str(tmp_path / "e")), dataset=ds,
-                                  method=make_method("shrink"), probe=lambda l, c: {"lam": 1.0})
+                                  method=make_method("shrink"), probe=lambda learner, context: {"lam": 1.0})
     with pytest.raises(TypeError, match="probe_after returned list for column 'v'; a column holds a number"):
-        run("f", probe_after=lambda l, c: {"v": [1.0, 2.0]})
+        run("f", probe_after=lambda learner, context: {"v": [1.0, 2.0]})
     # Zero-dimensional tensors and NumPy scalars become plain Python numbers.
-    rows = run("g", probe=lambda l, c: {"t": torch.tensor(2.5), "n": np.int64(3)})
+    rows = run("g", probe=lambda learner, context: {"t": torch.tensor(2.5), "n": np.int64(3)})
     assert list(rows["t"]) == [2.5, 2.5] and list(rows["n"]) == [3, 3]
 
 

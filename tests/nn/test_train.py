@@ -51,7 +51,8 @@ def _twin_train(model, optimizer, x, y, idx, *, batch_size, target, max_epochs, 
 
 @pytest.mark.parametrize("method,target,max_epochs", [("warm", 0.95, 40), ("warm", 1.0, 3), ("l2_init", 0.9, 40)])
 def test_loop_matches_plain_twin(digits, method, target, max_epochs):
-    cfg = TrainConfig(data="digits", model="mlp", width=32, method=method, J=2, batch_size=50, target_accuracy=target, max_epochs=max_epochs, device="cpu")
+    cfg = TrainConfig(data="digits", model="mlp", width=32, method=method, J=2, batch_size=50, target_accuracy=target,
+                      max_epochs=max_epochs, device="cpu")
     x, y = digits.as_float("train", normalize=False)
     idx = torch.arange(300)
     torch.manual_seed(3)
@@ -61,7 +62,8 @@ def test_loop_matches_plain_twin(digits, method, target, max_epochs):
     m = make_method(method)
     result = train_until_target(learner, m, x, y, idx, config=cfg, generator=torch.Generator().manual_seed(9))
     l2 = (m.c, twin_learner.initial_state) if method == "l2_init" else None
-    twin = _twin_train(twin_learner.model, twin_learner.optimizer, x, y, idx, batch_size=50, target=target, max_epochs=max_epochs, generator=torch.Generator().manual_seed(9), l2_init=l2)
+    twin = _twin_train(twin_learner.model, twin_learner.optimizer, x, y, idx, batch_size=50, target=target,
+                       max_epochs=max_epochs, generator=torch.Generator().manual_seed(9), l2_init=l2)
     assert (result.steps, result.epochs, result.converged) == twin[0:2] + (twin[4],)
     assert result.train_accuracy == twin[2]
     assert result.train_loss == pytest.approx(twin[3], rel=1e-5)
@@ -76,10 +78,12 @@ def test_sam_counts_one_step_per_batch_and_moves_differently(digits):
     idx = torch.arange(200)
     finals = {}
     for opt in ("sgd", "sam"):
-        cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", optimizer=opt, batch_size=50, target_accuracy=1.0, max_epochs=2, device="cpu")
+        cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", optimizer=opt, batch_size=50,
+                          target_accuracy=1.0, max_epochs=2, device="cpu")
         torch.manual_seed(0)
         learner = build_learner(cfg, digits, torch.device("cpu"))
-        res = train_until_target(learner, make_method("warm"), x, y, idx, config=cfg, generator=torch.Generator().manual_seed(1))
+        res = train_until_target(learner, make_method("warm"), x, y, idx, config=cfg,
+                                 generator=torch.Generator().manual_seed(1))
         assert res.steps == 2 * 4
         finals[opt] = torch.cat([p.detach().flatten() for p in learner.model.parameters()])
     assert not torch.allclose(finals["sgd"], finals["sam"])
@@ -163,10 +167,12 @@ def test_method_hyper_parameters_travel_typed_in_the_method_object():
 
 def test_fixed_length_training_ignores_target(digits):
     x, y = digits.as_float("train", normalize=False)
-    cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", batch_size=100, target_accuracy=0.05, max_epochs=3, device="cpu")
+    cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", batch_size=100, target_accuracy=0.05,
+                      max_epochs=3, device="cpu")
     torch.manual_seed(0)
     learner = build_learner(cfg, digits, torch.device("cpu"))
-    res = train_until_target(learner, make_method("warm"), x, y, torch.arange(250), config=cfg, generator=torch.Generator().manual_seed(0), stop_at_target=False)
+    res = train_until_target(learner, make_method("warm"), x, y, torch.arange(250), config=cfg,
+                             generator=torch.Generator().manual_seed(0), stop_at_target=False)
     assert (res.epochs, res.steps, res.converged) == (3, 9, True)
 
 
@@ -175,14 +181,17 @@ def test_resnet_channels_last_bf16_path_runs():
     x8 = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8, generator=gen)
     y8 = torch.randint(0, 10, (32,), generator=gen)
     ds = data.ImageDataset("fashion-mnist", x8, y8, x8[:8], y8[:8], 10, (0.5,), (0.25,))
-    cfg = TrainConfig(model="resnet18", method="warm", batch_size=16, max_epochs=1, bf16=True, channels_last=True, device="cpu")
+    cfg = TrainConfig(model="resnet18", method="warm", batch_size=16, max_epochs=1, bf16=True, channels_last=True,
+                      device="cpu")
     torch.manual_seed(0)
     learner = build_learner(cfg, ds, torch.device("cpu"))
-    conv = next(m for m in learner.model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.in_channels == 64)
+    conv = next(m for m in learner.model.modules()
+                if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.in_channels == 64)
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     before = conv.weight.detach().clone()
     x, y = ds.as_float("train", device="cpu")
-    res = train_until_target(learner, make_method("warm"), x, y, torch.arange(32), config=cfg, generator=torch.Generator().manual_seed(0))
+    res = train_until_target(learner, make_method("warm"), x, y, torch.arange(32), config=cfg,
+                             generator=torch.Generator().manual_seed(0))
     assert res.steps == 2 and res.epochs == 1 and not torch.equal(before, conv.weight)
     assert 0.0 <= evaluate(learner.model, *ds.as_float("test"), bf16=True) <= 1.0
 
@@ -218,7 +227,8 @@ def test_crop_flip_matches_numpy_twin_on_random_inputs():
         top, left = rng.integers(0, 2 * padding + 1, size=(2, B))
         flip = rng.random(B) < 0.5
         fill = float(rng.normal()) if rng.random() < 0.5 else tuple(rng.normal(size=C).tolist())
-        got = data.crop_flip(torch.from_numpy(x), torch.from_numpy(top), torch.from_numpy(left), torch.from_numpy(flip), padding=padding, fill=fill)
+        got = data.crop_flip(torch.from_numpy(x), torch.from_numpy(top), torch.from_numpy(left), torch.from_numpy(flip),
+                             padding=padding, fill=fill)
         np.testing.assert_array_equal(got.numpy(), _numpy_crop_flip(x, top, left, flip, padding, fill))
 
 
@@ -250,7 +260,8 @@ def test_random_crop_flip_draws_in_documented_order_and_is_seeded():
     g = torch.Generator().manual_seed(5)
     top, left = torch.randint(0, 5, (16,), generator=g), torch.randint(0, 5, (16,), generator=g)
     flip = torch.randint(0, 2, (16,), generator=g).bool()
-    np.testing.assert_array_equal(a.numpy(), _numpy_crop_flip(x.numpy(), top.numpy(), left.numpy(), flip.numpy(), 2, (0.1, 0.2, 0.3)))
+    np.testing.assert_array_equal(a.numpy(), _numpy_crop_flip(x.numpy(), top.numpy(), left.numpy(), flip.numpy(), 2,
+                                                               (0.1, 0.2, 0.3)))
 
 
 def test_pixel_value_is_what_as_float_gives_a_black_pixel(digits):
@@ -258,7 +269,8 @@ def test_pixel_value_is_what_as_float_gives_a_black_pixel(digits):
     black = digits.x_train == 0
     assert black.any()
     (value,) = digits.pixel_value(0, normalize=True)
-    assert x[black].min().item() == pytest.approx(value, rel=1e-6) and x[black].max().item() == pytest.approx(value, rel=1e-6)
+    assert x[black].min().item() == pytest.approx(value, rel=1e-6)
+    assert x[black].max().item() == pytest.approx(value, rel=1e-6)
     assert digits.pixel_value(255, normalize=False) == (1.0,)
     with pytest.raises(ValueError, match=r"level must be an int in \[0, 255\]"):
         digits.pixel_value(256)
@@ -287,9 +299,11 @@ def _twin_train_sota(model, optimizer, x, y, idx, *, batch_size, epochs, generat
         for start in range(0, n, batch_size):
             b = order[start : start + batch_size]
             B = len(b)
-            top, left = torch.randint(0, 2 * padding + 1, (B,), generator=generator), torch.randint(0, 2 * padding + 1, (B,), generator=generator)
+            top = torch.randint(0, 2 * padding + 1, (B,), generator=generator)
+            left = torch.randint(0, 2 * padding + 1, (B,), generator=generator)
             flip = torch.randint(0, 2, (B,), generator=generator).bool()
-            xb = torch.from_numpy(_numpy_crop_flip(x[b].numpy(), top.numpy(), left.numpy(), flip.numpy(), padding, fill))
+            xb = torch.from_numpy(_numpy_crop_flip(x[b].numpy(), top.numpy(), left.numpy(), flip.numpy(), padding,
+                                                   fill))
             step += 1
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
@@ -299,7 +313,8 @@ def _twin_train_sota(model, optimizer, x, y, idx, *, batch_size, epochs, generat
 
 
 def test_sota_loop_matches_twin_and_restarts_every_call(digits):
-    cfg = TrainConfig(data="digits", model="mlp", width=32, method="warm", batch_size=64, lr=0.05, weight_decay=5e-4, augment=True,
+    cfg = TrainConfig(data="digits", model="mlp", width=32, method="warm", batch_size=64, lr=0.05, weight_decay=5e-4,
+                      augment=True,
                       crop_padding=2, lr_milestones=(2,), lr_gamma=0.2, warmup_epochs=1, max_epochs=3, device="cpu")
     x, y = digits.as_float("train", normalize=True)
     fill = digits.pixel_value(0, normalize=True)
@@ -311,7 +326,8 @@ def test_sota_loop_matches_twin_and_restarts_every_call(digits):
     hand = [0.0, 0.0125, 0.025, 0.0375] + [0.05] * 4 + [0.01] * 4  # warm-up epoch, then x0.2 after epoch 2
     g1, g2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
     for _ in range(2):  # the second call must restart the warm-up and the milestones
-        res = train_until_target(learner, make_method("warm"), x, y, idx, config=cfg, generator=g1, fill=fill, stop_at_target=False)
+        res = train_until_target(learner, make_method("warm"), x, y, idx, config=cfg, generator=g1, fill=fill,
+                                 stop_at_target=False)
         assert (res.steps, res.epochs) == (12, 3)
         assert [g["lr"] for g in learner.optimizer.param_groups] == [0.05]  # reset to the base rate
         _twin_train_sota(twin.model, twin.optimizer, x, y, idx, batch_size=64, epochs=3, generator=g2, base_lr=0.05,
@@ -335,7 +351,8 @@ def test_augmented_steps_get_the_fill_as_a_ready_tensor(digits, monkeypatch):
     monkeypatch.setattr(data, "crop_flip", spy)
     torch.manual_seed(0)
     learner = build_learner(cfg, digits, torch.device("cpu"))
-    res = train_until_target(learner, make_method("warm"), x, y, torch.arange(96), config=cfg, generator=torch.Generator().manual_seed(0),
+    res = train_until_target(learner, make_method("warm"), x, y, torch.arange(96), config=cfg,
+                             generator=torch.Generator().manual_seed(0),
                              fill=digits.pixel_value(0, normalize=True), stop_at_target=False)
     assert len(fills) == res.steps == 6
     assert all(isinstance(f, torch.Tensor) and f.dtype == x.dtype and f.device == x.device for f in fills)
@@ -358,7 +375,8 @@ def test_prepare_data_fill_is_a_black_pixel_of_the_normalization_and_augment_req
     cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", augment=True, device="cpu", max_epochs=1)
     learner = build_learner(cfg, digits, cpu)
     with pytest.raises(ValueError, match="fill must be given with config.augment"):
-        train_until_target(learner, make_method("warm"), x, y, torch.arange(10), config=cfg, generator=torch.Generator())
+        train_until_target(learner, make_method("warm"), x, y, torch.arange(10), config=cfg,
+                           generator=torch.Generator())
 
 
 def test_flat_models_skip_channels_last_and_only_the_mlp_skips_normalization(digits):
@@ -370,18 +388,21 @@ def test_flat_models_skip_channels_last_and_only_the_mlp_skips_normalization(dig
     # Pinned: finished runs recorded these defaults in their configs.
     assert {m: TrainConfig(model=m).resolved_normalize for m in MODELS} == {m: m != "mlp" for m in MODELS}
     rng = np.random.default_rng(0)
-    rgb = data._make("rgb", rng.integers(0, 256, (6, 3, 4, 4)), np.arange(6) % 2, rng.integers(0, 256, (2, 3, 4, 4)), np.arange(2), 2)
+    rgb = data._make("rgb", rng.integers(0, 256, (6, 3, 4, 4)), np.arange(6) % 2, rng.integers(0, 256, (2, 3, 4, 4)),
+                     np.arange(2), 2)
     for model in MODELS:
         cfg = TrainConfig(data="digits", model=model, width=8, channels_last=True, device="cpu")
         prepared = prepare_data(cfg, rgb, torch.device("cpu"))
         flat = model in FLAT_MODELS
-        assert prepared.x.is_contiguous() == flat and prepared.x.is_contiguous(memory_format=torch.channels_last) != flat, model
+        assert prepared.x.is_contiguous() == flat, model
+        assert prepared.x.is_contiguous(memory_format=torch.channels_last) != flat, model
 
 
 def test_crop_flip_tensor_fill_equals_float_fill():
     x = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(1)
-    top, left, flip = torch.randint(0, 5, (4,), generator=g), torch.randint(0, 5, (4,), generator=g), torch.tensor([True, False, True, False])
+    top, left = torch.randint(0, 5, (4,), generator=g), torch.randint(0, 5, (4,), generator=g)
+    flip = torch.tensor([True, False, True, False])
     fill = (0.25, -1.5, 3.0)
     a = data.crop_flip(x, top, left, flip, padding=2, fill=fill)
     b = data.crop_flip(x, top, left, flip, padding=2, fill=data.fill_tensor(fill, x))
@@ -413,7 +434,8 @@ def test_augment_rejects_flat_inputs(digits):
     learner = build_learner(cfg, digits, torch.device("cpu"))
     x, y = digits.as_float("train", normalize=False)
     with pytest.raises(ValueError, match="augment needs image inputs"):
-        train_until_target(learner, make_method("warm"), x.flatten(1), y, torch.arange(10), config=cfg, generator=torch.Generator())
+        train_until_target(learner, make_method("warm"), x.flatten(1), y, torch.arange(10), config=cfg,
+                           generator=torch.Generator())
 
 
 def test_compile_flag_keeps_state_dict_keys_and_is_off_by_default(digits):
@@ -433,10 +455,12 @@ def test_compiled_training_matches_eager_on_cpu(digits):
     x, y = digits.as_float("train", normalize=False)
     results = {}
     for flag in (False, True):
-        cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", compile=flag, batch_size=64, max_epochs=2, device="cpu")
+        cfg = TrainConfig(data="digits", model="mlp", width=16, method="warm", compile=flag, batch_size=64,
+                          max_epochs=2, device="cpu")
         torch.manual_seed(0)
         learner = build_learner(cfg, digits, torch.device("cpu"))
-        res = train_until_target(learner, make_method("warm"), x, y, torch.arange(256), config=cfg, generator=torch.Generator().manual_seed(0))
+        res = train_until_target(learner, make_method("warm"), x, y, torch.arange(256), config=cfg,
+                                 generator=torch.Generator().manual_seed(0))
         results[flag] = (res, torch.cat([p.detach().flatten() for p in learner.model.parameters()]))
     assert results[True][0].steps == results[False][0].steps == 8
     torch.testing.assert_close(results[True][1], results[False][1], rtol=1e-4, atol=1e-5)

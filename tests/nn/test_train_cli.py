@@ -23,7 +23,8 @@ def test_every_config_field_is_a_flag_with_its_default():
     args = _parser().parse_args(["train"])
     for field in dataclasses.fields(TrainConfig):
         assert hasattr(args, field.name), field.name
-        assert getattr(args, field.name) == field.default or (isinstance(field.default, tuple) and tuple(getattr(args, field.name)) == field.default)
+        assert getattr(args, field.name) == field.default or (isinstance(field.default, tuple)
+                                                              and tuple(getattr(args, field.name)) == field.default)
 
 
 def test_issue_example_parses():
@@ -75,8 +76,8 @@ def test_hyper_parameter_flags_are_typed(capsys):
 
 def test_tiny_run_writes_folder_and_summary(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["train", "--data", "digits", "--model", "mlp", "--width", "16", "--method", "warm", "--J", "2", "--max-epochs", "3",
-            "--device", "cpu", "--out", str(out), "--no-progress"]
+    argv = ["train", "--data", "digits", "--model", "mlp", "--width", "16", "--method", "warm", "--J", "2",
+            "--max-epochs", "3", "--device", "cpu", "--out", str(out), "--no-progress"]
     args = _parser().parse_args(argv)
     assert args.func(args) == 0
     printed = capsys.readouterr().out
@@ -102,7 +103,8 @@ def test_tiny_run_writes_folder_and_summary(tmp_path, capsys):
 
 # --- every protocol through the CLI, presets, protocol-specific flags ------------------------------
 
-TINY = ["--data", "digits", "--model", "mlp", "--width", "16", "--method", "dash", "--device", "cpu", "--no-progress", "--max-epochs", "3"]
+TINY = ["--data", "digits", "--model", "mlp", "--width", "16", "--method", "dash", "--device", "cpu", "--no-progress",
+        "--max-epochs", "3"]
 
 
 CLI_RUNS = [  # (protocol, its flags, rows in metrics.csv): one tiny run of every protocol
@@ -212,6 +214,7 @@ def test_sota_preset_flag_and_explicit_flags_win():
         assert (tuple(getattr(args, name)) if isinstance(value, tuple) else getattr(args, name)) == value, name
     args = _parser().parse_args(["train", "--lr", "0.05", "--preset", "sota", "--no-augment", "--lr-milestones", "30",
                                  "60"])
-    assert (args.lr, args.augment, args.lr_milestones, args.weight_decay, args.warmup_epochs) == (0.05, False, [30, 60], 5e-4, 1)
+    assert ((args.lr, args.augment, args.lr_milestones, args.weight_decay, args.warmup_epochs)
+            == (0.05, False, [30, 60], 5e-4, 1))
     with pytest.raises(SystemExit):
         _parser().parse_args(["train", "--preset", "fast"])

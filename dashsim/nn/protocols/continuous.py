@@ -40,7 +40,10 @@ def continuous_schedule(arrival_epochs: int, final_epochs: int, method_every: in
 @register_protocol
 @dataclasses.dataclass(frozen=True)
 class Continuous(Plan):
-    """Epoch ``t`` trains one epoch on ``perm[: min(t, A) n]``; before ``t = k m + 1`` the method gets the period blocks."""
+    """Epoch ``t`` trains one epoch on ``perm[: min(t, A) n]``.
+
+    Before ``t = k m + 1`` the method gets the period blocks.
+    """
 
     name = "continuous"
     new_per_epoch: Optional[int] = None  # samples joining per epoch (default: training samples // arrival epochs)
@@ -97,7 +100,9 @@ class Continuous(Plan):
 def run_continuous(config: TrainConfig, *, new_per_epoch: Optional[int] = None, arrival_epochs: int = 500,
                    final_epochs: int = 500, method_every: int = 50, method_until: Optional[int] = None,
                    **pieces: Any) -> pd.DataFrame:
-    """Continuous arrival: ``n`` new samples every epoch for ``A`` epochs, then ``F`` epochs on all; the method every ``m`` epochs.
+    """Continuous arrival: ``n`` new samples every epoch for ``A`` epochs, then ``F`` epochs on all.
+
+    The method runs every ``m`` epochs.
 
     With ``perm`` the seeded permutation (``J = A``, honouring ``config.subset``) and
     ``n = new_per_epoch``, epoch ``t = 1..A+F`` trains exactly one epoch on ``perm[: min(t, A) n]``

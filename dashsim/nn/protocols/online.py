@@ -94,7 +94,8 @@ class _Online(Plan):
         if most < 1:
             raise SettingsError(f"k must be at most the {available} training samples, got {self.k}")
         if self.rounds is not None and self.rounds > most:
-            raise SettingsError(f"rounds must be at most {most} (= {available} samples // k={self.k}), got {self.rounds}")
+            raise SettingsError(f"rounds must be at most {most} (= {available} samples // k={self.k}), "
+                                f"got {self.rounds}")
         return self.rounds if self.rounds is not None else most
 
     def _perm(self, config: TrainConfig, data: TrainingData, seed: int) -> Tensor:

@@ -37,14 +37,18 @@ def batch_stats_accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: 
     """Accuracy of ``model`` on ``(x, y)`` with BatchNorm in train mode, on a copy (running statistics untouched)."""
     probe = copy.deepcopy(model).train()
     with torch.no_grad():
-        correct = sum(int((probe(xb).argmax(dim=1) == yb).sum()) for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
+        correct = sum(int((probe(xb).argmax(dim=1) == yb).sum())
+                      for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
     return correct / y.shape[0]
 
 
 @register_protocol
 @dataclasses.dataclass(frozen=True)
 class PreviousData(Plan):
-    """Round 1 trains the old data ``T_{1:J-1}`` to the target; round 2 applies the method; rounds 2.. are one epoch on all."""
+    """Round 1 trains the old data ``T_{1:J-1}`` to the target; round 2 applies the method.
+
+    Rounds 2.. are one epoch on all.
+    """
 
     name = "previous-data"
     epochs: int = 5  # epochs of training on all data after the new data arrive
@@ -54,10 +58,12 @@ class PreviousData(Plan):
 
     def configure(self, config: TrainConfig) -> TrainConfig:
         if config.lr_milestones or config.warmup_epochs:
-            raise SettingsError("lr_milestones and warmup_epochs must be unset for the previous-data protocol: its "
-                                "epochs after the new data arrive are one round each, and a schedule restarts every round")
+            raise SettingsError("lr_milestones and warmup_epochs must be unset for the previous-data protocol: "
+                                "its epochs after the new data arrive are one round each, "
+                                "and a schedule restarts every round")
         if config.J < 2:
-            raise SettingsError(f"J must be >= 2 for the previous-data protocol (old data T_1..T_(J-1), new T_J); got {config.J}")
+            raise SettingsError("J must be >= 2 for the previous-data protocol (old data T_1..T_(J-1), new T_J); "
+                                f"got {config.J}")
         return config
 
     def n_rounds(self, config: TrainConfig, data: TrainingData) -> int:

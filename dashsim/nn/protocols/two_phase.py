@@ -69,7 +69,8 @@ class TwoPhase(Plan):
 
     def start(self, config: TrainConfig, data: TrainingData, unit: dict[str, Any]) -> dict[str, Tensor]:
         perm, n = chunk_permutation(data.x.shape[0], seed=unit["seed"], J=2, subset=config.subset)
-        return {"perm": perm.to(data.x.device), "n": torch.tensor(n), "pretrain_epochs": torch.tensor(unit["pretrain_epochs"])}
+        return {"perm": perm.to(data.x.device), "n": torch.tensor(n),
+                "pretrain_epochs": torch.tensor(unit["pretrain_epochs"])}
 
     def round(self, r: int, learner: Learner, data: TrainingData, state: dict[str, Tensor]) -> Round:
         perm, n, e = state["perm"], int(state["n"]), int(state["pretrain_epochs"])
