@@ -104,12 +104,17 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
 
 
 def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode()
+    return (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
 
 
 def _normalize(obj: Any) -> Any:
     """The value ``obj`` takes after a JSON round trip (tuples become lists, ...)."""
-    return json.loads(json.dumps(obj, default=str))
+    return json.loads(json.dumps(obj, default=_json_default))
+
+
+def _json_default(obj: Any) -> Any:
+    """numpy scalars as Python numbers; anything else JSON cannot hold as its text."""
+    return obj.item() if isinstance(obj, np.generic) else str(obj)
 
 
 def _git_commit() -> dict[str, Any]:

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from .. import runs
 from .._config import config_to_dict
 from .._progress import progress_bar
+from .._validate import check_memory
 from . import data as _data
 from .fast import deterministic_mode, device_change_note
 from .methods import Learner, Method, resolve_method
@@ -485,6 +486,12 @@ def _check_model(spec: Resolved, data: TrainingData, device: torch.device,
     with torch.random.fork_rng(devices=devices):
         net = build()
     check_train_sizes(spec.config, train_sizes or [], net)
+    config = spec.config
+    if config.augment and data.x.dim() == 4 and config.crop_padding > max(data.x.shape[2:]):
+        _, C, H, W = data.x.shape  # a padded mini-batch as random_crop_flip builds it
+        check_memory("crop_padding", config.batch_size * C * (H + 2 * config.crop_padding)
+                     * (W + 2 * config.crop_padding) * data.x.element_size(),
+                     f"a mini-batch of {config.batch_size} images padded by {config.crop_padding} pixels")
     shapes = [(name, tuple(t.shape)) for name, t in [*net.named_parameters(), *net.named_buffers()]]
     signature = hashlib.sha1(repr((type(net).__qualname__, shapes)).encode()).hexdigest()[:12]
     net.eval()

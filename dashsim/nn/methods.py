@@ -119,7 +119,9 @@ class Method(ABC):
         """The method's hyper-parameters by name, typed, in declaration order (its dataclass fields; none otherwise)."""
         if not dataclasses.is_dataclass(self):
             return {}
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        # numpy scalars (np.float64(0.3)) as the Python numbers they are, so config.json and CSVs hold numbers.
+        return {k: v.item() if hasattr(v, "item") and type(v).__module__ == "numpy" else v for k, v in values.items()}
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,10 @@ def smallest_margin(model: torch.nn.Module, x: Tensor, pool: Tensor, k: int, *, 
     margins = []
     for start in range(0, pool.numel(), batch_size):
         probs = torch.softmax(model(x[pool[start : start + batch_size]]).float(), dim=1)
+        if probs.dim() != 2 or probs.shape[1] < 2:
+            model.train(was_training)
+            raise ValueError(f"model must give at least two class scores per sample for a margin (active "
+                             f"learning), got outputs of shape {tuple(probs.shape)}")
         top2 = probs.topk(2, dim=1).values
         margins.append(top2[:, 0] - top2[:, 1])
     model.train(was_training)
