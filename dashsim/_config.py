@@ -35,6 +35,17 @@ def field(default: Any, *, choices: Union[tuple, Callable[[], tuple], None] = No
 
 
 @functools.lru_cache(maxsize=None)
+def positive_int(text: str) -> int:
+    """An argparse ``type``: ``text`` as an integer >= 1, or a usage error saying so."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def _comments(cls: type) -> dict[str, str]:
     """The trailing comment of each annotated line in the body of ``cls`` itself (not its bases)."""
     try:

@@ -15,22 +15,13 @@ import logging
 import sys
 from typing import Iterator
 
+from ._config import positive_int
 from ._version import __version__
 
 # Each module exposes ``register(subparsers)`` adding one sub-command whose parser sets ``func``
 # to a callable taking the parsed namespace and returning an exit code.
 _SUBCOMMANDS: tuple[str, ...] = ("dashsim.sim.cli", "dashsim.sim.theorems_cli", "dashsim.nn.train_cli",
                                  "dashsim.sweep.cli")
-
-
-def _threads(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
 
 
 def _add_shared_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -41,7 +32,7 @@ def _add_shared_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
                        help="more detail: -v also logs each step's details (debug)")
     group.add_argument("-q", "--quiet", action="count", default=0 if top else unset,
                        help="only warnings and errors: no progress, no announcements")
-    group.add_argument("--threads", type=_threads, default=1 if top else unset, metavar="N",
+    group.add_argument("--threads", type=positive_int, default=1 if top else unset, metavar="N",
                        help="CPU threads for torch and numba (default: 1: CPU results then do not depend on the "
                             "machine's core count, and a shared machine is not oversubscribed; more pays only for "
                             "large models on an idle CPU)")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
@@ -310,7 +309,7 @@ def train_until_target_fast(learner: Learner, method: Method, x: Tensor, y: Tens
     ------
     NonFiniteLossError as the standard loop does.
     """
-    from .train import ExperimentResult, NonFiniteLossError, scheduled_lr
+    from .train import ExperimentResult, batch_bounds, epoch_statistics, scheduled_lr  # train imports this lazily
 
     if config.augment and (fill is None or x.dim() != 4):
         raise ValueError("augment needs image inputs (N, C, H, W) and fill, the crop's padding value in x's units "
@@ -318,8 +317,6 @@ def train_until_target_fast(learner: Learner, method: Method, x: Tensor, y: Tens
     device = x.device
     capture = device.type == "cuda" if capture is None else capture
     step = FastStep(learner, method, x, y, config=config, fill=fill, capture=capture, record_steps=record_steps)
-    from .train import batch_bounds  # train imports this module lazily: no cycle at import time
-
     n, bs = int(indices.numel()), config.batch_size
     bounds = batch_bounds(n, bs, config.last_batch)  # the standard loop's batches, last-batch policy included
     n_seen = bounds[-1][1]  # samples trained per epoch (fewer with "drop")
@@ -353,13 +350,8 @@ def train_until_target_fast(learner: Learner, method: Method, x: Tensor, y: Tens
                 else:
                     step(order[start:end], lrs[i])
                 steps += 1
-            # The one host synchronization of the epoch.
-            acc = int(step.correct) / n_seen
-            loss_mean = float(step.loss_sum) / n_seen
-            objective_total = float(step.objective_sum)
-            if not (math.isfinite(loss_mean) and math.isfinite(objective_total)):
-                raise NonFiniteLossError(f"training loss became non-finite (cross-entropy {loss_mean}, with penalty "
-                                         f"summed {objective_total}) in epoch {epoch} ({steps} steps) on {n} samples")
+            acc, loss_mean = epoch_statistics(step.correct, step.loss_sum, step.objective_sum, n_seen, epoch=epoch,
+                                              steps=steps)
             if on_epoch is not None:
                 on_epoch(epoch, acc, steps)
             if stop_at_target and acc >= config.target_accuracy:

@@ -379,6 +379,22 @@ class ExperimentResult:
     converged: bool  # train_accuracy reached the target before the epoch cap
 
 
+def epoch_statistics(correct: Tensor, loss_sum: Tensor, objective_sum: Tensor, n_seen: int, *, epoch: int,
+                     steps: int) -> tuple[float, float]:
+    """An epoch's train accuracy and mean cross-entropy from its device-side sums: the epoch's one host sync.
+
+    Raises :class:`NonFiniteLossError` if the cross-entropy or the full objective (with a method's
+    penalty, e.g. L2 Init's) is not finite, so a diverging run stops at once.
+    """
+    acc = int(correct) / n_seen
+    loss_mean = float(loss_sum) / n_seen
+    objective_total = float(objective_sum)
+    if not (math.isfinite(loss_mean) and math.isfinite(objective_total)):
+        raise NonFiniteLossError(f"training loss became non-finite (cross-entropy {loss_mean}, with penalty "
+                                 f"summed {objective_total}) in epoch {epoch} ({steps} steps) on {n_seen} samples")
+    return acc, loss_mean
+
+
 def batch_bounds(n: int, batch_size: int, last_batch: str = "keep") -> list[tuple[int, int]]:
     """The ``(start, stop)`` of each mini-batch of an epoch over ``n`` shuffled samples.
 
@@ -586,14 +602,7 @@ def train_until_target(
                 loss_sum += ce.detach().float() * batch.numel()
                 # The full objective too: a diverging penalty (L2 Init) must also stop the run.
                 objective_sum += total.detach().float()
-            # The one host synchronization of the epoch.
-            acc = int(correct) / n_seen
-            loss_mean = float(loss_sum) / n_seen
-            objective_total = float(objective_sum)
-            if not (math.isfinite(loss_mean) and math.isfinite(objective_total)):
-                raise NonFiniteLossError(f"training loss became non-finite (cross-entropy {loss_mean}, "
-                                         f"with penalty summed {objective_total}) in epoch {epoch} "
-                                         f"({steps} steps) on {n} samples")
+            acc, loss_mean = epoch_statistics(correct, loss_sum, objective_sum, n_seen, epoch=epoch, steps=steps)
             if on_epoch is not None:
                 on_epoch(epoch, acc, steps)
             if stop_at_target and acc >= config.target_accuracy:

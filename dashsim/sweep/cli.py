@@ -20,21 +20,11 @@ import logging
 import sys
 from pathlib import Path
 
-from .._config import plain_text
+from .._config import plain_text, positive_int
 
 __all__ = ["register"]
 
 _log = logging.getLogger(__name__)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
 
 
 def _non_negative(text: str) -> float:
@@ -57,12 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep.add_argument("spec", type=Path, help="the sweep's TOML file ([base], [grid], [grid.<method>], out)")
     sweep.add_argument("--executor", choices=EXECUTORS, default="local",
                        help="where runs execute (default: local, one after another in this process)")
-    sweep.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+    sweep.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="worker processes (processes; default 2) or CPUs of a local Ray instance (ray; default: "
                             "all)")
     sweep.add_argument("--address", default=None, help="ray: address of a running cluster (auto, HOST:PORT, "
                        "ray://HOST:PORT); default: start a local instance")
-    sweep.add_argument("--cpus-per-run", type=_positive_int, default=1, metavar="N",
+    sweep.add_argument("--cpus-per-run", type=positive_int, default=1, metavar="N",
                        help="CPU threads of each run (and its Ray CPU request; default 1)")
     sweep.add_argument("--gpus-per-run", type=_non_negative, default=0.0, metavar="F",
                        help="ray: GPUs each run asks for; a fraction shares a GPU (0.25: four runs per GPU; default 0)")
