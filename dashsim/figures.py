@@ -17,7 +17,9 @@ executor of :func:`dashsim.sweep.make_executor` (``local``: in this process; ``p
 worker processes; ``ray``: a local Ray instance or the cluster at ``--address``). Every script maps
 its runs through the runner (the simulator's sweeps through
 :func:`dashsim.sim.settings.run_sweep`'s ``executor``), so an executor plugs into all of them here;
-:func:`write_table` closes it when the script is done.
+:func:`write_table` closes it when the script is done. The torch scripts' runs are run folders
+(:func:`run_dir`), whose rows are read back with :func:`dashsim.sweep.collect` once the runner
+has run them (:func:`dashsim.nn.figures.run_all`).
 """
 
 from __future__ import annotations

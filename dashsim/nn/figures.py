@@ -7,7 +7,9 @@ objects mapped through the script's runner (:func:`dashsim.figures.make_runner`)
 a protocol call on one cached, resumable run folder ``<out>/cache/<name>/<hash>``, whose hash
 covers the data set, the script's explicit :class:`~dashsim.nn.TrainConfig` fields and the swept
 settings (so a field added to :class:`~dashsim.nn.TrainConfig` later, with a default that keeps
-the old behaviour, does not move finished runs).
+the old behaviour, does not move finished runs). The runner only runs (or resumes) the folders;
+a script's rows are read back from them with :func:`dashsim.sweep.collect` (:func:`run_all`), so
+a figure reads its data exactly as ``dashsim sweep --collect`` would.
 
 Plots are drawn in the project's style (:mod:`dashsim.style`): one colour and line style per method,
 ``seaborn.lineplot(errorbar="sd")`` for curves over seeds, an open circle where some seed stopped
@@ -29,8 +31,8 @@ from ..stats import seed_stats
 
 __all__ = ["TRAIN_QUICK", "PAPER_SEEDS", "FULL_MAX_EPOCHS", "paper_method", "MAIN_METHODS", "add_train_flags",
            "add_methods_flag", "add_incremental_flags", "incremental_metrics", "incremental_setting", "RunTask",
-           "run_task", "run_all", "task", "incremental_tasks", "probed_tasks", "setting_line", "data_phrase",
-           "seeds_phrase", "curve_stats", "plot_seed_curves", "curve_table", "plot_curves", "finish",
+           "run_task", "task_rows", "run_all", "task", "incremental_tasks", "probed_tasks", "setting_line",
+           "data_phrase", "seeds_phrase", "curve_stats", "plot_seed_curves", "curve_table", "plot_curves", "finish",
            "ONLINE_PROTOCOLS", "add_online_flags", "online_tasks", "online_setting"]
 
 # The quick settings every torch figure starts from: scikit-learn's digits (always present), a
@@ -113,15 +115,20 @@ def incremental_setting(args: argparse.Namespace) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class RunTask:
-    """One cached run of a figure: ``protocol(config, dataset=<data>, **kwargs)`` with extra columns added.
+    """One cached run of a figure: ``protocol(config, dataset=<data>, **kwargs)``; its rows get ``columns`` added.
 
-    Picklable (top-level protocol function, plain values), so an executor may run it elsewhere.
+    The rows are read back from the run folder (:func:`task_rows`); a protocol function that
+    returns a table made from the engine's rows (:func:`~dashsim.nn.run_two_phase`:
+    :func:`~dashsim.nn.protocols.two_phase_table`) names that function in ``table``
+    (:func:`task` fills it in). Picklable (top-level functions, plain values), so an executor may
+    run it elsewhere.
     """
 
     config: Any  # the TrainConfig, its ``out`` the cached run folder
     protocol: Callable[..., pd.DataFrame]  # e.g. dashsim.nn.run_incremental
     kwargs: dict  # the protocol's other arguments (method object, probes, protocol settings, progress)
     columns: dict = dataclasses.field(default_factory=dict)  # constant columns added to the rows (e.g. a label)
+    table: Optional[Callable[[pd.DataFrame], pd.DataFrame]] = None  # engine rows -> the protocol's rows (if it differs)
 
 
 def paper_method(name: str):
@@ -144,14 +151,34 @@ def _dataset(name: str, root: Optional[str]):
     return load_dataset(name, root)
 
 
-def run_task(item: RunTask) -> pd.DataFrame:
-    """Run (or resume, or read back) one :class:`RunTask`; its rows with the task's extra columns.
+def run_task(item: RunTask) -> int:
+    """Run (or resume, or find finished) one :class:`RunTask` in its run folder; the number of rows it holds.
 
+    Called for its side effect, the finished run folder: :func:`task_rows` reads the rows back.
     The data set is loaded once per process and shared by every run of that process.
     """
     dataset = _dataset(item.config.data, item.config.data_root)
-    rows = item.protocol(item.config, dataset=dataset, **item.kwargs)
-    return rows.assign(**item.columns) if item.columns else rows
+    return len(item.protocol(item.config, dataset=dataset, **item.kwargs))
+
+
+def task_rows(tasks: Sequence[RunTask]) -> pd.DataFrame:
+    """The rows of the tasks' run folders, in task order: :func:`dashsim.sweep.collect` plus each task's columns.
+
+    Per task, ``collect(<run folder>)`` (the engine's rows as the protocol returned them, its
+    ``config.json`` settings as columns, ``run`` its folder), made into the protocol's table by
+    :attr:`RunTask.table` if set, with the task's :attr:`RunTask.columns` assigned; the tables are
+    concatenated, so the result is ``collect(<the tasks' folders>)`` with those columns added.
+    """
+    from ..sweep import collect
+
+    frames = []
+    for item in tasks:
+        rows = collect([item.config.out])
+        if rows.empty:
+            raise RuntimeError(f"run folder {item.config.out} holds no finished round after its run")
+        rows = item.table(rows) if item.table is not None else rows
+        frames.append(rows.assign(**item.columns) if item.columns else rows)
+    return pd.concat(frames, ignore_index=True, sort=False)
 
 
 def task(args: argparse.Namespace, name: str, fields: dict, protocol: Callable, *, sweep: Optional[dict] = None,
@@ -172,15 +199,29 @@ def task(args: argparse.Namespace, name: str, fields: dict, protocol: Callable, 
 
     folder = run_dir(args, name, {"data": args.data, **fields, **(sweep or {})})
     config = TrainConfig(data=args.data, data_root=args.data_root, device=args.device, out=str(folder), **fields)
-    return RunTask(config, protocol, {"progress": not args.no_progress, **kwargs}, dict(columns or {}))
+    return RunTask(config, protocol, {"progress": not args.no_progress, **kwargs}, dict(columns or {}),
+                   _reshaping().get(protocol))
+
+
+def _reshaping() -> dict:
+    """The protocol functions whose rows are a table of the engine's rows, and the function making it."""
+    from .protocols import run_two_phase, two_phase_table
+
+    return {run_two_phase: two_phase_table}
 
 
 def run_all(args: argparse.Namespace, tasks: Sequence[RunTask]) -> pd.DataFrame:
-    """The rows of every task, concatenated in order, run through the script's runner (``args.runner``)."""
+    """Run every task through the script's runner (``args.runner``), then read their rows back (:func:`task_rows`).
+
+    The runner runs (or resumes) each task's run folder, anywhere; the rows always come from the
+    finished folders through :func:`dashsim.sweep.collect`, in task order.
+    """
     from ..figures import make_runner
 
+    tasks = list(tasks)
     runner = getattr(args, "runner", None) or make_runner(args)
-    return pd.concat(runner.map(run_task, list(tasks)), ignore_index=True)
+    runner.map(run_task, tasks)
+    return task_rows(tasks)
 
 
 def incremental_tasks(args: argparse.Namespace, name: str, grid: Sequence[dict]) -> list[RunTask]:

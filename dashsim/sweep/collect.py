@@ -57,28 +57,43 @@ def _config_columns(config: dict[str, Any]) -> dict[str, Any]:
     return columns
 
 
-def collect(folder: str | Path) -> pd.DataFrame:
+def collect(folder: str | Path | Sequence[str | Path]) -> pd.DataFrame:
     """Every run below ``folder`` in one long table: one row per (run, round) with its settings and metrics.
 
     Columns: ``run`` (the run folder, relative to ``folder``), the metrics columns of the runs
     (:data:`dashsim.nn.engine.ROW_COLUMNS`: protocol, data set, model, method, its hyper-parameters,
     seed, experiment, test accuracy, steps, ...), then each setting of the run's ``config.json``
     that the metrics do not already hold (``width``, ``J``, ``lr``, ``optimizer``, ...). Runs with
-    no finished round are left out. Rows are sorted by run and experiment, so the table of a sweep
-    does not depend on the order (or executor) its runs finished in.
+    no finished round are left out. The runs come in the order of their folder names, each with its
+    rows in the order of its ``metrics.csv`` (unit by unit, round by round), so the table of a sweep
+    does not depend on the order (or executor) its runs finished in. Numbers read back exactly as
+    the run wrote them (``metrics.csv`` holds each float's ``repr``): the table holds the values
+    the protocol call returned.
 
     Parameters
     ----------
-    folder : a folder of run folders.
+    folder : a folder of run folders (or one run folder: its ``run`` is ``"."``); or a list of
+        such folders, collected in the order given (no sorting across them), each run's ``run``
+        then being its folder's path as given (e.g. the run folders of a figure's tasks).
 
     Returns
     -------
     pandas.DataFrame (empty if no run has a finished round); ``attrs["hyperparameters"]`` lists
     the methods' hyper-parameter columns, ``attrs["settings"]`` the columns taken from ``config.json``.
     """
-    folder = Path(folder)
+    if isinstance(folder, (str, Path)):
+        folder = Path(folder)
+        return _collect([(path, path.relative_to(folder).as_posix()) for path in run_folders(folder)])
+    if not isinstance(folder, Sequence):
+        raise TypeError(f"folder must be a path or a list of paths, got {type(folder).__name__}")
+    found = [(path, path.as_posix()) for entry in folder for path in run_folders(entry)]
+    return _collect(found, ordered=False)
+
+
+def _collect(paths: Sequence[tuple[Path, str]], *, ordered: bool = True) -> pd.DataFrame:
+    """The long table of the run folders ``paths`` (folder, its ``run`` label); sorted by label if ``ordered``."""
     frames, hyper, settings = [], {}, {}
-    for path in run_folders(folder):
+    for path, label in paths:
         metrics = path / "metrics.csv"
         config = _read_json(path / "config.json")
         if config is None or not metrics.exists() or metrics.stat().st_size == 0:
@@ -90,12 +105,13 @@ def collect(folder: str | Path) -> pd.DataFrame:
         extra = {k: v for k, v in _config_columns(config).items() if k not in frame.columns}
         settings.update(dict.fromkeys(extra))
         frame = frame.assign(**{k: [v] * len(frame) for k, v in extra.items()})
-        frame.insert(0, "run", path.relative_to(folder).as_posix())
+        frame.insert(0, "run", label)
         frames.append(frame)
     if not frames:
         return pd.DataFrame()
     table = pd.concat(frames, ignore_index=True, sort=False)
-    table = table.sort_values(["run", "experiment"], kind="stable").reset_index(drop=True)
+    if ordered:  # runs by name; within a run, the order of its metrics.csv (a stable sort keeps it)
+        table = table.sort_values("run", kind="stable").reset_index(drop=True)
     table.attrs["hyperparameters"] = list(hyper)
     table.attrs["settings"] = list(settings)
     return table
