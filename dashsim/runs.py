@@ -207,7 +207,7 @@ CHECKPOINT_REMEDY = ("delete checkpoint.pt and metrics.csv from the folder to re
                       "(or use another output folder)")
 
 
-def _load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path) -> dict[str, Any]:
     """``checkpoint.pt`` loaded with ``weights_only=True`` (tensors, containers, numpy arrays; no code) and checked."""
     import pickle
 
@@ -450,7 +450,7 @@ class RunFolder:
         path = self.path / self.CHECKPOINT
         if not path.exists():
             return None
-        payload = _load_checkpoint(path)
+        payload = load_checkpoint(path)
         rows = payload["metrics_rows"]
         expected = self._csv_bytes(rows)
         metrics = self.path / self.METRICS

@@ -31,6 +31,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from .. import runs as _runs
+from ..errors import RunFolderCorruptError
 from .spec import SEED, Run, SpecError, Sweep
 
 __all__ = ["RunTask", "prepare", "run_task", "run_sweep", "MARKER"]
@@ -169,26 +170,28 @@ def is_done(task: RunTask) -> bool:
 
 
 def _corruption(folder: Path) -> Optional[str]:
-    """Why the run folder cannot be resumed (a file that does not read back), or None if it can."""
-    import torch
+    """Why the run folder cannot be resumed (a file that does not read back), or None if it can.
 
+    The files are read the way a resume reads them (:func:`dashsim.runs.read_json`,
+    :func:`dashsim.runs.load_checkpoint`: ``weights_only``, so nothing in a file runs).
+    """
     config = folder / _runs.RunFolder.CONFIG
     checkpoint = folder / _runs.RunFolder.CHECKPOINT
-    if config.exists():
-        try:
-            if not isinstance(json.loads(config.read_text()), dict):
-                return f"{config.name} is not a JSON object"
-        except ValueError as err:
-            return f"{config.name} is not valid JSON ({err})"
-    elif checkpoint.exists() or (folder / _runs.RunFolder.METRICS).exists():
-        return f"{config.name} is missing"
-    if checkpoint.exists():
-        try:
-            payload = torch.load(checkpoint, map_location="cpu", weights_only=False)
-            payload["state"], payload["metrics_rows"]
-        except Exception as err:  # any failure to read it back is a corrupt checkpoint
-            return f"{checkpoint.name} does not load ({type(err).__name__}: {err})"
+    try:
+        if config.exists():
+            _runs.read_json(config, "")
+        elif checkpoint.exists() or (folder / _runs.RunFolder.METRICS).exists():
+            return f"{config.name} is missing"
+        if checkpoint.exists():
+            _runs.load_checkpoint(checkpoint)
+    except RunFolderCorruptError as err:
+        return _what(err)
     return None
+
+
+def _what(err: RunFolderCorruptError) -> str:
+    """The file and what is wrong with it, without the remedy (a sweep applies its own: set aside, redo)."""
+    return str(err).splitlines()[0].split("; ")[0]
 
 
 def _set_aside(task: RunTask, reason: str) -> Path:
@@ -229,11 +232,16 @@ def run_task(task: RunTask) -> dict[str, Any]:
 
     started = time.perf_counter()
     task.folder.mkdir(parents=True, exist_ok=True)
-    lock = None
+    lock, waited = None, False
     while lock is None:  # another sweep is on this run: wait for it, then find it finished (or resume it)
         try:
             lock = _runs._lock(task.folder / SWEEP_LOCK)
-        except _runs.RunFolderBusyError:
+        except _runs.RunFolderBusyError as err:
+            if "in this process" in str(err):  # the lock is our own: waiting would never end
+                raise
+            if not waited:
+                _log.info("run %s: another sweep holds it; waiting for that sweep to finish it", task.name)
+                waited = True
             time.sleep(0.2)
     try:
         if is_done(task):
@@ -248,8 +256,16 @@ def run_task(task: RunTask) -> dict[str, Any]:
         config = TrainConfig(**task.config)
         try:
             with threads(task.threads):
-                rows = run(config, PROTOCOLS[task.protocol](**task.protocol_settings),
-                           method=make_method(task.method, **task.params))
+                try:
+                    rows = run(config, PROTOCOLS[task.protocol](**task.protocol_settings),
+                               method=make_method(task.method, **task.params))
+                except RunFolderCorruptError as err:  # found only on resume (e.g. rows that disagree): redo once
+                    dest = _set_aside(task, _what(err))
+                    note = f"corrupt run folder ({_what(err)}) moved to {dest}; redone"
+                    _log.warning("run %s: %s", task.name, note)
+                    resumed = False
+                    rows = run(config, PROTOCOLS[task.protocol](**task.protocol_settings),
+                               method=make_method(task.method, **task.params))
         except Exception as err:  # a failing run is reported; the sweep goes on
             error = f"{type(err).__name__}: {err}"
             _write_marker(task, "failed", error=error, traceback=traceback.format_exc())

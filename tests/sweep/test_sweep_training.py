@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 import pytest
 
 from dashsim.sweep import TIMING_COLUMNS, SpecError, Sweep, collect, make_executor, run_sweep, summarize
@@ -106,7 +107,7 @@ def test_added_seed_runs_only_the_new_runs_and_a_corrupt_folder_is_redone(local_
     (damaged / "sweep_run.json").unlink()
     report = run_sweep(Sweep(BASE, GRID), out=str(out))
     assert report["status"].tolist() == ["skipped", "ran", "skipped", "skipped"]
-    assert "checkpoint.pt does not load" in report["note"][1] and "redone" in report["note"][1]
+    assert "checkpoint.pt: is not a readable checkpoint" in report["note"][1] and "redone" in report["note"][1]
     assert len(list((out / ".corrupt").iterdir())) == 1
     pd.testing.assert_frame_equal(_table(out), local_table)
 
@@ -185,3 +186,30 @@ def test_a_worker_killed_mid_run_is_retried_and_resumes(tmp_path):
     assert report["status"].tolist() == ["ran"] and bool(report["resumed"][0])
     assert len(_environments(tmp_path / "killed")[0]["resumes"]) == 1
     pd.testing.assert_frame_equal(_table(tmp_path / "killed"), _table(tmp_path / "local"))
+
+
+class _Payload:
+    """Unpickling this calls ``Path.touch`` on a marker file: code run from a data file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+@pytest.mark.parametrize("kind", ["code", "not_dashsim"])
+def test_a_crafted_or_foreign_checkpoint_is_set_aside_without_running_it(tmp_path, kind):
+    out = tmp_path / kind
+    sweep = Sweep(BASE, {"method": ["warm"], "seed": [0]})
+    report = run_sweep(sweep, out=str(out))
+    before = _table(out)
+    folder = out / report["run"][0]
+    marker = tmp_path / "ran"
+    torch.save({"state": _Payload(marker)} if kind == "code" else {"weights": torch.zeros(2)},
+               folder / "checkpoint.pt")
+    (folder / "sweep_run.json").unlink()
+    report = run_sweep(sweep, out=str(out))
+    assert not marker.exists()  # nothing in the file ran
+    assert report["status"][0] == "ran" and "checkpoint.pt" in report["note"][0] and "redone" in report["note"][0]
+    pd.testing.assert_frame_equal(_table(out), before)  # redone from the start: the same rows
