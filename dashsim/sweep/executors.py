@@ -128,7 +128,13 @@ class ProcessExecutor:
             except BrokenProcessPool:
                 self._pool = None
                 pool.shutdown(wait=True, cancel_futures=True)
-                for index in pending:
+                for future, index in futures.items():  # results that finished before the break are kept
+                    if index in pending and future.done() and not future.cancelled() and future.exception() is None:
+                        results[index] = future.result()
+                        pending.discard(index)
+                # The pool runs items in submission order, so the dead worker ran one of the first `workers`
+                # unfinished ones: only those are charged an attempt (queued items never started).
+                for index in sorted(pending)[:self.workers]:
                     attempts[index] += 1
                 lost = [i for i in sorted(pending) if attempts[i] > self.retries]
                 if lost:

@@ -36,6 +36,16 @@ def die_once(item):
     return value + 100
 
 
+def die_once_each(item):
+    """SIGKILL the worker the first time item 0 and the first time item 5 run; then return the value."""
+    value, folder = item
+    marker = Path(folder) / f"died{value}"
+    if value in (0, 5) and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return value
+
+
 def always_die(value):
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -58,6 +68,14 @@ def test_a_killed_worker_is_retried(tmp_path):
     with ProcessExecutor(1, retries=1, start_method="fork") as executor:
         with pytest.raises(WorkerLostError, match="more than retries=1 times"):
             executor.map(always_die, [0])
+
+
+def test_only_the_items_a_dead_worker_ran_are_charged(tmp_path):
+    # One worker, one retry: items 0 and 5 each kill their worker once. Charging every queued item
+    # for each death would exhaust item 5's single retry (it was queued when item 0 died).
+    with ProcessExecutor(1, retries=1, start_method="fork") as executor:
+        assert executor.map(die_once_each, [(v, str(tmp_path)) for v in range(8)]) == list(range(8))
+    assert (tmp_path / "died0").exists() and (tmp_path / "died5").exists()
 
 
 @pytest.mark.parametrize("kwargs, message", [
