@@ -120,8 +120,9 @@ def _collect(paths: Sequence[tuple[Path, str]], *, ordered: bool = True) -> pd.D
 def summarize(table: pd.DataFrame, by: Optional[Sequence[str]] = None) -> pd.DataFrame:
     """Each run's final numbers, then mean and std over seeds per group (:func:`dashsim.stats.seed_stats`).
 
-    Per run: ``final_test_accuracy`` (the last round's), ``mean_test_accuracy`` (over its rounds)
-    and ``total_steps`` (summed over its rounds); then, per group of ``by``, their mean and sample
+    Per run (per seed, and per pretraining length, of a run folder holding several):
+    ``final_test_accuracy`` (the last round's), ``mean_test_accuracy`` (over its rounds) and
+    ``total_steps`` (summed over its rounds); then, per group of ``by``, their mean and sample
     std over seeds, and ``n_seeds``.
 
     Parameters
@@ -136,13 +137,16 @@ def summarize(table: pd.DataFrame, by: Optional[Sequence[str]] = None) -> pd.Dat
     """
     if table.empty:
         raise ValueError("table: no finished rounds to summarize")
-    per_run = table.groupby("run", sort=False)
-    finals = table.loc[per_run["experiment"].idxmax()].set_index("run")
+    # A run folder of `dashsim train` may hold several seeds (or a two-phase run's pretraining lengths):
+    # each such unit is one run here.
+    units = ["run", *[c for c in ("seed", "pretrain_epochs") if c in table.columns]]
+    per_unit = table.groupby(units, sort=False, dropna=False)
+    finals = table.loc[per_unit["experiment"].idxmax()]
     runs = finals.drop(columns=[c for c in table.columns if c in _METRICS]).assign(
-        final_test_accuracy=finals["test_accuracy"],
-        mean_test_accuracy=per_run["test_accuracy"].mean(),
-        total_steps=per_run["steps"].sum(),
-    ).reset_index()
+        final_test_accuracy=finals["test_accuracy"].to_numpy(),
+        mean_test_accuracy=per_unit["test_accuracy"].mean().to_numpy(),
+        total_steps=per_unit["steps"].sum().to_numpy(),
+    ).reset_index(drop=True)
     if by is None:
         fixed = ["protocol", "dataset", "model", "method", *table.attrs.get("hyperparameters", [])]
         candidates = table.attrs.get("settings") or [c for c in runs.columns if c not in ("run", "seed", *_RUN_VALUES)]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashsim.sweep import collect
+from dashsim.sweep import collect, summarize
 
 
 def _run(folder: Path, rows: list[dict], **config) -> Path:
@@ -80,3 +80,16 @@ def test_numbers_read_back_exactly_as_written(tmp_path):
     _run(tmp_path / "r", _rows(0, values))
     read = collect(tmp_path)["test_accuracy"].tolist()
     assert read == values  # bit for bit: the CSV holds repr(value) and is parsed round-trip
+
+
+def test_summarize_keeps_the_seeds_of_one_run_folder_apart():
+    # One `dashsim train` folder with seeds 0 and 1 (3 rounds each): two runs of one group, not one.
+    table = pd.DataFrame({"run": ".", "protocol": "incremental", "dataset": "d", "model": "m", "method": "cold",
+                          "seed": [0, 0, 0, 1, 1, 1], "experiment": [1, 2, 3, 1, 2, 3],
+                          "test_accuracy": [0.1, 0.2, 0.5, 0.3, 0.4, 0.7], "steps": [1, 2, 3, 10, 20, 30]})
+    row = summarize(table).iloc[0]
+    assert row["n_seeds"] == 2
+    assert row["final_test_accuracy_mean"] == pytest.approx((0.5 + 0.7) / 2)
+    assert row["final_test_accuracy_std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert row["total_steps_mean"] == pytest.approx((6 + 60) / 2)
+    assert row["mean_test_accuracy_mean"] == pytest.approx((0.8 / 3 + 1.4 / 3) / 2)
