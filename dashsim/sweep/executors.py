@@ -274,8 +274,12 @@ class RayExecutor:
             for ref in refs:
                 ray.cancel(ref)
             raise err.as_instanceof_cause() from None
-        except ray.exceptions.WorkerCrashedError as err:
-            raise WorkerLostError(f"a Ray task lost its worker more than retries={self.retries} times: {err}") from None
+        except ray.exceptions.RayError as err:  # a worker or node lost, out of memory, an object lost, ...
+            for ref in refs:
+                ray.cancel(ref)
+            raise WorkerLostError(f"a Ray task failed more than retries={self.retries} times without an error of "
+                                  f"its own ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+                                  ) from None
 
     def close(self) -> None:
         """Shut Ray down if this executor started it."""
