@@ -52,7 +52,7 @@ from dashsim.nn.fast import train_until_target_fast  # noqa: E402
 from dashsim.nn.models import build_model  # noqa: E402
 from dashsim.nn.train import TrainConfig, build_learner, evaluate, train_until_target  # noqa: E402
 
-TARGETS = {"resnet18": 40_000.0, "mlp": 150_000.0}  # captured images/s (issue targets, one H200 run)
+TARGETS = {"resnet18": 40_000.0, "mlp": 150_000.0}  # captured images/s (the targets, one run on the GPU)
 TARGET_SPEEDUP = 10.0  # captured ResNet-18 vs the authors' pipeline
 TARGET_DASH_S = 1.0  # DASH over 50,000 images on ResNet-18
 # (full, dry run) sizes

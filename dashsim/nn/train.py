@@ -219,7 +219,7 @@ def scheduled_lr(step: int, steps_per_epoch: int, *, base_lr: float, lr_mileston
     Parameters
     ----------
     step : 1-based step index within the experiment.
-    steps_per_epoch : mini-batches per epoch, ``ceil(n / batch_size)``.
+    steps_per_epoch : mini-batches per epoch, ``len(batch_bounds(n, batch_size, last_batch))``.
     base_lr : the configured learning rate.
     lr_milestones : epochs after which the lr is multiplied by ``lr_gamma``.
     lr_gamma : the factor per milestone.
@@ -501,7 +501,7 @@ def train_until_target(
     With ``config.augment`` every mini-batch is replaced by
     :func:`~dashsim.nn.data.random_crop_flip` of it (offsets and flips drawn from ``generator``
     after the epoch's permutation); with ``config.lr_milestones`` or ``config.warmup_epochs`` the
-    optimizer's learning rate before step ``s`` is :func:`scheduled_lr` ``(s, ceil(n / batch))``,
+    optimizer's learning rate before step ``s`` is :func:`scheduled_lr` ``(s, len(batch_bounds(...)))``,
     restarted at every call, and reset to the base rate on return.
 
     With ``config.fast`` on a CUDA device the loop is :func:`~dashsim.nn.fast.train_until_target_fast`

@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         return _error(str(err))
     if not args.exhaustive and args.instances < 1:
         return _error(f"--instances must be an integer >= 1; got {args.instances}")
+    if args.chunk_size < 1:
+        return _error(f"--chunk-size must be an integer >= 1; got {args.chunk_size}")
     try:
         pool = make_executor(args.executor, workers=args.workers if args.executor != "local" else None,
                              address=args.address)
