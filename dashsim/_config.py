@@ -46,6 +46,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def type_keywords(tp: Any) -> dict[str, Any]:
+    """The ``add_argument`` keywords for a field annotated ``tp``: a --x/--no-x flag for a bool, one or
+    more values for a tuple, else one value converted to the scalar type."""
+    if _unwrap_optional(tp) is bool:
+        return {"action": BooleanFlag}
+    if typing.get_origin(tp) is tuple:
+        return {"type": _scalar_type(typing.get_args(tp)[0]), "nargs": "+"}
+    return {"type": _scalar_type(tp)}
+
+
 def _comments(cls: type) -> dict[str, str]:
     """The trailing comment of each annotated line in the body of ``cls`` itself (not its bases)."""
     try:
@@ -151,14 +161,7 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *, skip:
         choices = f.metadata.get("choices")
         if choices is not None:
             kwargs["choices"] = tuple(choices() if callable(choices) else choices)
-        if _unwrap_optional(tp) is bool:
-            kwargs["action"] = BooleanFlag
-        elif typing.get_origin(tp) is tuple:
-            item = typing.get_args(tp)[0]
-            kwargs["type"] = _scalar_type(item)
-            kwargs["nargs"] = "+"
-        else:
-            kwargs["type"] = _scalar_type(tp)
+        kwargs.update(type_keywords(tp))
         parser.add_argument(_flag(f.name), **kwargs)
 
 

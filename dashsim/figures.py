@@ -35,7 +35,7 @@ import typing
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from ._config import BooleanFlag, _flag, _scalar_type, _unwrap_optional, field_help, plain_text
+from ._config import _flag, field_help, plain_text, type_keywords
 from .sweep.executors import EXECUTORS, LocalExecutor, make_executor
 
 __all__ = ["ModeDefault", "mode_flag", "add_config_flags", "parse_args", "add_executor_flags", "make_runner",
@@ -116,12 +116,7 @@ def add_config_flags(parser, cls: type, names: Sequence[str], *, full: Optional[
         choices = f.metadata.get("choices")
         if choices is not None:
             keywords["choices"] = tuple(choices() if callable(choices) else choices)
-        if _unwrap_optional(tp) is bool:
-            keywords["action"] = BooleanFlag
-        elif typing.get_origin(tp) is tuple:
-            keywords.update(type=_scalar_type(typing.get_args(tp)[0]), nargs="+")
-        else:
-            keywords["type"] = _scalar_type(tp)
+        keywords.update(type_keywords(tp))
         group.add_argument(_flag(name), **keywords)
 
 

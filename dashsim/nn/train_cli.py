@@ -37,8 +37,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from .._config import (BooleanFlag, _flag, _scalar_type, _unwrap_optional, add_dataclass_arguments,
-                       dataclass_from_args, field_help, plain_text)
+from .._config import _flag, add_dataclass_arguments, dataclass_from_args, field_help, plain_text, type_keywords
 
 __all__ = ["register", "run", "check_flag_names", "estimate_seconds", "images_per_s"]
 
@@ -108,12 +107,7 @@ def _add_owned_flags(parser: argparse.ArgumentParser, title: str, fields: dict[s
     for name, entry in fields.items():
         tp = entry["type"]
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
-        if _unwrap_optional(tp) is bool:
-            kwargs["action"] = BooleanFlag
-        elif typing.get_origin(tp) is tuple:
-            kwargs.update(type=_scalar_type(typing.get_args(tp)[0]), nargs="+")
-        else:
-            kwargs["type"] = _scalar_type(tp)
+        kwargs.update(type_keywords(tp))
         owners = ", ".join(f"{owner}: {default!r}" for owner, default in entry["owners"].items())
         kwargs["help"] = f"{entry['help']} ({what} {owners})".strip()
         group.add_argument(_flag(name), **kwargs)
