@@ -45,7 +45,7 @@ PAPER_SEEDS = (0, 1, 2, 3, 4)  # the DASH paper's seeds for the main protocol
 FULL_MAX_EPOCHS = 10_000
 MAIN_METHODS = ("cold", "warm", "sp", "dash")  # the DASH paper's Figure 1 methods
 # The TrainConfig fields of the main protocol's scripts.
-INCREMENTAL_FIELDS = ("model", "width", "J", "subset", "max_epochs", "seeds")
+INCREMENTAL_FIELDS = ("model", "width", "J", "subset", "max_epochs", "lr", "seeds")
 
 
 def add_train_flags(parser, names: Sequence[str], *, full: Optional[dict] = None, quick: Optional[dict] = None) -> None:
@@ -193,6 +193,8 @@ def task(args: argparse.Namespace, name: str, fields: dict, protocol: Callable, 
     """
     from .train import TrainConfig
 
+    if getattr(args, "lr", None) is not None and "lr" not in fields:  # only when given: the cache keys stay put
+        fields = {**fields, "lr": args.lr}
     if fields.get("method") == "l2_init" and "method" not in kwargs:
         kwargs["method"] = paper_method("l2_init")
         sweep = {**(sweep or {}), "method_params": kwargs["method"].hyperparameters()}
@@ -260,7 +262,8 @@ def setting_line(args: argparse.Namespace, protocol: str, *, extra: str = "", se
     """One line naming a run's setting, for titles: data, model, ``protocol`` (e.g. "J=10"), subset, cap, seeds."""
     subset = f", subset {args.subset}" if args.subset else ""
     width = f" (width {args.width})" if args.model == "mlp" else ""
-    return (f"{args.data}, {args.model}{width}, {protocol}{subset}{extra}, max {args.max_epochs} epochs, "
+    lr = f", lr {args.lr:g}" if getattr(args, "lr", None) is not None else ""
+    return (f"{args.data}, {args.model}{width}, {protocol}{subset}{extra}{lr}, max {args.max_epochs} epochs, "
             f"seeds {' '.join(map(str, args.seeds))}{seeds_note}" + (" (quick)" if args.quick else ""))
 
 
