@@ -40,6 +40,7 @@ from .sweep.executors import EXECUTORS, LocalExecutor, make_executor
 
 __all__ = ["ModeDefault", "mode_flag", "add_config_flags", "parse_args", "add_executor_flags", "make_runner",
            "LocalRunner", "close_runner", "run_dir", "write_table", "read_table", "render_table", "wrapped",
+           "fit_title",
            "EXECUTORS"]
 
 LocalRunner = LocalExecutor  # the runner of ``--executor local``: ``map(fn, items) = [fn(x) for x in items]``
@@ -259,6 +260,21 @@ def wrapped(title: str, width: int = 100) -> str:
     return "\n".join(textwrap.wrap(title, width))
 
 
+def fit_title(target, title: str, *, fontsize: float = 9.0) -> None:
+    """Title a figure (``suptitle``) or an axes, wrapped to the lines that fit its width at ``fontsize``.
+
+    A line holds about ``width in points / (0.6 * fontsize)`` characters (a sans-serif character
+    is about 0.6 em wide on average), so a long setting line never runs off a narrow figure.
+    """
+    figure = getattr(target, "figure", None) or target
+    inches = figure.get_figwidth() * (target.get_position().width if target is not figure else 1.0)
+    text = wrapped(title, max(20, int(inches * 72 / (0.6 * fontsize))))
+    if target is figure:
+        target.suptitle(text, fontsize=fontsize)
+    else:
+        target.set_title(text, fontsize=fontsize)
+
+
 def render_table(cells: list[list[str]], header: list[str], title: str, *, footer: Optional[str] = None):
     """A table of strings drawn as a matplotlib figure (for the scripts whose figure is a table)."""
     import matplotlib.pyplot as plt
@@ -272,7 +288,7 @@ def render_table(cells: list[list[str]], header: list[str], title: str, *, foote
         drawn.auto_set_font_size(False)
         drawn.set_fontsize(9)
         drawn.scale(1, 1.4)
-        ax.set_title(wrapped(title, 110), fontsize=10)
+        fit_title(ax, title, fontsize=10)
         if footer:
             fig.text(0.5, 0.02, wrapped(footer, 140), ha="center", fontsize=8)
         fig.tight_layout(rect=(0, 0.05 if footer else 0, 1, 1))

@@ -51,7 +51,7 @@ def plot(table, labels, title):
     import matplotlib.pyplot as plt
 
     from dashsim import style
-    from dashsim.figures import wrapped
+    from dashsim.figures import fit_title
 
     # Shrink values in one colour family (the S&P colour, lighter for larger shrink); cold in its own colour.
     looks = style.method_styles([label for label in labels if label != COLD])
@@ -71,7 +71,7 @@ def plot(table, labels, title):
         ax.set(xlabel="training time: optimizer steps over all rounds so far",
                ylabel="test accuracy after the round (%)")
         ax.legend()
-        ax.set_title(wrapped(title, 100), fontsize=9)
+        fit_title(ax, title, fontsize=9)
         fig.tight_layout()
     return fig
 

@@ -45,7 +45,7 @@ def plot(table, methods, title):
     import matplotlib.pyplot as plt
 
     from dashsim import style
-    from dashsim.figures import wrapped
+    from dashsim.figures import fit_title
     from dashsim.nn.plotting import plot_incremental
 
     optimizers = list(dict.fromkeys(table["optimizer"]))
@@ -56,7 +56,7 @@ def plot(table, methods, title):
             plot_incremental(part, methods=[m for m in methods if m in set(part["method"])], axes=row)
             for ax in row:
                 ax.set_title(optimizer.upper())
-        fig.suptitle(wrapped(title, 120), fontsize=10)
+        fit_title(fig, title, fontsize=10)
         fig.tight_layout()
     return fig
 

@@ -71,7 +71,7 @@ def plot(table, methods, title):
     from matplotlib.ticker import MaxNLocator
 
     from dashsim import style
-    from dashsim.figures import wrapped
+    from dashsim.figures import fit_title
 
     methods = [m for m in methods if m in set(table["method"])]
     # Each method a little to the side of the integer epoch, so equal curves do not hide each other.
@@ -95,7 +95,7 @@ def plot(table, methods, title):
             else:
                 ax.get_legend().remove()
         axes[0].set_ylabel("train accuracy on the previous data (%)")
-        fig.suptitle(wrapped(title, 130), fontsize=10)
+        fit_title(fig, title, fontsize=10)
         fig.tight_layout()
     return fig
 

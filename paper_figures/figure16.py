@@ -44,7 +44,7 @@ def plot(table, methods, title):
     import numpy as np
 
     from dashsim import style
-    from dashsim.figures import wrapped
+    from dashsim.figures import fit_title
 
     methods = [m for m in methods if m in set(table["method"])]
     blocks = list(dict.fromkeys(table["block"]))
@@ -68,7 +68,7 @@ def plot(table, methods, title):
         ax.set_ylim(-0.5, max(5.0, 1.25 * float(np.nanmax(100 * (table["dead_fraction_mean"]
                                                                  + table["dead_fraction_std"].fillna(0.0))))))
         ax.legend(title="method")
-        ax.set_title(wrapped(f"{title}; {summary}", 100), fontsize=9)
+        fit_title(ax, f"{title}; {summary}", fontsize=9)
         fig.tight_layout()
     return fig
 

@@ -49,7 +49,7 @@ def plot(table, title):
     import matplotlib.pyplot as plt
 
     from dashsim import style
-    from dashsim.figures import wrapped
+    from dashsim.figures import fit_title
 
     alphas, lams = sorted(table["alpha"].unique()), sorted(table["lam"].unique())
     shown = table.assign(**{f"{name}_pct": 100 * table[f"{name}_mean"] for name, _ in PANELS})
@@ -66,7 +66,7 @@ def plot(table, title):
                             ax.text(k + 0.92, i + 0.18, "*", ha="right", va="center", fontsize=11, color="white")
         note = ("; * = some experiment stopped at the epoch cap" if "n_capped" in table.columns
                 and (table["n_capped"] > 0).any() else "")
-        fig.suptitle(wrapped(title + note, 130), fontsize=9)
+        fit_title(fig, title + note, fontsize=9)
         fig.tight_layout()
     return fig
 

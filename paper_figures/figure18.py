@@ -54,7 +54,7 @@ def plot(table, title):
     import pandas as pd
 
     from dashsim import style
-    from dashsim.figures import wrapped
+    from dashsim.figures import fit_title
 
     # Tidy: one row per (sigma, quantity) with value_mean / value_std; sigma on an even grid (0 has no log).
     position = {s: k for k, s in enumerate(table["sigma"])}
@@ -79,7 +79,7 @@ def plot(table, title):
             ax.legend()
         ax_acc.set_ylabel("test accuracy (%)")
         ax_steps.set_ylabel("optimizer steps per experiment")
-        fig.suptitle(wrapped(title, 130), fontsize=9)
+        fit_title(fig, title, fontsize=9)
         fig.tight_layout()
     return fig
 

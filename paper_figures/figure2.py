@@ -79,7 +79,7 @@ def plot(table, method, title):
     import matplotlib.pyplot as plt
 
     from dashsim import style
-    from dashsim.figures import wrapped
+    from dashsim.figures import fit_title
 
     grey = {"color": "#555555", "linestyle": ":", "linewidth": 1.8}
     curves = {"test_accuracy": ("final test acc.", style.method_style(method)),
@@ -110,7 +110,7 @@ def plot(table, method, title):
             ax.set(xlabel="pretraining epochs E on 50% of the data", title=model)
             if e.max() > 10 * max(e[e > 0].min(), 1):
                 ax.set_xscale("symlog", linthresh=1)
-        fig.suptitle(wrapped(title, 120), fontsize=10)
+        fit_title(fig, title, fontsize=10)
         fig.tight_layout()
     return fig
 

@@ -30,7 +30,7 @@ def plot(table, methods, title):
     import matplotlib.pyplot as plt
 
     from dashsim import style
-    from dashsim.figures import wrapped
+    from dashsim.figures import fit_title
 
     with style.theme():
         fig, ax = plt.subplots(figsize=(7, 4.8))
@@ -46,7 +46,7 @@ def plot(table, methods, title):
                xlabel="gradient norm at the start of experiment j (eval mode, on $T_{1:j}$)",
                ylabel="optimizer steps in experiment j")
         ax.legend()
-        ax.set_title(wrapped(title, 90), fontsize=9)
+        fit_title(ax, title, fontsize=9)
         fig.tight_layout()
     return fig
 

@@ -50,6 +50,7 @@ def test_help_shows_each_default_once_and_plain_text(capsys):
     assert text.count("(default") == 5  # steps, rate, name, seeds, flag: once each
     assert plain_text("see :func:`~dashsim.nn.train.TrainConfig` and :mod:`dashsim.style`, ``x = 1``::\n") == \
         "see TrainConfig and dashsim.style, x = 1:\n"
+    assert plain_text("e.g. ``--seeds 0 1\n--optimizers sgd`` (a cap)") == "e.g. --seeds 0 1\n--optimizers sgd (a cap)"
 
 
 @pytest.mark.parametrize("argv", [["--name", "c"], ["--unknown", "1"], ["--steps", "x"], ["--flag", "maybe"],

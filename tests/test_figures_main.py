@@ -158,3 +158,36 @@ def test_run_folder_is_the_hash_of_the_settings(tmp_path):
     assert run_dir(args, "incremental", config) == tmp_path / "cache" / "incremental" / expected
     assert run_dir(args, "incremental", dict(reversed(config.items()))) == run_dir(args, "incremental", config)
     assert run_dir(args, "incremental", {**config, "max_epochs": 6}) != run_dir(args, "incremental", config)
+
+
+def test_lr_flag_reaches_the_run_and_its_key_only_when_given(tmp_path):
+    from dashsim.figures import parse_args
+    from dashsim.nn.figures import add_incremental_flags, setting_line, task
+    from dashsim.nn.protocols import run_incremental
+
+    fields = {"model": "mlp", "method": "cold", "J": 2, "seeds": (0,)}
+    given = parse_args("doc", ["--quick", "--out", str(tmp_path), "--lr", "0.001"], add_incremental_flags)
+    default = parse_args("doc", ["--quick", "--out", str(tmp_path)], add_incremental_flags)
+    with_lr, without = task(given, "x", fields, run_incremental), task(default, "x", fields, run_incremental)
+    assert with_lr.config.lr == 0.001 and without.config.lr is None
+    assert without.config.resolved_lr == 0.01 and with_lr.config.out != without.config.out
+    assert "lr 0.001" in setting_line(given, "J=3") and " lr " not in setting_line(default, "J=3")
+
+
+def test_titles_wrap_to_the_width_of_their_figure_or_axes():
+    import matplotlib.pyplot as plt
+
+    from dashsim.figures import fit_title
+
+    title = "Figure 7: " + ", ".join(f"setting {i}" for i in range(30))
+    for width in (5.4, 12.0):
+        fig, ax = plt.subplots(figsize=(width, 3))
+        fit_title(fig, title, fontsize=9)
+        fig.canvas.draw()
+        box = fig._suptitle.get_window_extent()
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.x1  # never runs off the figure
+        lines = fig._suptitle.get_text().split("\n")
+        assert " ".join(lines) == title and max(map(len, lines)) <= width * 72 / 5.4
+        fit_title(ax, title, fontsize=9)
+        assert ax.get_title().count("\n") >= len(lines) - 1  # an axes is narrower than its figure
+        plt.close(fig)

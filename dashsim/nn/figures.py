@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 import pandas as pd
 
 from .. import style
-from ..figures import add_config_flags, mode_flag, run_dir, wrapped
+from ..figures import add_config_flags, fit_title, mode_flag, run_dir
 from ..stats import seed_stats
 
 __all__ = ["TRAIN_QUICK", "PAPER_SEEDS", "FULL_MAX_EPOCHS", "paper_method", "MAIN_METHODS", "add_train_flags",
@@ -332,7 +332,7 @@ def plot_seed_curves(panels: Sequence[tuple[str, str]], table: pd.DataFrame, *, 
                 ax.legend()  # again, to list the epoch-cap circles too
             elif ax.get_legend() is not None:
                 ax.get_legend().remove()
-        fig.suptitle(wrapped(title, 130), fontsize=9)
+        fit_title(fig, title, fontsize=9)
         fig.tight_layout()
     return fig
 
@@ -361,7 +361,7 @@ def plot_curves(table: pd.DataFrame, labels: Sequence[str], *, xlabel: str, titl
 
     with style.theme():
         fig = plot_incremental(table, methods=list(labels), xlabel=xlabel)
-        fig.suptitle(wrapped(title, 120), fontsize=9)
+        fit_title(fig, title, fontsize=9)
         fig.tight_layout()
     return fig
 
