@@ -162,13 +162,11 @@ def test_run_folder_is_the_hash_of_the_settings(tmp_path):
 
 def test_lr_flag_reaches_the_run_and_its_key_only_when_given(tmp_path):
     from dashsim.figures import parse_args
-    from dashsim.nn.figures import add_incremental_flags, setting_line, task
-    from dashsim.nn.protocols import run_incremental
+    from dashsim.nn.figures import add_incremental_flags, probed_tasks, setting_line
 
-    fields = {"model": "mlp", "method": "cold", "J": 2, "seeds": (0,)}
     given = parse_args("doc", ["--quick", "--out", str(tmp_path), "--lr", "0.001"], add_incremental_flags)
     default = parse_args("doc", ["--quick", "--out", str(tmp_path)], add_incremental_flags)
-    with_lr, without = task(given, "x", fields, run_incremental), task(default, "x", fields, run_incremental)
+    (with_lr, *_), (without, *_) = probed_tasks(given, "x"), probed_tasks(default, "x")
     assert with_lr.config.lr == 0.001 and without.config.lr is None
     assert without.config.resolved_lr == 0.01 and with_lr.config.out != without.config.out
     assert "lr 0.001" in setting_line(given, "J=3") and " lr " not in setting_line(default, "J=3")

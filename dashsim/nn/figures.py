@@ -100,11 +100,17 @@ def incremental_metrics(args: argparse.Namespace, name: str = "incremental") -> 
     ``table1.py`` read the same run folders.
     """
     grid = [{"model": args.model, "width": args.width, "method": method, "J": args.J, "seeds": (seed,),
-             "subset": args.subset, "max_epochs": args.max_epochs, "optimizer": optimizer}
+             "subset": args.subset, "max_epochs": args.max_epochs, "optimizer": optimizer, **given_lr(args)}
             for optimizer in args.optimizers
             for seed in ((args.sam_seeds or args.seeds) if optimizer == "sam" else args.seeds)
             for method in args.methods]
     return run_all(args, incremental_tasks(args, name, grid))
+
+
+def given_lr(args: argparse.Namespace) -> dict:
+    """``{"lr": args.lr}`` when ``--lr`` was given, else ``{}``: runs at the model's default learning
+    rate keep the cache keys they had before the flag existed."""
+    return {} if getattr(args, "lr", None) is None else {"lr": args.lr}
 
 
 def incremental_setting(args: argparse.Namespace) -> str:
@@ -193,8 +199,6 @@ def task(args: argparse.Namespace, name: str, fields: dict, protocol: Callable, 
     """
     from .train import TrainConfig
 
-    if getattr(args, "lr", None) is not None and "lr" not in fields:  # only when given: the cache keys stay put
-        fields = {**fields, "lr": args.lr}
     if fields.get("method") == "l2_init" and "method" not in kwargs:
         kwargs["method"] = paper_method("l2_init")
         sweep = {**(sweep or {}), "method_params": kwargs["method"].hyperparameters()}
@@ -252,7 +256,7 @@ def probed_tasks(args: argparse.Namespace, name: str, *, probe=None, probe_after
     for seed in args.seeds:
         for method in variants or [paper_method(m) for m in args.methods]:
             fields = {"model": args.model, "width": args.width, "method": method.name, "J": args.J, "seeds": (seed,),
-                      "subset": args.subset, "max_epochs": args.max_epochs}
+                      "subset": args.subset, "max_epochs": args.max_epochs, **given_lr(args)}
             tasks.append(task(args, name, fields, run_incremental, sweep={"method_params": method.hyperparameters()},
                               method=method, probe=probe, probe_after=probe_after))
     return tasks
