@@ -312,7 +312,9 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = DPI) -> tuple[Path, 
         # Written beside the target and renamed: an interrupted save never leaves a truncated file.
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         try:
-            fig.savefig(partial, dpi=dpi, format=suffix[1:])
+            # No creation date in the PDF: drawing the same numbers again gives the same bytes.
+            metadata = {"CreationDate": None} if suffix == ".pdf" else None
+            fig.savefig(partial, dpi=dpi, format=suffix[1:], metadata=metadata)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)

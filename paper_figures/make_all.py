@@ -8,6 +8,11 @@ is reported in the table and the others still run.
 
     python paper_figures/make_all.py --out DIR [--quick] [--replot] [--only figure1 table1]
         [--executor {local,processes,ray}] [--workers N] [--address ADDR]
+    python paper_figures/make_all.py --committed [--only ...]
+
+``--committed`` re-draws every committed figure in ``paper_figures/results`` from its CSV (``--replot``:
+nothing is computed) with the flags of the run that made it, as ``results/committed.toml`` records them
+(the flags set the figure's title).
 
 Exit status 1 if any script failed.
 """
@@ -23,6 +28,7 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
 
 
 def discover() -> list[Path]:
@@ -39,6 +45,17 @@ def load(script: Path):
     return module
 
 
+def committed() -> list[tuple[str, Path, list[str]]]:
+    """``results/committed.toml``: (script name, output folder, flags) of every committed figure, in file order."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    entries = tomllib.loads((RESULTS / "committed.toml").read_text())["figure"]
+    return [(e["script"], RESULTS / e.get("out", "."), e["flags"].split()) for e in entries]
+
+
 def snapshot(out: Path) -> dict[str, int]:
     """Every output file (cache excluded) with its modification time in ns."""
     if not out.exists():
@@ -49,8 +66,10 @@ def snapshot(out: Path) -> dict[str, int]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True,
-                        help="output folder of every figure (runs cached in DIR/cache)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder of every figure (runs cached in DIR/cache); required unless --committed")
+    parser.add_argument("--committed", action="store_true",
+                        help="re-draw every committed figure in results/ from its CSV with its recorded flags")
     parser.add_argument("--quick", action="store_true", help="pass --quick to every script (seconds each)")
     parser.add_argument("--replot", action="store_true", help="pass --replot: redraw every figure from its CSV in DIR")
     parser.add_argument("--only", nargs="+", default=None, help="run only these scripts (names without .py)")
@@ -59,32 +78,41 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="pass --workers N to every script")
     parser.add_argument("--address", default=None, help="pass --address ADDR (a Ray cluster) to every script")
     args = parser.parse_args(argv)
+    if args.committed == (args.out is not None):
+        parser.error("give either --out DIR or --committed")
+    if args.committed and (args.quick or args.replot or args.executor or args.workers or args.address):
+        parser.error("--committed only re-draws (it implies --replot and computes nothing)")
     scripts = discover()
     if args.only:
         unknown = sorted(set(args.only) - {p.stem for p in scripts})
         if unknown:
             parser.error(f"--only: no scripts {unknown}; scripts: {[p.stem for p in scripts]}")
-        scripts = [p for p in scripts if p.stem in args.only]
-    flags = ["--out", str(args.out), "--no-progress"] + (["--quick"] if args.quick else []) + (
-        ["--replot"] if args.replot else [])
-    for flag in ("executor", "workers", "address"):
-        if getattr(args, flag) is not None:
-            flags += [f"--{flag}", str(getattr(args, flag))]
+    if args.committed:
+        jobs = [(HERE / f"{name}.py", out, ["--replot", "--out", str(out), "--no-progress", *flags])
+                for name, out, flags in committed() if not args.only or name in args.only]
+    else:
+        flags = ["--out", str(args.out), "--no-progress"] + (["--quick"] if args.quick else []) + (
+            ["--replot"] if args.replot else [])
+        for flag in ("executor", "workers", "address"):
+            if getattr(args, flag) is not None:
+                flags += [f"--{flag}", str(getattr(args, flag))]
+        jobs = [(script, args.out, flags) for script in scripts if not args.only or script.stem in args.only]
     rows = []
-    for script in scripts:
+    for script, out, flags in jobs:
         print(f"== {script.name} {' '.join(flags)}", flush=True)
-        before, start = snapshot(args.out), time.perf_counter()
+        before, start = snapshot(out), time.perf_counter()
         try:
             load(script).main(flags)
             status = "ok"
         except Exception:  # noqa: BLE001 - report the script's failure and go on with the others
             traceback.print_exc()
             status = "FAILED"
-        after = snapshot(args.out)
-        outputs = sorted(name for name, mtime in after.items() if before.get(name) != mtime)
+        after = snapshot(out)
+        outputs = sorted(str((out / name).relative_to(args.out or RESULTS))
+                         for name, mtime in after.items() if before.get(name) != mtime)
         rows.append((script.name, status, time.perf_counter() - start, ", ".join(outputs) or "-"))
     width = max((len(r[0]) for r in rows), default=6)
-    print(f"\n{'script':<{width}} | {'status':<6} | {'seconds':>7} | outputs (in {args.out})")
+    print(f"\n{'script':<{width}} | {'status':<6} | {'seconds':>7} | outputs (in {args.out or RESULTS})")
     print(f"{'-' * width}-+-{'-' * 6}-+-{'-' * 7}-+-{'-' * 30}")
     for name, status, seconds, outs in rows:
         print(f"{name:<{width}} | {status:<6} | {seconds:>7.1f} | {outs}")

@@ -249,25 +249,39 @@ def test_script_quick(name, tmp_path, capsys):
         _runs_learned(tmp_path / "cache" / RUN_FOLDERS[name])
 
 
-# Committed figures whose plotting runs from the CSV: (script, results folder, the flags of its README command).
-COMMITTED = {
-    "figure16": ("resnet18", ["--model", "resnet18", "--J", "5", "--subset", "1000", "--max-epochs", "20",
-                              "--seeds", "0"]),
-    "figure17": ("", ["--model", "mlp", "--J", "10", "--subset", "5000", "--max-epochs", "30", "--seeds", "0"]),
-    "figure13": ("", ["--model", "mlp", "--J", "10", "--subset", "6000", "--max-epochs", "30", "--epochs", "5",
-                      "--seeds", "0", "1", "2"]),
-}
+def _committed():
+    """results/committed.toml as make_all --committed reads it: (script, folder, flags) per committed figure."""
+    return _load("make_all").committed()
 
 
-@pytest.mark.parametrize("name", sorted(COMMITTED))
-def test_replot_redraws_a_committed_csv_without_computing(name, tmp_path):
-    folder, flags = COMMITTED[name]
+def test_every_committed_figure_has_exactly_one_replot_entry():
+    entries = [(folder / f"{name}.png").relative_to(RESULTS) for name, folder, _ in _committed()]
+    assert len(entries) == len(set(entries))
+    assert sorted(map(str, entries)) == sorted(str(p.relative_to(RESULTS)) for p in RESULTS.rglob("*.png"))
+    for name, folder, _ in _committed():
+        assert (folder / f"{name}.csv").is_file() and (FIGURES / f"{name}.py").is_file()
+
+
+# A sample of the committed figures (the others replot the same way; make_all --committed does all).
+SAMPLE = [("figure16", "resnet18"), ("figure17", ""), ("figure13", "")]
+
+
+@pytest.mark.parametrize("name, folder", SAMPLE)
+def test_replot_redraws_a_committed_csv_without_computing(name, folder, tmp_path):
+    (flags,) = [f for n, d, f in _committed() if (n, d) == (name, RESULTS / folder)]
     shutil.copy(RESULTS / folder / f"{name}.csv", tmp_path / f"{name}.csv")
     before = (tmp_path / f"{name}.csv").read_bytes()
-    _load(name).main(["--replot", "--out", str(tmp_path), "--no-progress", "--data", "fashion-mnist", *flags])
+    _load(name).main(["--replot", "--out", str(tmp_path), "--no-progress", *flags])
     assert (tmp_path / f"{name}.csv").read_bytes() == before  # the numbers are left as committed
     assert imread(tmp_path / f"{name}.png").std() > 0 and (tmp_path / f"{name}.pdf").stat().st_size > 1000
     assert not (tmp_path / "cache").exists()  # nothing was computed
+
+
+def test_make_all_takes_either_an_output_folder_or_committed():
+    make_all = _load("make_all")
+    for argv in ([], ["--out", "x", "--committed"], ["--committed", "--quick"]):
+        with pytest.raises(SystemExit):
+            make_all.main(argv)
 
 
 def test_replot_without_a_csv_says_what_is_missing(tmp_path):

@@ -116,6 +116,10 @@ def test_save_figure_writes_a_publication_png_and_a_pdf_or_nothing(tmp_path, mon
     assert (png.name, pdf.name) == ("fig.png", "fig.pdf")
     assert imread(png).shape[:2] == (style.DPI, 2 * style.DPI) and pdf.read_bytes()[:4] == b"%PDF"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.pdf", "fig.png"]
+    first = pdf.read_bytes()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # what matplotlib would otherwise stamp as the creation date
+    style.save_figure(fig, tmp_path / "fig")
+    assert pdf.read_bytes() == first  # no creation date: the same figure gives the same PDF
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
