@@ -127,7 +127,7 @@ def plain_text(text: str) -> str:
         return target.rsplit(".", 1)[-1] if match.group(0).split("`", 1)[1].startswith("~") else target
 
     text = _ROLE.sub(role, text)
-    text = re.sub(r"``(.+?)``", r"\1", text, flags=re.DOTALL)  # a literal may span a line break
+    text = re.sub(r"``((?:(?!\n\s*\n).)+?)``", r"\1", text, flags=re.DOTALL)  # across a line break, not a paragraph
     return re.sub(r"::(\s*\n)", r":\1", text)
 
 

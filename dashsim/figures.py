@@ -40,7 +40,7 @@ from .sweep.executors import EXECUTORS, LocalExecutor, make_executor
 
 __all__ = ["ModeDefault", "mode_flag", "add_config_flags", "parse_args", "add_executor_flags", "make_runner",
            "LocalRunner", "close_runner", "run_dir", "write_table", "read_table", "render_table", "wrapped",
-           "fit_title",
+           "fitted", "fit_title",
            "EXECUTORS"]
 
 LocalRunner = LocalExecutor  # the runner of ``--executor local``: ``map(fn, items) = [fn(x) for x in items]``
@@ -242,7 +242,8 @@ def write_table(args: argparse.Namespace, name: str, table, figure) -> None:
         table.to_csv(csv, index=False)
     png, pdf = save_figure(figure, args.out / name)
     plt.close(figure)
-    print(f"wrote {png}, {pdf.name} and {csv.name} in {time.perf_counter() - args.start:.1f} s")
+    csv_note = f"from {csv.name} (kept as it was)" if getattr(args, "replot", False) else f"and {csv.name}"
+    print(f"wrote {png}, {pdf.name} {csv_note} in {time.perf_counter() - args.start:.1f} s")
 
 
 def read_table(args: argparse.Namespace, name: str):
@@ -260,16 +261,25 @@ def wrapped(title: str, width: int = 100) -> str:
     return "\n".join(textwrap.wrap(title, width))
 
 
-def fit_title(target, title: str, *, fontsize: float = 9.0) -> None:
-    """Title a figure (``suptitle``) or an axes, wrapped to the lines that fit its width at ``fontsize``.
+def fitted(text: str, target, fontsize: float) -> str:
+    """``text`` wrapped to the lines that fit the width of ``target`` (a figure, subfigure or axes) at ``fontsize``.
 
-    A line holds about ``width in points / (0.6 * fontsize)`` characters (a sans-serif character
-    is about 0.6 em wide on average), so a long setting line never runs off a narrow figure.
+    A line holds about ``width in points / (0.6 * fontsize)`` characters (a sans-serif character is
+    at most about 0.6 em wide on average), so a long setting line never runs off a narrow figure.
     """
-    figure = getattr(target, "figure", None) or target
-    inches = figure.get_figwidth() * (target.get_position().width if target is not figure else 1.0)
-    text = wrapped(title, max(20, int(inches * 72 / (0.6 * fontsize))))
-    if target is figure:
+    from matplotlib.figure import FigureBase
+
+    root = target.get_figure(root=True) if isinstance(target, FigureBase) else target.figure.get_figure(root=True)
+    points = target.bbox.width / root.dpi * 72
+    return wrapped(text, max(20, int(points / (0.6 * fontsize))))
+
+
+def fit_title(target, title: str, *, fontsize: float = 9.0) -> None:
+    """Title a figure or subfigure (``suptitle``) or an axes (``set_title``), wrapped to its width (:func:`fitted`)."""
+    from matplotlib.figure import FigureBase
+
+    text = fitted(title, target, fontsize)
+    if isinstance(target, FigureBase):
         target.suptitle(text, fontsize=fontsize)
     else:
         target.set_title(text, fontsize=fontsize)
@@ -288,8 +298,8 @@ def render_table(cells: list[list[str]], header: list[str], title: str, *, foote
         drawn.auto_set_font_size(False)
         drawn.set_fontsize(9)
         drawn.scale(1, 1.4)
-        fit_title(ax, title, fontsize=10)
+        fit_title(fig, title, fontsize=10)  # the figure's width: the table spans it
         if footer:
-            fig.text(0.5, 0.02, wrapped(footer, 140), ha="center", fontsize=8)
+            fig.text(0.5, 0.02, fitted(footer, fig, 8), ha="center", fontsize=8)
         fig.tight_layout(rect=(0, 0.05 if footer else 0, 1, 1))
     return fig

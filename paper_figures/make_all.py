@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import re
+import shlex
 import sys
 import time
 import traceback
@@ -52,8 +53,20 @@ def committed() -> list[tuple[str, Path, list[str]]]:
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
 
-    entries = tomllib.loads((RESULTS / "committed.toml").read_text())["figure"]
-    return [(e["script"], RESULTS / e.get("out", "."), e["flags"].split()) for e in entries]
+    path = RESULTS / "committed.toml"
+    entries = tomllib.loads(path.read_text()).get("figure", [])
+    out = []
+    for number, entry in enumerate(entries, 1):
+        script, folder, flags = entry.get("script"), entry.get("out", "."), entry.get("flags")
+        if not isinstance(script, str) or not (HERE / f"{script}.py").is_file():
+            raise ValueError(f"{path}, figure {number}: script must name a script in {HERE}, got {script!r}")
+        if not isinstance(folder, str) or Path(folder).is_absolute() or ".." in Path(folder).parts:
+            raise ValueError(f"{path}, figure {number} ({script}): out must be a folder inside results/, "
+                             f"got {folder!r}")
+        if not isinstance(flags, str):
+            raise ValueError(f"{path}, figure {number} ({script}): flags must be a string of the run's flags")
+        out.append((script, RESULTS / folder, shlex.split(flags)))
+    return out
 
 
 def snapshot(out: Path) -> dict[str, int]:
@@ -88,8 +101,12 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"--only: no scripts {unknown}; scripts: {[p.stem for p in scripts]}")
     if args.committed:
+        entries = committed()
+        missing = sorted(set(args.only or ()) - {name for name, _, _ in entries})
+        if missing:
+            parser.error(f"--only: no committed figure of {missing} (results/committed.toml)")
         jobs = [(HERE / f"{name}.py", out, ["--replot", "--out", str(out), "--no-progress", *flags])
-                for name, out, flags in committed() if not args.only or name in args.only]
+                for name, out, flags in entries if not args.only or name in args.only]
     else:
         flags = ["--out", str(args.out), "--no-progress"] + (["--quick"] if args.quick else []) + (
             ["--replot"] if args.replot else [])
@@ -110,7 +127,8 @@ def main(argv=None) -> int:
         after = snapshot(out)
         outputs = sorted(str((out / name).relative_to(args.out or RESULTS))
                          for name, mtime in after.items() if before.get(name) != mtime)
-        rows.append((script.name, status, time.perf_counter() - start, ", ".join(outputs) or "-"))
+        label = str((out / script.name).relative_to(RESULTS)) if args.committed else script.name
+        rows.append((label, status, time.perf_counter() - start, ", ".join(outputs) or "-"))
     width = max((len(r[0]) for r in rows), default=6)
     print(f"\n{'script':<{width}} | {'status':<6} | {'seconds':>7} | outputs (in {args.out or RESULTS})")
     print(f"{'-' * width}-+-{'-' * 6}-+-{'-' * 7}-+-{'-' * 30}")

@@ -162,30 +162,43 @@ def test_run_folder_is_the_hash_of_the_settings(tmp_path):
 
 def test_lr_flag_reaches_the_run_and_its_key_only_when_given(tmp_path):
     from dashsim.figures import parse_args
-    from dashsim.nn.figures import add_incremental_flags, probed_tasks, setting_line
+    from dashsim.nn.figures import add_incremental_flags, incremental_grid, probed_tasks, setting_line
 
-    given = parse_args("doc", ["--quick", "--out", str(tmp_path), "--lr", "0.001"], add_incremental_flags)
-    default = parse_args("doc", ["--quick", "--out", str(tmp_path)], add_incremental_flags)
+    def flags(parser):
+        add_incremental_flags(parser, optimizers=True)
+
+    given = parse_args("doc", ["--quick", "--out", str(tmp_path), "--lr", "0.001"], flags)
+    default = parse_args("doc", ["--quick", "--out", str(tmp_path)], flags)
+    # figure1 / table1's grid and the probed scripts' runs.
+    assert all(run["lr"] == 0.001 for run in incremental_grid(given))
+    assert not any("lr" in run for run in incremental_grid(default))
     (with_lr, *_), (without, *_) = probed_tasks(given, "x"), probed_tasks(default, "x")
     assert with_lr.config.lr == 0.001 and without.config.lr is None
     assert without.config.resolved_lr == 0.01 and with_lr.config.out != without.config.out
     assert "lr 0.001" in setting_line(given, "J=3") and " lr " not in setting_line(default, "J=3")
 
 
-def test_titles_wrap_to_the_width_of_their_figure_or_axes():
-    import matplotlib.pyplot as plt
+def test_titles_wrap_to_the_width_of_their_figure_axes_or_subfigure():
+    from matplotlib.figure import Figure
 
     from dashsim.figures import fit_title
 
     title = "Figure 7: " + ", ".join(f"setting {i}" for i in range(30))
     for width in (5.4, 12.0):
-        fig, ax = plt.subplots(figsize=(width, 3))
+        fig = Figure(figsize=(width, 3))
+        left, right = fig.subfigures(1, 2)
+        ax = right.subplots()
         fit_title(fig, title, fontsize=9)
-        fig.canvas.draw()
-        box = fig._suptitle.get_window_extent()
-        assert box.x0 >= 0 and box.x1 <= fig.bbox.x1  # never runs off the figure
-        lines = fig._suptitle.get_text().split("\n")
-        assert " ".join(lines) == title and max(map(len, lines)) <= width * 72 / 5.4
+        fit_title(left, title, fontsize=9)
         fit_title(ax, title, fontsize=9)
-        assert ax.get_title().count("\n") >= len(lines) - 1  # an axes is narrower than its figure
-        plt.close(fig)
+        fig.canvas.draw()
+        texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_text") and a.get_text().startswith("Figure 7"))]
+        assert len(texts) == 3
+        for text in texts:
+            box = text.get_window_extent()
+            assert box.x0 >= 0 and box.x1 <= fig.bbox.x1  # never runs off the figure
+            assert " ".join(text.get_text().split("\n")) == title
+        lines = sorted(text.get_text().count("\n") for text in texts)
+        assert lines[0] < lines[1]  # a half-width subfigure or axes wraps more than the whole figure
+
+

@@ -254,22 +254,22 @@ def _committed():
     return _load("make_all").committed()
 
 
+def _committed_files(suffix: str) -> list[str]:
+    """The committed results' files with this suffix, relative to results/ (run caches left out)."""
+    return sorted(str(p.relative_to(RESULTS)) for p in RESULTS.rglob(f"*{suffix}")
+                  if "cache" not in p.relative_to(RESULTS).parts)
+
+
 def test_every_committed_figure_has_exactly_one_replot_entry():
-    entries = [(folder / f"{name}.png").relative_to(RESULTS) for name, folder, _ in _committed()]
+    entries = [str((folder / f"{name}.png").relative_to(RESULTS)) for name, folder, _ in _committed()]
     assert len(entries) == len(set(entries))
-    assert sorted(map(str, entries)) == sorted(str(p.relative_to(RESULTS)) for p in RESULTS.rglob("*.png"))
-    for name, folder, _ in _committed():
-        assert (folder / f"{name}.csv").is_file() and (FIGURES / f"{name}.py").is_file()
+    assert sorted(entries) == _committed_files(".png")
 
 
-# A sample of the committed figures (the others replot the same way; make_all --committed does all).
-SAMPLE = [("figure16", "resnet18"), ("figure17", ""), ("figure13", "")]
-
-
-@pytest.mark.parametrize("name, folder", SAMPLE)
-def test_replot_redraws_a_committed_csv_without_computing(name, folder, tmp_path):
-    (flags,) = [f for n, d, f in _committed() if (n, d) == (name, RESULTS / folder)]
-    shutil.copy(RESULTS / folder / f"{name}.csv", tmp_path / f"{name}.csv")
+@pytest.mark.parametrize("name, folder, flags", _load("make_all").committed(),
+                         ids=lambda v: str(v.relative_to(RESULTS)) if isinstance(v, Path) else None)
+def test_replot_redraws_each_committed_csv_without_computing(name, folder, flags, tmp_path):
+    shutil.copy(folder / f"{name}.csv", tmp_path / f"{name}.csv")
     before = (tmp_path / f"{name}.csv").read_bytes()
     _load(name).main(["--replot", "--out", str(tmp_path), "--no-progress", *flags])
     assert (tmp_path / f"{name}.csv").read_bytes() == before  # the numbers are left as committed
@@ -277,11 +277,33 @@ def test_replot_redraws_a_committed_csv_without_computing(name, folder, tmp_path
     assert not (tmp_path / "cache").exists()  # nothing was computed
 
 
-def test_make_all_takes_either_an_output_folder_or_committed():
+def test_make_all_committed_redraws_in_place_and_lists_what_it_wrote(tmp_path, monkeypatch, capsys):
     make_all = _load("make_all")
-    for argv in ([], ["--out", "x", "--committed"], ["--committed", "--quick"]):
-        with pytest.raises(SystemExit):
+    copy = tmp_path / "results"
+    shutil.copytree(RESULTS, copy, ignore=shutil.ignore_patterns("cache"))
+    (copy / "figure17.png").unlink()
+    monkeypatch.setattr(make_all, "RESULTS", copy)
+    assert make_all.main(["--committed", "--only", "figure17"]) == 0
+    assert (copy / "figure17.png").is_file() and (copy / "figure17.csv").read_bytes() == (
+        RESULTS / "figure17.csv").read_bytes()
+    assert "figure17.py | ok" in " ".join(capsys.readouterr().out.split()).replace("  ", " ")
+    for argv, message in (([], "either --out DIR or --committed"), (["--out", "x", "--committed"], "either"),
+                          (["--committed", "--quick"], "only re-draws"),
+                          (["--committed", "--only", "ash_adams_pearson"], "no committed figure")):
+        with pytest.raises(SystemExit) as exit_:
             make_all.main(argv)
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_bad_committed_entry_is_named(tmp_path, monkeypatch):
+    make_all = _load("make_all")
+    for entry, message in (('script = "figure99"\nflags = ""', "script must name a script"),
+                           ('script = "figure17"\nout = "../x"\nflags = ""', "out must be a folder inside"),
+                           ('script = "figure17"', "flags must be a string")):
+        (tmp_path / "committed.toml").write_text(f"[[figure]]\n{entry}\n")
+        monkeypatch.setattr(make_all, "RESULTS", tmp_path)
+        with pytest.raises(ValueError, match=f"figure 1.*{message}"):
+            make_all.committed()
 
 
 def test_replot_without_a_csv_says_what_is_missing(tmp_path):

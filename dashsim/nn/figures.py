@@ -99,12 +99,19 @@ def incremental_metrics(args: argparse.Namespace, name: str = "incremental") -> 
     Seed by seed, so an interrupted run has every method for its first seeds. ``figure1.py`` and
     ``table1.py`` read the same run folders.
     """
-    grid = [{"model": args.model, "width": args.width, "method": method, "J": args.J, "seeds": (seed,),
+    return run_all(args, incremental_tasks(args, name, incremental_grid(args)))
+
+
+def incremental_grid(args: argparse.Namespace) -> list[dict]:
+    """The TrainConfig fields of every single-seed run of the flags, seed by seed (each seed's methods together).
+
+    ``lr`` is among them only when ``--lr`` was given (:func:`given_lr`).
+    """
+    return [{"model": args.model, "width": args.width, "method": method, "J": args.J, "seeds": (seed,),
              "subset": args.subset, "max_epochs": args.max_epochs, "optimizer": optimizer, **given_lr(args)}
             for optimizer in args.optimizers
             for seed in ((args.sam_seeds or args.seeds) if optimizer == "sam" else args.seeds)
             for method in args.methods]
-    return run_all(args, incremental_tasks(args, name, grid))
 
 
 def given_lr(args: argparse.Namespace) -> dict:
