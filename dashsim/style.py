@@ -227,7 +227,7 @@ def capped_counts(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
 
 def mark_capped(ax, frame: pd.DataFrame, x: str, y: str, *, hue: str = "method",
                 order: Optional[Sequence] = None, styles: Optional[Mapping[str, Mapping[str, Any]]] = None,
-                scale: float = 1.0) -> int:
+                scale: float = 1.0, label: str = CAP_LABEL) -> int:
     """Mark, on each curve of :func:`seed_lineplot`, the points where some seed stopped at the epoch cap.
 
     An open circle (:data:`CAP_MARKER`, in the curve's colour) at ``(x, mean_s(scale * y))`` for every
@@ -238,6 +238,7 @@ def mark_capped(ax, frame: pd.DataFrame, x: str, y: str, *, hue: str = "method",
     ax : the axes the curves are drawn in.
     frame : the rows (with ``converged``) or a summary (with ``n_capped`` and ``<y>_mean``).
     x, y, hue, order, styles, scale : as given to :func:`seed_lineplot`.
+    label : the legend entry (default :data:`CAP_LABEL`; a run of fixed length says what it missed instead).
 
     Returns
     -------
@@ -253,7 +254,7 @@ def mark_capped(ax, frame: pd.DataFrame, x: str, y: str, *, hue: str = "method",
         points = marked[marked[hue] == name].sort_values(x)
         if len(points):
             ax.plot(points[x].to_numpy(), points["_mean"].to_numpy(), color=style["color"], zorder=5,
-                    label=CAP_LABEL if total == 0 else "_nolegend_", **CAP_MARKER)
+                    label=label if total == 0 else "_nolegend_", **CAP_MARKER)
             total += len(points)
     return total
 

@@ -75,7 +75,7 @@ def summarize(rows):
     return curve_stats(rows, ["model", "pretrain_epochs"], ["test_accuracy", "pretrain_train_accuracy"])
 
 
-def plot(table, method, title):
+def plot(table, method, title, to_target=False):
     import matplotlib.pyplot as plt
 
     from dashsim import style
@@ -95,7 +95,8 @@ def plot(table, method, title):
                                     label=lambda _, label=label: label, marker="o", markersize=4)
                 if col == "test_accuracy" and "n_capped" in t.columns:
                     style.mark_capped(axis, t, "pretrain_epochs", col, hue="curve", scale=100.0,
-                                      styles={method: look})
+                                      styles={method: look}, label=style.CAP_LABEL if to_target else
+                                      "ended below 99.9% train acc. (some seed)")
                 axis.set_ylabel(f"{label} (%)", color=look["color"])
                 axis.tick_params(axis="y", colors=look["color"])
             twin.grid(False)
@@ -122,7 +123,7 @@ def main(argv=None) -> None:
     phase = (f"second phase {second} epochs" if second is not None
              else f"second phase to target, max {args.max_epochs} epochs")
     title = f"Figure 2: {data_phrase(args)}, {args.method} start, {phase}, {seeds_phrase(args)}"
-    finish(args, "figure2", table, plot(table, args.method, title))
+    finish(args, "figure2", table, plot(table, args.method, title, args.to_target))
 
 
 if __name__ == "__main__":

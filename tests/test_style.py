@@ -92,6 +92,10 @@ def test_capped_counts_and_marks():
     assert style.mark_capped(ax, rows, "experiment", "steps") == 2
     marks = {to_hex(line.get_color()): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.lines}
     assert marks == {style.method_style("a")["color"]: ([2], [6.0]), style.method_style("b")["color"]: ([1], [2.0])}
+    assert [line.get_label() for line in ax.lines] == [style.CAP_LABEL, "_nolegend_"]  # one legend entry
+    other = Figure().subplots()
+    style.mark_capped(other, rows, "experiment", "steps", label="ended below the target")
+    assert other.lines[0].get_label() == "ended below the target"
     with pytest.raises(ValueError, match="converged"):
         style.capped_counts(rows.drop(columns="converged"), ["method"])
 
