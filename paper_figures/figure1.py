@@ -7,9 +7,9 @@ per base optimizer (SGD, SAM); mean +- std over seeds.
 
 Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, all of Fashion-MNIST,
 seeds 0-4, SGD and SAM, the authors' cap of 10,000 epochs per experiment, none in practice; a GPU
-job). A CPU-sized run, e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0 1 2
---optimizers sgd`` (a 30-epoch cap: experiments stopped by it are counted in ``n_capped`` and
-circled). ``--quick``: digits, MLP of width 32, 300 images, J=3, SGD, 2 seeds.
+job). A CPU-sized run (the committed one), e.g. ``--model mlp --J 10 --subset 5120 --lr 0.01 --seeds
+0 1 2 3 4 --optimizers sgd`` (with a lower ``--max-epochs``, experiments stopped by it are counted
+in ``n_capped`` and circled). ``--quick``: digits, MLP of width 32, 300 images, J=3, SGD, 2 seeds.
 
 Each (method, optimizer, seed) run is cached in its own resumable run folder that
 ``table1.py`` reads too. Writes ``figure1.png``, ``.pdf`` and ``figure1.csv`` (the plotted means and
