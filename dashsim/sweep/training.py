@@ -194,6 +194,13 @@ def _what(err: RunFolderCorruptError) -> str:
     return str(err).splitlines()[0].split("; ")[0]
 
 
+def _redo(task: RunTask, reason: str) -> str:
+    """Set the corrupt run folder aside (:func:`_set_aside`), log it; the note for the run's result."""
+    note = f"corrupt run folder ({reason}) moved to {_set_aside(task, reason)}; redone"
+    _log.warning("run %s: %s", task.name, note)
+    return note
+
+
 def _set_aside(task: RunTask, reason: str) -> Path:
     """Move the run folder's files (not its lock) to ``<root>/.corrupt/<name>-<time>/``; the destination."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
@@ -249,23 +256,21 @@ def run_task(task: RunTask) -> dict[str, Any]:
         note = ""
         reason = _corruption(task.folder)
         if reason is not None:
-            dest = _set_aside(task, reason)
-            note = f"corrupt run folder ({reason}) moved to {dest}; redone"
-            _log.warning("run %s: %s", task.name, note)
+            note = _redo(task, reason)
         resumed = (task.folder / _runs.RunFolder.CHECKPOINT).exists()
         config = TrainConfig(**task.config)
+
+        def train():
+            return run(config, PROTOCOLS[task.protocol](**task.protocol_settings),
+                       method=make_method(task.method, **task.params))
+
         try:
             with threads(task.threads):
                 try:
-                    rows = run(config, PROTOCOLS[task.protocol](**task.protocol_settings),
-                               method=make_method(task.method, **task.params))
+                    rows = train()
                 except RunFolderCorruptError as err:  # found only on resume (e.g. rows that disagree): redo once
-                    dest = _set_aside(task, _what(err))
-                    note = f"corrupt run folder ({_what(err)}) moved to {dest}; redone"
-                    _log.warning("run %s: %s", task.name, note)
-                    resumed = False
-                    rows = run(config, PROTOCOLS[task.protocol](**task.protocol_settings),
-                               method=make_method(task.method, **task.params))
+                    note, resumed = _redo(task, _what(err)), False
+                    rows = train()
         except Exception as err:  # a failing run is reported; the sweep goes on
             error = f"{type(err).__name__}: {err}"
             _write_marker(task, "failed", error=error, traceback=traceback.format_exc())
