@@ -53,7 +53,7 @@ def plot(table, labels, title):
     from dashsim import style
     from dashsim.figures import fit_title
 
-    # Shrink values in one colour family (the S&P colour, lighter for larger shrink); cold in its own colour.
+    # Each S&P setting its own look from the project's extra styles; cold keeps its method colour.
     looks = style.method_styles([label for label in labels if label != COLD])
     looks.update({COLD: style.method_style("cold")})
     with style.theme():
@@ -63,11 +63,12 @@ def plot(table, labels, title):
             ax.errorbar(c["cumulative_steps_mean"], 100 * c["test_accuracy_mean"],
                         xerr=c["cumulative_steps_std"].fillna(0.0), yerr=100 * c["test_accuracy_std"].fillna(0.0),
                         marker="o", markersize=3.5, capsize=2, elinewidth=0.8, label=label, **look)
-        if "n_capped" in table.columns:
+        if "n_capped" in table.columns:  # circled in the curve's colour, as style.mark_capped does
             capped = table[table["n_capped"] > 0]
-            if len(capped):
-                ax.plot(capped["cumulative_steps_mean"], 100 * capped["test_accuracy_mean"], color="black",
-                        label=style.CAP_LABEL, **style.CAP_MARKER)
+            for k, label in enumerate(label for label in labels if label in set(capped["label"])):
+                c = capped[capped["label"] == label]
+                ax.plot(c["cumulative_steps_mean"], 100 * c["test_accuracy_mean"], color=looks[label]["color"],
+                        zorder=5, label=style.CAP_LABEL if k == 0 else "_nolegend_", **style.CAP_MARKER)
         ax.set(xlabel="training time: optimizer steps over all rounds so far",
                ylabel="test accuracy after the round (%)")
         ax.legend()

@@ -10,9 +10,11 @@ Full mode: the paper's model, J and seeds on the offline data (ResNet-18, J=50, 
 0-4; a GPU job); CPU-sized:
 e.g. ``--model resnet18 --J 5 --subset 2000 --max-epochs 20 --seeds 0``. ``--quick``: digits (8x8
 images, too small for ResNet-18), an MLP of width 32, 300 images, J=3, at most 20 epochs, 2 seeds.
-Writes ``figure16.png``, ``.pdf`` and ``figure16.csv`` (the plotted means and stds); ``--replot``
-redraws from the CSV. Every (method, block) is a point with its +- std bar and its value written
-beside it, so a block with no dead unit shows as a labelled 0, and the title gives the largest value.
+Writes ``figure16.png``, ``.pdf`` and ``figure16.csv`` (the plotted means and stds, and ``n_capped``:
+the method's experiments, over all j and seeds, that stopped at the epoch cap; its points are circled,
+since the probed network was trained through them); ``--replot`` redraws from the CSV. Every (method,
+block) is a point with its +- std bar and its value written beside it, so a block with no dead unit
+shows as a labelled 0, and the title gives the largest value.
 """
 
 from __future__ import annotations
@@ -28,15 +30,23 @@ METHODS = ("warm", "cold", "dash")
 
 
 def final_blocks(metrics):
-    """The plotted numbers: per (method, block) mean and std over seeds of the dead fraction at j = J."""
+    """The plotted numbers: per (method, block) mean and std over seeds of the dead fraction at j = J.
+
+    ``n_capped`` (when the rows have ``converged``): the method's experiments, all j and seeds, that
+    stopped at the epoch cap (:func:`dashsim.style.capped_counts`), the same for each of its blocks.
+    """
+    from dashsim import style
     from dashsim.stats import seed_stats
 
     last = metrics[metrics["experiment"] == metrics["experiment"].max()]
     blocks = [c for c in metrics.columns if c.startswith("dead:")]
     long = last.melt(id_vars=["method", "seed"], value_vars=blocks, var_name="block", value_name="dead_fraction")
     long["block"] = long["block"].str.removeprefix("dead:")
-    out = seed_stats(long, ["method", "block"], ["dead_fraction"])
-    return out[["method", "block", "dead_fraction_mean", "dead_fraction_std", "n_seeds"]]
+    out = seed_stats(long, ["method", "block"], ["dead_fraction"])[
+        ["method", "block", "dead_fraction_mean", "dead_fraction_std", "n_seeds"]]
+    if "converged" in metrics.columns:
+        out = out.merge(style.capped_counts(metrics, ["method"]), on="method", how="left", sort=False)
+    return out
 
 
 def plot(table, methods, title):
@@ -60,6 +70,9 @@ def plot(table, methods, title):
             x = np.arange(len(blocks)) + (k - (len(methods) - 1) / 2) * step
             mean, std = 100 * c["dead_fraction_mean"].to_numpy(), 100 * c["dead_fraction_std"].fillna(0.0).to_numpy()
             ax.errorbar(x, mean, yerr=std, fmt="o", markersize=6, capsize=3, color=look["color"], label=method)
+            if "n_capped" in c.columns and c["n_capped"].max() > 0:  # trained through experiments that hit the cap
+                ax.plot(x, mean, color=look["color"], zorder=5, **{**style.CAP_MARKER, "markersize": 11},
+                        label=f"{method}: {int(c['n_capped'].max())} experiment(s) stopped at the epoch cap")
             for xi, yi in zip(x, mean):
                 ax.annotate(f"{yi:.1f}", (xi, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7,
                             color=look["color"])

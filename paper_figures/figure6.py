@@ -12,7 +12,7 @@ CPU-sized run, e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 
 
 ``figure7.py`` reads exactly these runs (same flags, same cache). Writes ``figure6.png``, ``.pdf``
 and ``figure6.csv`` (the plotted points; experiments that stopped at the epoch cap, whose step
-count is a lower bound, are drawn as crosses); ``--replot`` redraws from the CSV.
+count is a lower bound, are open circles, as in every figure); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ OUT = Path(__file__).resolve().parent / "out"  # default output folder
 
 
 def plot(table, methods, title):
-    """log-log scatter of steps against the gradient norm, one colour per method; capped experiments as crosses."""
+    """log-log scatter of steps against the gradient norm, one colour per method; capped experiments as open circles."""
     import matplotlib.pyplot as plt
 
     from dashsim import style
@@ -40,7 +40,8 @@ def plot(table, methods, title):
             ax.scatter(done["grad_norm"], done["steps"], s=16, alpha=0.75, color=look["color"], label=method)
             # Experiments that hit the epoch cap: their step count is a lower bound.
             if len(capped):
-                ax.scatter(capped["grad_norm"], capped["steps"], s=22, alpha=0.8, color=look["color"], marker="x",
+                ax.scatter(capped["grad_norm"], capped["steps"], s=30, alpha=0.9, facecolors="none",
+                           edgecolors=look["color"], linewidths=style.CAP_MARKER["markeredgewidth"],
                            label=f"{method}: stopped at the epoch cap ({len(capped)})")
         ax.set(xscale="log", yscale="log",
                xlabel="gradient norm at the start of experiment j (eval mode, on $T_{1:j}$)",

@@ -40,8 +40,9 @@ def _scripts() -> list[str]:
 
 
 def _capped_ok(csv: pd.DataFrame) -> None:
-    if "n_capped" in csv.columns:
-        assert (csv["n_capped"] >= 0).all() and csv["n_capped"].dtype.kind == "i"
+    """A figure of runs with an epoch cap counts the capped ones in its CSV."""
+    assert "n_capped" in csv.columns, list(csv.columns)
+    assert (csv["n_capped"] >= 0).all() and csv["n_capped"].dtype.kind == "i"
 
 
 # --- per-script checks of the CSV (and of what the script printed) -----------------------------------------
@@ -63,12 +64,15 @@ def _figure3(csv, out):
     assert re.search(r"^\s*ideal \|\s+n_nonzero \|\s+6054 \|", out, re.M)
 
 
-def _curves(methods, column="test_accuracy_mean", x="experiment", trained=None):
+def _curves(methods, column="test_accuracy_mean", x="experiment", trained=None, capped=True):
     def check(csv, out):
         assert list(dict.fromkeys(csv.method)) == methods
         last = csv[(csv[x] == csv[x].max()) & csv.method.isin(trained or methods)]
         assert (last[column] > LEARNED).all(), last
-        _capped_ok(csv)
+        if capped:
+            _capped_ok(csv)
+        else:
+            assert "n_capped" not in csv.columns  # fixed-length phases: no cap to count
     return check
 
 
@@ -99,6 +103,7 @@ def _sp_tradeoff(csv, out):
     for _, curve in csv.groupby("label"):
         assert np.all(np.diff(curve.cumulative_steps_mean) > 0)
     assert (csv[csv.experiment == csv.experiment.max()].test_accuracy_mean > LEARNED).all()
+    _capped_ok(csv)
 
 
 def _ash_table1(csv, out):
@@ -117,6 +122,8 @@ def _bridge(csv, out):
     network = last[last.side == "network"].set_index("method")
     assert network.loc["cold", "test_accuracy_mean"] > 0.6  # C = 2: chance is 0.5
     assert (last.n_learned_mean > 0).all()
+    _capped_ok(csv)
+    assert (csv[csv.side == "simulator"].n_capped == 0).all()  # the simulator has no epoch cap
 
 
 def _bridge_sweep(csv, out):
@@ -124,6 +131,8 @@ def _bridge_sweep(csv, out):
     assert csv.test_accuracy_mean.between(0, 1).all() and (csv.training_time_mean > 0).all()
     weak_noise = csv[(csv.sweep == "noise_strength") & (csv.value == 1.0) & (csv.side == "network")]
     assert weak_noise.set_index("method").loc["cold", "test_accuracy_mean"] > 0.8  # C = 2: chance is 0.5
+    _capped_ok(csv)
+    assert (csv[csv.side == "simulator"].n_capped == 0).all()
 
 
 def _figure1(csv, out):
@@ -136,11 +145,13 @@ def _figure2(csv, out):
     assert list(csv.pretrain_epochs) == [0, 2, 8] and (csv.test_accuracy_mean > LEARNED).all()
     assert np.isnan(csv.pretrain_train_accuracy_mean[0])  # E = 0: no pretraining
     assert csv.pretrain_train_accuracy_mean[1:].is_monotonic_increasing  # more pretraining, higher train accuracy
+    _capped_ok(csv)
 
 
 def _figure6(csv, out):
     assert (csv.grad_norm > 0).all() and (csv.steps > 0).all() and csv.converged.dtype == bool
     assert set(csv.method) == {"cold", "warm", "sp", "dash"} and len(csv) == 4 * 2 * 3
+    assert csv.converged.any()  # the per-experiment rows say which stopped at the cap (plotted as open circles)
 
 
 def _figure7(csv, out):
@@ -165,6 +176,8 @@ def _figure14(csv, out):
 
 def _figure16(csv, out):
     assert set(csv.method) == {"warm", "cold", "dash"} and csv.dead_fraction_mean.between(0, 1).all()
+    _capped_ok(csv)
+    assert (csv.groupby("method").n_capped.nunique() == 1).all()  # one count per method, on each of its blocks
 
 
 def _figure17(csv, out):
@@ -187,7 +200,7 @@ def _table1(csv, out):
 
 CHECKS = {
     "appendix_class_incremental": _class_incremental,
-    "appendix_continuous": _curves(["cold", "warm", "sp", "dash"], x="epoch"),
+    "appendix_continuous": _curves(["cold", "warm", "sp", "dash"], x="epoch", capped=False),
     # cold trains on the last chunk alone (75 images, 20 epochs): not necessarily above LEARNED.
     "appendix_discarding": _curves(["dash every 2", "sp every 2", "warm", "cold"], trained=["dash every 2", "warm"]),
     "ash_adams_online": _online,

@@ -45,6 +45,12 @@ SWEEP_QUANTITIES = (
 _SIDE_STYLE = {"network": {"linestyle": "-", "linewidth": 1.8}, "simulator": {"linestyle": "--", "linewidth": 1.8}}
 
 
+def _capped(frame: pd.DataFrame) -> pd.Series:
+    """Per row: a network experiment that stopped at the epoch cap (the simulator has no cap)."""
+    network = frame["side"] == "network"
+    return network & ~frame["converged"].where(network, True).astype(bool)
+
+
 def _need(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -62,12 +68,16 @@ def bridge_curves(frame: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with side, method, experiment, n_seeds and ``<q>_mean``/``<q>_std`` for the quantities
-    of :data:`QUANTITIES` and the agreement columns ``jaccard`` and ``jaccard_cold``.
+    DataFrame with side, method, experiment, n_seeds, ``<q>_mean``/``<q>_std`` for the quantities
+    of :data:`QUANTITIES` and the agreement columns ``jaccard`` and ``jaccard_cold``, and ``n_capped``:
+    the seeds whose network experiment stopped at the epoch cap (0 on the simulator side).
     """
     quantities = [q for q, _ in QUANTITIES + AGREEMENT]
-    _need(frame, ["side", "method", "seed", "experiment", *quantities], "bridge_curves")
-    return seed_stats(frame, ["side", "method", "experiment"], quantities)
+    keys = ["side", "method", "experiment"]
+    _need(frame, ["seed", "converged", *keys, *quantities], "bridge_curves")
+    out = seed_stats(frame, keys, quantities)
+    counts = style.capped_counts(frame.assign(converged=~_capped(frame)), keys)
+    return out.merge(counts, on=keys, how="left", sort=False)
 
 
 def plot_bridge(curves: pd.DataFrame, *, title: str | None = None) -> Figure:
@@ -78,7 +88,8 @@ def plot_bridge(curves: pd.DataFrame, *, title: str | None = None) -> Figure:
     simulator method (cold-cold, warm-warm, dash-ideal). Row 2: the simulator's same quantities and
     the agreement of every network method's learned set with the simulator's cold set. Mean +- std
     over seeds (seaborn's ``errorbar="sd"``); each column shares its y axis so the two sides compare
-    at a glance.
+    at a glance. Network experiments that stopped at the epoch cap are circled
+    (:func:`dashsim.style.mark_capped`; needs ``converged`` in the rows or ``n_capped`` in the summary).
 
     Parameters
     ----------
@@ -101,9 +112,13 @@ def plot_bridge(curves: pd.DataFrame, *, title: str | None = None) -> Figure:
             for col, (q, name) in enumerate(QUANTITIES):
                 ax = axes[row, col]
                 style.seed_lineplot(ax, part, "experiment", q, order=methods)
+                if side == "network" and ({"converged", "n_capped"} & set(part.columns)):
+                    style.mark_capped(ax, part, "experiment", q, order=methods)
                 ax.set(title=f"{side}: {name}", xlabel="experiment j", ylabel="")
                 if col > 0:
                     ax.get_legend().remove()
+                elif row == 0:
+                    ax.legend()  # again, to list the epoch-cap circles too
         for col in range(len(QUANTITIES)):  # each column shares its y range, so the sides compare at a glance
             low = min(axes[r, col].get_ylim()[0] for r in range(2))
             high = max(axes[r, col].get_ylim()[1] for r in range(2))
@@ -126,7 +141,8 @@ def sweep_table(frame: pd.DataFrame, param: str) -> pd.DataFrame:
     """Per (``param`` value, side, method): mean and std over seeds of the sweep quantities.
 
     Per seed: the last experiment's test accuracy, learned features and Jaccard, and the training
-    time proxy ``T = sum_j |N^(j,0)|`` (paper Section 3.2); then mean and std over seeds.
+    time proxy ``T = sum_j |N^(j,0)|`` (paper Section 3.2); then mean and std over seeds, and
+    ``n_capped``: the network experiments (all j and seeds) that stopped at the epoch cap.
 
     Parameters
     ----------
@@ -135,22 +151,26 @@ def sweep_table(frame: pd.DataFrame, param: str) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with param, side, method, n_seeds and ``<q>_mean``/``<q>_std`` for :data:`SWEEP_QUANTITIES`.
+    DataFrame with param, side, method, n_seeds, ``<q>_mean``/``<q>_std`` for :data:`SWEEP_QUANTITIES`
+    and ``n_capped``.
     """
-    _need(frame, [param, "side", "method", "seed", "experiment", "test_accuracy", "n_learned", "n_nonzero", "jaccard"],
-          "sweep_table")
+    _need(frame, [param, "side", "method", "seed", "experiment", "test_accuracy", "n_learned", "n_nonzero", "jaccard",
+                  "converged"], "sweep_table")
     keys = [param, "side", "method"]
     ordered = frame.sort_values("experiment")
     per_seed = ordered.groupby(keys + ["seed"], sort=False).agg(
         test_accuracy=("test_accuracy", "last"), n_learned=("n_learned", "last"),
         training_time=("n_nonzero", "sum"), jaccard=("jaccard", "last"))
     out = seed_stats(per_seed.reset_index(), keys, [q for q, _ in SWEEP_QUANTITIES])
+    out = out.merge(style.capped_counts(frame.assign(converged=~_capped(frame)), keys), on=keys, how="left", sort=False)
     return out.sort_values([param, "side", "method"], kind="stable").reset_index(drop=True)
 
 
 def plot_bridge_sweep(tables: dict[str, pd.DataFrame], *, labels: dict[str, str] | None = None,
                       title: str | None = None) -> Figure:
     """One row per sweep: the sweep quantities against the swept value, network solid, simulator dashed.
+
+    A network point whose runs had an experiment stop at the epoch cap (``n_capped > 0``) is circled.
 
     Parameters
     ----------
@@ -183,9 +203,15 @@ def plot_bridge_sweep(tables: dict[str, pd.DataFrame], *, labels: dict[str, str]
                           for c in drawn}
                 style.seed_lineplot(ax, rows, param, q, hue="curve", order=drawn, styles=styles, marker="o",
                                     markersize=3)
+                if "n_capped" in table.columns:
+                    summary = table.astype({param: float}).assign(curve=table.side + " " + table.method)
+                    style.mark_capped(ax, summary[summary.curve.isin(drawn)], param, q, hue="curve", order=drawn,
+                                      styles=styles, label="some experiment stopped at the epoch cap")
                 ax.set(title=name, xlabel=labels.get(param, param), ylabel="")
                 if col > 0:
                     ax.get_legend().remove()
+                else:
+                    ax.legend()  # again, to list the epoch-cap circles too
         if title:
             fig.suptitle(title)
     return fig
