@@ -470,8 +470,8 @@ def load_digits(root: str | Path | None = None, *, test_fraction: float = 0.2, s
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     try:
         from sklearn.datasets import load_digits as _sk_load_digits
-    except ImportError as err:  # scikit-learn ships the digits; it is only in the [dev] extra
-        raise ImportError("load_digits needs scikit-learn: pip install scikit-learn (or dashsim[dev])") from err
+    except ImportError as err:  # a core dependency, but an install can lack it (--no-deps, a broken environment)
+        raise ImportError("load_digits needs scikit-learn, which ships the digits: pip install scikit-learn") from err
 
     bunch = _sk_load_digits()
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
