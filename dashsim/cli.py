@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("dashsim").setLevel(level)
     if args.quiet:
-        args.no_progress = True
+        args.progress = False
     with threads(args.threads):
         return int(args.func(args) or 0)
 

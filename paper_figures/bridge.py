@@ -41,7 +41,7 @@ def main(argv=None) -> None:
         if config.device in ("auto", "cpu") and not torch.cuda.is_available():
             torch.set_num_threads(1)  # small networks: one thread is as fast and leaves the other cores free
         curves = bridge_curves(run_bridge_seeds(config, args.runner, out=args.cache / "bridge",
-                                                progress=not args.no_progress))
+                                                progress=args.progress))
     title = (f"Bridge: {describe(config)}; mean $\\pm$ std over {len(config.seeds)} seed(s)"
              + (" (quick)" if args.quick else ""))
     write_table(args, "bridge", curves, plot_bridge(curves, title=title))

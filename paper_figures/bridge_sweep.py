@@ -49,7 +49,7 @@ def sweep_seeds(base, param, values, args):
 
     out = args.cache / "bridge"
     if isinstance(args.runner, LocalExecutor):
-        return run_bridge_sweep(base, param, values, out=out, progress=not args.no_progress)
+        return run_bridge_sweep(base, param, values, out=out, progress=args.progress)
     frames = []
     for value in values:
         frame = run_bridge_seeds(dataclasses.replace(base, **{param: value}), args.runner, out=out)

@@ -49,7 +49,7 @@ def main(argv=None) -> None:
     args = parse_args(__doc__, argv, lambda p: add_setting_flags(p, quick={"seeds": (0, 1, 2)}),
                       default_out=OUT)
     s = setting_from_args(args)
-    df = None if args.replot else run_seeds(s, args.runner, progress=not args.no_progress, cache_dir=args.cache)
+    df = None if args.replot else run_seeds(s, args.runner, progress=args.progress, cache_dir=args.cache)
     summary = read_table(args, "figure3") if args.replot else plotted_table(summarize(df))
     title = (f"Figure 3: {setting_title(s)}, mean $\\pm$ std over {len(s.seeds)} seeds"
              + (" (quick)" if args.quick else ""))

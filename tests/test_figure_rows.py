@@ -23,7 +23,7 @@ SMALL = {"model": "mlp", "width": 16, "subset": 200, "max_epochs": 10}
 
 def _args(tmp_path) -> argparse.Namespace:
     return argparse.Namespace(cache=tmp_path / "cache", data="digits", data_root=None, device="cpu",
-                              no_progress=True, runner=LocalExecutor())
+                              progress=False, runner=LocalExecutor())
 
 
 def _returned(tasks) -> pd.DataFrame:

@@ -35,8 +35,8 @@ __all__ = ["TRAIN_QUICK", "PAPER_SEEDS", "FULL_MAX_EPOCHS", "paper_method", "MAI
            "data_phrase", "seeds_phrase", "curve_stats", "plot_seed_curves", "curve_table", "plot_curves", "finish",
            "ONLINE_PROTOCOLS", "add_online_flags", "online_tasks", "online_setting"]
 
-# The quick settings every torch figure starts from: scikit-learn's digits (always present), a
-# narrow MLP, a few hundred images, two seeds; each script shrinks or extends them.
+# The quick settings every torch figure starts from: scikit-learn's digits (a core dependency, so always
+# installed; no download), a narrow MLP, a few hundred images, two seeds; each script shrinks or extends them.
 TRAIN_QUICK = {"data": "digits", "model": "mlp", "width": 32, "subset": 300, "max_epochs": 20, "seeds": (0, 1)}
 DATA_FIELDS = ("data", "data_root", "device")  # the TrainConfig fields every torch figure takes as flags
 PAPER_SEEDS = (0, 1, 2, 3, 4)  # the DASH paper's seeds for the main protocol
@@ -212,7 +212,7 @@ def task(args: argparse.Namespace, name: str, fields: dict, protocol: Callable, 
 
     folder = run_dir(args, name, {"data": args.data, **fields, **(sweep or {})})
     config = TrainConfig(data=args.data, data_root=args.data_root, device=args.device, out=str(folder), **fields)
-    return RunTask(config, protocol, {"progress": not args.no_progress, **kwargs}, dict(columns or {}),
+    return RunTask(config, protocol, {"progress": args.progress, **kwargs}, dict(columns or {}),
                    _reshaping().get(protocol))
 
 

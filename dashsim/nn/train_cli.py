@@ -37,14 +37,15 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from .._config import _flag, add_dataclass_arguments, dataclass_from_args, field_help, plain_text, type_keywords
+from .._config import (BooleanFlag, _flag, add_dataclass_arguments, dataclass_from_args, field_help, plain_text,
+                       type_keywords)
 
 __all__ = ["register", "run", "check_flag_names", "estimate_seconds", "images_per_s"]
 
 _log = logging.getLogger(__name__)
 
 # Flags of `dashsim train` that are neither TrainConfig fields nor protocol or method settings.
-_OWN_FLAGS = ("protocol", "preset", "no_progress", "help", "verbose", "quiet", "threads", "yes", "version")
+_OWN_FLAGS = ("protocol", "preset", "progress", "help", "verbose", "quiet", "threads", "yes", "version")
 CPU_CONFIRM_S = 3600.0  # a CPU run that may take longer than this starts only with --yes
 
 
@@ -167,7 +168,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "60/120/160/200 with a 1-epoch warm-up, 260 epochs) or ash_adams (SGD without momentum at "
                         "lr 1e-3, a new optimizer every experiment, inputs (x - 0.5) / 0.5, to 99%%, cap 10,000; "
                         "with --model mlp_ash or resnet18_ash); flags given after it, or with non-default values, win")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--progress", action=BooleanFlag, default=True, help="show progress bars (default: on)")
     parser.add_argument("--keep-going", action="store_true",
                         help="if one seed's loss diverges, say so and go on with the other seeds (exit status 1 at "
                              "the end); re-running the command retries the failed seeds")
@@ -334,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
         refused = _announce(args, plan, method, spec, resolve_device(spec.config.device))
         if refused is not None:
             return refused
-        rows = run_plan(config, plan, dataset=dataset, method=method, progress=not args.no_progress,
+        rows = run_plan(config, plan, dataset=dataset, method=method, progress=args.progress,
                         keep_going=args.keep_going)
     except (NonFiniteLossError, runs.ConfigMismatchError, runs.RunFolderBusyError, FileNotFoundError,
             CorruptFileError) as err:

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from .._config import add_dataclass_arguments, config_to_dict, dataclass_from_args, plain_text
+from .._config import BooleanFlag, add_dataclass_arguments, config_to_dict, dataclass_from_args, plain_text
 from .._validate import check_output_folder
 from ..errors import CorruptFileError
 from .settings import PaperSetting, environment, run_setting, summarize
@@ -31,13 +31,13 @@ def register(subparsers) -> None:
     """Add the ``simulate`` sub-command."""
     parser = subparsers.add_parser(
         "simulate",
-        help="reproduce the paper's Figure 3 on synthetic data (PNG + CSV + config.json)",
+        help="reproduce the paper's Figure 3 on synthetic data (PNG + PDF + CSV + config.json)",
         description=plain_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dataclass_arguments(parser, PaperSetting)
     parser.add_argument("--out", default="runs/figure3", help="run folder to write (default: runs/figure3)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--progress", action=BooleanFlag, default=True, help="show the progress bar (default: on)")
     parser.set_defaults(func=run)
 
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        df = run_setting(setting, methods=METHODS, progress=not args.no_progress, cache_dir=out / "cache")
+        df = run_setting(setting, methods=METHODS, progress=args.progress, cache_dir=out / "cache")
     except CorruptFileError as err:
         print(f"dashsim simulate: error: {err}", file=sys.stderr)
         return 1

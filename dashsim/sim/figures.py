@@ -103,7 +103,7 @@ def sweep_figure(name: str, param: str, values: Sequence, doc: str, argv=None, *
         from ..sweep import LocalExecutor
 
         executor = None if isinstance(args.runner, LocalExecutor) else args.runner  # local: with progress bars
-        df = run_sweep(base, param, values, progress=not args.no_progress, cache_dir=args.cache, executor=executor)
+        df = run_sweep(base, param, values, progress=args.progress, cache_dir=args.cache, executor=executor)
         summary = plotted_table(summarize(df, by=[param]), [param])
     fixed = "K" if param == "K" else ("n" if param == "n_per_chunk" else param)
     title = (f"Figure {name.removeprefix('figure')}: {param} in {{{', '.join(f'{v:g}' for v in values)}}}; "
