@@ -132,3 +132,29 @@ def test_save_figure_writes_a_publication_png_and_a_pdf_or_nothing(tmp_path, mon
     with pytest.raises(RuntimeError):
         style.save_figure(fig, tmp_path / "other")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.pdf", "fig.png"]  # no half-made file
+
+
+def test_no_figure_code_picks_a_colour_of_its_own():
+    """Colours come from dashsim.style; figure code elsewhere may use only neutral accents (grey, black, white)."""
+    import re
+    from pathlib import Path
+
+    from matplotlib.colors import to_rgb
+
+    root = Path(__file__).resolve().parent.parent
+    literal = re.compile(r"""\b(?:color|c|colors|edgecolors?|facecolors?|cmap)\s*=\s*["']([^"']+)["']""")
+    offenders = []
+    for path in sorted(p for d in ("dashsim", "paper_figures", "experiments", "benchmarks")
+                       for p in (root / d).rglob("*.py") if p.name != "style.py"):
+        text = path.read_text()
+        for value in literal.findall(text) + re.findall(r"""["'](#[0-9a-fA-F]{6})["']""", text):
+            if value == "none":
+                continue
+            try:
+                r, g, b = to_rgb(value)
+            except ValueError:  # a colour map's name
+                offenders.append(f"{path.relative_to(root)}: {value}")
+                continue
+            if max(r, g, b) - min(r, g, b) > 1e-9:  # not a grey
+                offenders.append(f"{path.relative_to(root)}: {value}")
+    assert not offenders, offenders
