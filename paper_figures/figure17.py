@@ -8,8 +8,8 @@ Full mode: ResNet-18 on Fashion-MNIST, J=50, seeds 0-4, alpha and lam in {0.1, 0
 (a GPU job); CPU-sized: e.g. ``--model mlp --J 10 --subset 10000 --max-epochs 30 --seeds 0``.
 ``--quick``: digits, MLP of width 32, 300 images, J=3, at most 20 epochs, seed 0, a 2 x 2 grid.
 Writes ``figure17.png``, ``.pdf`` and ``figure17.csv`` (the plotted cells, and ``n_capped``: the
-(seed, experiment) runs of a cell that stopped at the epoch cap; cells with any are marked with
-an asterisk); ``--replot`` redraws from the CSV.
+(seed, experiment) runs of a cell that stopped at the epoch cap, written in the cell's corner as
+"cap N" where N > 0); ``--replot`` redraws from the CSV.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def cells(metrics):
 
 def plot(table, title):
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
 
     from dashsim import style
     from dashsim.figures import fit_title
@@ -62,9 +63,11 @@ def plot(table, title):
                 grid = table.pivot(index="alpha", columns="lam", values="n_capped").sort_index(ascending=False)
                 for i, alpha in enumerate(grid.index):
                     for k, lam in enumerate(grid.columns):
-                        if grid.loc[alpha, lam] > 0:
-                            ax.text(k + 0.92, i + 0.18, "*", ha="right", va="center", fontsize=11, color="white")
-        note = ("; * = some experiment stopped at the epoch cap" if "n_capped" in table.columns
+                        if grid.loc[alpha, lam] > 0:  # legible on every colour of the map: white, outlined
+                            ax.text(k + 0.95, i + 0.2, f"cap {int(grid.loc[alpha, lam])}", ha="right", va="center",
+                                    fontsize=7, color="white",
+                                    path_effects=[patheffects.withStroke(linewidth=1.5, foreground="black")])
+        note = ("; cap N = N experiments (x seeds) of the cell stopped at the epoch cap" if "n_capped" in table.columns
                 and (table["n_capped"] > 0).any() else "")
         fit_title(fig, title + note, fontsize=9)
         fig.tight_layout()
