@@ -63,12 +63,9 @@ def plot(table, labels, title):
             ax.errorbar(c["cumulative_steps_mean"], 100 * c["test_accuracy_mean"],
                         xerr=c["cumulative_steps_std"].fillna(0.0), yerr=100 * c["test_accuracy_std"].fillna(0.0),
                         marker="o", markersize=3.5, capsize=2, elinewidth=0.8, label=label, **look)
-        if "n_capped" in table.columns:  # circled in the curve's colour, as style.mark_capped does
-            capped = table[table["n_capped"] > 0]
-            for k, label in enumerate(label for label in labels if label in set(capped["label"])):
-                c = capped[capped["label"] == label]
-                ax.plot(c["cumulative_steps_mean"], 100 * c["test_accuracy_mean"], color=looks[label]["color"],
-                        zorder=5, label=style.CAP_LABEL if k == 0 else "_nolegend_", **style.CAP_MARKER)
+        if "n_capped" in table.columns:  # x is each point's mean cumulative steps
+            style.mark_capped(ax, table.assign(steps=table["cumulative_steps_mean"]), "steps", "test_accuracy",
+                              hue="label", order=labels, styles=looks, scale=100.0)
         ax.set(xlabel="training time: optimizer steps over all rounds so far",
                ylabel="test accuracy after the round (%)")
         ax.legend()

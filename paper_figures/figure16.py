@@ -33,7 +33,8 @@ def final_blocks(metrics):
     """The plotted numbers: per (method, block) mean and std over seeds of the dead fraction at j = J.
 
     ``n_capped`` (when the rows have ``converged``): the method's experiments, all j and seeds, that
-    stopped at the epoch cap (:func:`dashsim.style.capped_counts`), the same for each of its blocks.
+    stopped at the epoch cap (:func:`dashsim.style.capped_counts`), out of ``n_experiments``; the same
+    for each of its blocks.
     """
     from dashsim import style
     from dashsim.stats import seed_stats
@@ -46,6 +47,7 @@ def final_blocks(metrics):
         ["method", "block", "dead_fraction_mean", "dead_fraction_std", "n_seeds"]]
     if "converged" in metrics.columns:
         out = out.merge(style.capped_counts(metrics, ["method"]), on="method", how="left", sort=False)
+        out["n_experiments"] = out["method"].map(metrics.groupby("method").size()).astype("int64")
     return out
 
 
@@ -71,8 +73,9 @@ def plot(table, methods, title):
             mean, std = 100 * c["dead_fraction_mean"].to_numpy(), 100 * c["dead_fraction_std"].fillna(0.0).to_numpy()
             ax.errorbar(x, mean, yerr=std, fmt="o", markersize=6, capsize=3, color=look["color"], label=method)
             if "n_capped" in c.columns and c["n_capped"].max() > 0:  # trained through experiments that hit the cap
+                of = f" of {int(c['n_experiments'].max())}" if "n_experiments" in c.columns else ""
                 ax.plot(x, mean, color=look["color"], zorder=5, **{**style.CAP_MARKER, "markersize": 11},
-                        label=f"{method}: {int(c['n_capped'].max())} experiment(s) stopped at the epoch cap")
+                        label=f"{method}: {int(c['n_capped'].max())}{of} experiments stopped at the epoch cap")
             for xi, yi in zip(x, mean):
                 ax.annotate(f"{yi:.1f}", (xi, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7,
                             color=look["color"])
@@ -80,7 +83,9 @@ def plot(table, methods, title):
         ax.set(xlabel="block", ylabel="dead ReLU units (%) after the last experiment")
         ax.set_ylim(-0.5, max(5.0, 1.25 * float(np.nanmax(100 * (table["dead_fraction_mean"]
                                                                  + table["dead_fraction_std"].fillna(0.0))))))
-        ax.legend(title="method")
+        handles, names = ax.get_legend_handles_labels()
+        order = sorted(range(len(names)), key=lambda i: ":" in names[i])  # the methods, then their cap circles
+        ax.legend([handles[i] for i in order], [names[i] for i in order], title="method")
         fit_title(ax, f"{title}; {summary}", fontsize=9)
         fig.tight_layout()
     return fig

@@ -34,14 +34,14 @@ def add_flags(parser) -> None:
 
 def cells(metrics):
     """The plotted numbers: per (alpha, lam) the seed mean and std of the final and the average test accuracy."""
+    from dashsim import style
     from dashsim.nn import summarize
 
     stats = summarize(metrics, by=("alpha", "lam")).reset_index()
     columns = ["alpha", "lam"] + [f"{name}_{s}" for name, _ in PANELS for s in ("mean", "std")] + ["n_seeds"]
     out = stats[columns].sort_values(["alpha", "lam"], ignore_index=True)
     if "converged" in metrics.columns:
-        capped = (~metrics["converged"].astype(bool)).groupby([metrics["alpha"], metrics["lam"]]).sum()
-        out["n_capped"] = [int(capped.get((a, lam), 0)) for a, lam in zip(out["alpha"], out["lam"])]
+        out = out.merge(style.capped_counts(metrics, ["alpha", "lam"]), on=["alpha", "lam"], how="left", sort=False)
     return out
 
 

@@ -355,6 +355,34 @@ def test_sweep_table_takes_the_last_experiment_and_sums_nonzero():
     np.testing.assert_allclose(lines["simulator warm"].get_ydata(), expected, rtol=1e-12)
 
 
+def test_capped_network_experiments_are_counted_and_circled():
+    from dashsim.bridge.plotting import bridge_curves, plot_bridge, plot_bridge_sweep, sweep_table
+    from dashsim.style import CAP_LABEL
+
+    frame = _fake_frame(np.random.default_rng(2), "tau", (1,))
+    network = frame.side == "network"
+    # Capped: dash seed 0 at j = 2 and seeds 0 and 1 at j = 3; warm seed 2 at j = 1. The simulator has no cap.
+    stopped = network & (((frame.method == "dash") & (((frame.experiment == 2) & (frame.seed == 0))
+                                                       | ((frame.experiment == 3) & (frame.seed < 2))))
+                         | ((frame.method == "warm") & (frame.experiment == 1) & (frame.seed == 2)))
+    frame["converged"] = np.where(network, ~stopped, np.nan).astype(object)
+    curves = bridge_curves(frame.drop(columns=["tau"])).set_index(["side", "method", "experiment"]).sort_index()
+    assert curves.n_capped.dtype.kind == "i"
+    assert curves.loc[("network", "dash"), "n_capped"].tolist() == [0, 1, 2]
+    assert curves.loc[("network", "warm"), "n_capped"].tolist() == [1, 0, 0]
+    assert (curves.xs("simulator").n_capped == 0).all() and curves.n_capped.sum() == 4
+    table = sweep_table(frame, "tau").set_index(["side", "method"]).sort_index()
+    assert table.loc[("network", "dash"), "n_capped"] == 3 and table.loc[("network", "warm"), "n_capped"] == 1
+    assert table.n_capped.sum() == 4  # over all j and seeds
+    fig = plot_bridge(bridge_curves(frame.drop(columns=["tau"])))
+    assert [line.get_label() for line in fig.axes[0].get_lines()].count(CAP_LABEL) == 1  # one legend entry
+    marks = [line for line in fig.axes[0].get_lines() if line.get_marker() == "o" and line.get_linestyle() == "None"]
+    assert sorted(len(m.get_xdata()) for m in marks) == [1, 2]  # warm at j = 1; dash at j = 2 and 3
+    sweep = plot_bridge_sweep({"tau": sweep_table(frame, "tau")})
+    assert any(line.get_label() == "some experiment stopped at the epoch cap" for line in sweep.axes[0].get_lines())
+    assert "n_capped" not in bridge_curves(frame.drop(columns=["tau", "converged"])).columns  # older rows: no count
+
+
 def test_image_inputs_run_through_the_experiment():
     config = dataclasses.replace(TINY, kind="image", image_size=8, patch_size=2, channels=3, methods=("warm",), J=2)
     df = run_bridge(config)

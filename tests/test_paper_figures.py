@@ -151,7 +151,11 @@ def _figure2(csv, out):
 def _figure6(csv, out):
     assert (csv.grad_norm > 0).all() and (csv.steps > 0).all() and csv.converged.dtype == bool
     assert set(csv.method) == {"cold", "warm", "sp", "dash"} and len(csv) == 4 * 2 * 3
-    assert csv.converged.any()  # the per-experiment rows say which stopped at the cap (plotted as open circles)
+    # Each method with a capped experiment gets its open circles and a legend entry counting them.
+    fig = _load("figure6").plot(csv, ["cold", "warm", "sp", "dash"], "t")
+    entries = [t.get_text() for t in fig.axes[0].get_legend().get_texts() if "epoch cap" in t.get_text()]
+    capped = (~csv.converged).groupby(csv.method).sum()
+    assert sorted(entries) == sorted(f"{m}: stopped at the epoch cap ({n})" for m, n in capped.items() if n)
 
 
 def _figure7(csv, out):
@@ -178,6 +182,7 @@ def _figure16(csv, out):
     assert set(csv.method) == {"warm", "cold", "dash"} and csv.dead_fraction_mean.between(0, 1).all()
     _capped_ok(csv)
     assert (csv.groupby("method").n_capped.nunique() == 1).all()  # one count per method, on each of its blocks
+    assert (csv.n_experiments == 2 * 3).all() and (csv.n_capped <= csv.n_experiments).all()  # 2 seeds x J = 3
 
 
 def _figure17(csv, out):

@@ -34,7 +34,8 @@ def test_help_shows_both_forms(command, capsys, tmp_path):
     assert "--progress, --no-progress" in capsys.readouterr().out
 
 
-def test_quiet_turns_progress_off(monkeypatch):
+@pytest.mark.parametrize("argv", [["--quiet", "simulate"], ["simulate", "-q"], ["-q", "simulate", "--progress"]])
+def test_quiet_turns_progress_off_wherever_it_stands(argv, monkeypatch):
     seen = {}
 
     def run(args):
@@ -42,5 +43,5 @@ def test_quiet_turns_progress_off(monkeypatch):
         return 0
 
     monkeypatch.setattr("dashsim.sim.cli.run", run)  # register() reads it when main builds the parser
-    assert cli.main(["--quiet", "simulate"]) == 0
+    assert cli.main(argv) == 0
     assert seen == {"progress": False}

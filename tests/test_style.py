@@ -136,17 +136,21 @@ def test_save_figure_writes_a_publication_png_and_a_pdf_or_nothing(tmp_path, mon
 
 def test_no_figure_code_picks_a_colour_of_its_own():
     """Colours come from dashsim.style; figure code elsewhere may use only neutral accents (grey, black, white)."""
+    import json
     import re
     from pathlib import Path
 
     from matplotlib.colors import to_rgb
 
     root = Path(__file__).resolve().parent.parent
-    literal = re.compile(r"""\b(?:color|c|colors|edgecolors?|facecolors?|cmap)\s*=\s*["']([^"']+)["']""")
+    keywords = r"color|c|colors|edgecolors?|facecolors?|cmap|foreground|ecolor|mec|mfc|markeredgecolor|markerfacecolor"
+    literal = re.compile(rf"""["']?\b(?:{keywords})["']?\s*[:=]\s*["']([^"']+)["']""")
     offenders = []
-    for path in sorted(p for d in ("dashsim", "paper_figures", "experiments", "benchmarks")
-                       for p in (root / d).rglob("*.py") if p.name != "style.py"):
+    for path in sorted(p for d in ("dashsim", "paper_figures", "experiments", "benchmarks", "notebooks")
+                       for p in (root / d).rglob("*") if p.suffix in (".py", ".ipynb") and p.name != "style.py"):
         text = path.read_text()
+        if path.suffix == ".ipynb":  # the cells' code, not its JSON escapes
+            text = "\n".join("".join(cell["source"]) for cell in json.loads(text)["cells"])
         for value in literal.findall(text) + re.findall(r"""["'](#[0-9a-fA-F]{6})["']""", text):
             if value == "none":
                 continue

@@ -51,6 +51,14 @@ def _capped(frame: pd.DataFrame) -> pd.Series:
     return network & ~frame["converged"].where(network, True).astype(bool)
 
 
+def _with_capped(summary: pd.DataFrame, frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``summary`` plus ``n_capped``, the rows of ``frame`` per group of ``keys`` with :func:`_capped` (if counted)."""
+    if "converged" not in frame.columns:
+        return summary
+    counts = style.capped_counts(frame.assign(converged=~_capped(frame)), keys)
+    return summary.merge(counts, on=keys, how="left", sort=False)
+
+
 def _need(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -69,15 +77,14 @@ def bridge_curves(frame: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     DataFrame with side, method, experiment, n_seeds, ``<q>_mean``/``<q>_std`` for the quantities
-    of :data:`QUANTITIES` and the agreement columns ``jaccard`` and ``jaccard_cold``, and ``n_capped``:
-    the seeds whose network experiment stopped at the epoch cap (0 on the simulator side).
+    of :data:`QUANTITIES` and the agreement columns ``jaccard`` and ``jaccard_cold``, and (when the
+    rows have ``converged``) ``n_capped``: the seeds whose network experiment stopped at the epoch cap
+    (0 on the simulator side).
     """
     quantities = [q for q, _ in QUANTITIES + AGREEMENT]
     keys = ["side", "method", "experiment"]
-    _need(frame, ["seed", "converged", *keys, *quantities], "bridge_curves")
-    out = seed_stats(frame, keys, quantities)
-    counts = style.capped_counts(frame.assign(converged=~_capped(frame)), keys)
-    return out.merge(counts, on=keys, how="left", sort=False)
+    _need(frame, ["seed", *keys, *quantities], "bridge_curves")
+    return _with_capped(seed_stats(frame, keys, quantities), frame, keys)
 
 
 def plot_bridge(curves: pd.DataFrame, *, title: str | None = None) -> Figure:
@@ -129,6 +136,8 @@ def plot_bridge(curves: pd.DataFrame, *, title: str | None = None) -> Figure:
             ax = axes[row, -1]
             methods = [m for m in pd.unique(network.method) if network.loc[network.method == m, q].notna().any()]
             style.seed_lineplot(ax, network, "experiment", q, order=methods)
+            if {"converged", "n_capped"} & set(network.columns):
+                style.mark_capped(ax, network[network.method.isin(methods)], "experiment", q, order=methods)
             ax.set(title=name, xlabel="experiment j", ylabel="", ylim=(-0.02, 1.02))
         for ax in axes.ravel():
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -152,17 +161,17 @@ def sweep_table(frame: pd.DataFrame, param: str) -> pd.DataFrame:
     Returns
     -------
     DataFrame with param, side, method, n_seeds, ``<q>_mean``/``<q>_std`` for :data:`SWEEP_QUANTITIES`
-    and ``n_capped``.
+    and (when the rows have ``converged``) ``n_capped``.
     """
-    _need(frame, [param, "side", "method", "seed", "experiment", "test_accuracy", "n_learned", "n_nonzero", "jaccard",
-                  "converged"], "sweep_table")
+    _need(frame, [param, "side", "method", "seed", "experiment", "test_accuracy", "n_learned", "n_nonzero", "jaccard"],
+          "sweep_table")
     keys = [param, "side", "method"]
     ordered = frame.sort_values("experiment")
     per_seed = ordered.groupby(keys + ["seed"], sort=False).agg(
         test_accuracy=("test_accuracy", "last"), n_learned=("n_learned", "last"),
         training_time=("n_nonzero", "sum"), jaccard=("jaccard", "last"))
     out = seed_stats(per_seed.reset_index(), keys, [q for q, _ in SWEEP_QUANTITIES])
-    out = out.merge(style.capped_counts(frame.assign(converged=~_capped(frame)), keys), on=keys, how="left", sort=False)
+    out = _with_capped(out, frame, keys)
     return out.sort_values([param, "side", "method"], kind="stable").reset_index(drop=True)
 
 
