@@ -163,8 +163,8 @@ def test_l2_init_both_formulas_by_hand():
         model[0].weight.add_(3.0)  # ||dW_0||_F = 3
         model[1].weight.add_(4.0)  # BatchNorm's weight counts in the authors' sum: ||dW_1|| = 4
         model[0].bias.add_(1.0)  # biases count only in the sum of squares
-    assert float(L2Init(c=0.5, variant="authors").penalty(learner)) == pytest.approx(0.5 * 49)
-    assert float(L2Init(c=0.5, variant="sum_of_squares").penalty(learner)) == pytest.approx(0.5 * 26)
+    assert float(L2Init(c=0.5, variant="authors").penalty(learner).detach()) == pytest.approx(0.5 * 49)
+    assert float(L2Init(c=0.5, variant="sum_of_squares").penalty(learner).detach()) == pytest.approx(0.5 * 26)
     with pytest.raises(ValueError, match="variant must be one of"):
         L2Init(variant="frobenius")
 
