@@ -26,7 +26,7 @@ from typing import Any, Callable, TypeVar, Union
 T = TypeVar("T")
 
 __all__ = ["add_dataclass_arguments", "dataclass_from_args", "config_to_dict", "field", "field_help", "plain_text",
-           "BooleanFlag"]
+           "BooleanFlag", "add_progress_flag"]
 
 
 def field(default: Any, *, choices: Union[tuple, Callable[[], tuple], None] = None) -> Any:
@@ -111,6 +111,11 @@ class BooleanFlag(argparse.BooleanOptionalAction):
     def __init__(self, *args: Any, help: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, help=None, **kwargs)
         self.help = help
+
+
+def add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    """``--progress/--no-progress``, the progress display of every command and figure script (default on)."""
+    parser.add_argument("--progress", action=BooleanFlag, default=True, help="show progress bars (default: on)")
 
 
 _ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")

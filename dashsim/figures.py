@@ -35,7 +35,7 @@ import typing
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from ._config import BooleanFlag, _flag, field_help, plain_text, type_keywords
+from ._config import _flag, add_progress_flag, field_help, plain_text, type_keywords
 from .sweep.executors import EXECUTORS, LocalExecutor, make_executor
 
 __all__ = ["ModeDefault", "mode_flag", "add_config_flags", "parse_args", "add_executor_flags", "make_runner",
@@ -141,7 +141,7 @@ def parse_args(doc: str, argv: Optional[Sequence[str]] = None,
                                                                                   if default_out else ""))
     parser.add_argument("--replot", action="store_true",
                         help="draw the figure again from <out>/<name>.csv without computing anything")
-    parser.add_argument("--progress", action=BooleanFlag, default=True, help="show progress bars (default: on)")
+    add_progress_flag(parser)
     if executor:
         add_executor_flags(parser)
     if add_flags is not None:

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["METHOD_STYLES", "EXTRA_STYLES", "DPI", "CAP_MARKER", "theme", "method_style", "method_styles",
-           "seed_rows", "seed_lineplot", "capped_counts", "mark_capped", "heatmap", "save_figure"]
+           "seed_rows", "seed_lineplot", "capped_counts", "with_capped_counts", "mark_capped", "heatmap",
+           "save_figure"]
 
 # seaborn's "colorblind" palette (seaborn.color_palette("colorblind")), written out so that
 # colours are fixed however seaborn's defaults evolve.
@@ -225,13 +226,32 @@ def capped_counts(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return out.astype({"n_capped": np.int64})
 
 
+def with_capped_counts(summary: pd.DataFrame, rows: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """``summary`` plus :func:`capped_counts` of ``rows`` per group of ``by``, when the rows say (``converged``).
+
+    Parameters
+    ----------
+    summary : one row per group of ``by`` (e.g. :func:`dashsim.stats.seed_stats` of ``rows``).
+    rows : the engine's rows; without a ``converged`` column ``summary`` is returned as it is.
+    by : the group columns, in both frames.
+
+    Returns
+    -------
+    pandas.DataFrame : ``summary`` with an ``n_capped`` column, its row order kept.
+    """
+    if "converged" not in rows.columns:
+        return summary
+    return summary.merge(capped_counts(rows, by), on=list(by), how="left", sort=False)
+
+
 def mark_capped(ax, frame: pd.DataFrame, x: str, y: str, *, hue: str = "method",
                 order: Optional[Sequence] = None, styles: Optional[Mapping[str, Mapping[str, Any]]] = None,
                 scale: float = 1.0, label: str = CAP_LABEL) -> int:
     """Mark, on each curve of :func:`seed_lineplot`, the points where some seed stopped at the epoch cap.
 
     An open circle (:data:`CAP_MARKER`, in the curve's colour) at ``(x, mean_s(scale * y))`` for every
-    ``(hue, x)`` with ``n_capped > 0`` (:func:`capped_counts`); the legend gains one entry saying so.
+    ``(hue, x)`` with ``n_capped > 0`` (:func:`capped_counts`); the legend gains one entry saying so
+    (an axes that already has a legend gets it drawn again, with that entry).
 
     Parameters
     ----------
@@ -256,6 +276,8 @@ def mark_capped(ax, frame: pd.DataFrame, x: str, y: str, *, hue: str = "method",
             ax.plot(points[x].to_numpy(), points["_mean"].to_numpy(), color=style["color"], zorder=5,
                     label=label if total == 0 else "_nolegend_", **CAP_MARKER)
             total += len(points)
+    if total and ax.get_legend() is not None:
+        ax.legend()
     return total
 
 

@@ -45,8 +45,8 @@ def final_blocks(metrics):
     long["block"] = long["block"].str.removeprefix("dead:")
     out = seed_stats(long, ["method", "block"], ["dead_fraction"])[
         ["method", "block", "dead_fraction_mean", "dead_fraction_std", "n_seeds"]]
-    if "converged" in metrics.columns:
-        out = out.merge(style.capped_counts(metrics, ["method"]), on="method", how="left", sort=False)
+    out = style.with_capped_counts(out, metrics, ["method"])
+    if "n_capped" in out.columns:
         out["n_experiments"] = out["method"].map(metrics.groupby("method").size()).astype("int64")
     return out
 

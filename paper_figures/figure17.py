@@ -40,9 +40,7 @@ def cells(metrics):
     stats = summarize(metrics, by=("alpha", "lam")).reset_index()
     columns = ["alpha", "lam"] + [f"{name}_{s}" for name, _ in PANELS for s in ("mean", "std")] + ["n_seeds"]
     out = stats[columns].sort_values(["alpha", "lam"], ignore_index=True)
-    if "converged" in metrics.columns:
-        out = out.merge(style.capped_counts(metrics, ["alpha", "lam"]), on=["alpha", "lam"], how="left", sort=False)
-    return out
+    return style.with_capped_counts(out, metrics, ["alpha", "lam"])
 
 
 def plot(table, title):

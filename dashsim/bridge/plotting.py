@@ -45,18 +45,11 @@ SWEEP_QUANTITIES = (
 _SIDE_STYLE = {"network": {"linestyle": "-", "linewidth": 1.8}, "simulator": {"linestyle": "--", "linewidth": 1.8}}
 
 
-def _capped(frame: pd.DataFrame) -> pd.Series:
-    """Per row: a network experiment that stopped at the epoch cap (the simulator has no cap)."""
-    network = frame["side"] == "network"
-    return network & ~frame["converged"].where(network, True).astype(bool)
-
-
 def _with_capped(summary: pd.DataFrame, frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """``summary`` plus ``n_capped``, the rows of ``frame`` per group of ``keys`` with :func:`_capped` (if counted)."""
-    if "converged" not in frame.columns:
-        return summary
-    counts = style.capped_counts(frame.assign(converged=~_capped(frame)), keys)
-    return summary.merge(counts, on=keys, how="left", sort=False)
+    """:func:`dashsim.style.with_capped_counts` of the network's rows (the simulator has no epoch cap)."""
+    if "converged" in frame.columns:
+        frame = frame.assign(converged=frame["converged"].where(frame["side"] == "network", True))
+    return style.with_capped_counts(summary, frame, keys)
 
 
 def _need(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -124,8 +117,6 @@ def plot_bridge(curves: pd.DataFrame, *, title: str | None = None) -> Figure:
                 ax.set(title=f"{side}: {name}", xlabel="experiment j", ylabel="")
                 if col > 0:
                     ax.get_legend().remove()
-                elif row == 0:
-                    ax.legend()  # again, to list the epoch-cap circles too
         for col in range(len(QUANTITIES)):  # each column shares its y range, so the sides compare at a glance
             low = min(axes[r, col].get_ylim()[0] for r in range(2))
             high = max(axes[r, col].get_ylim()[1] for r in range(2))
@@ -212,15 +203,12 @@ def plot_bridge_sweep(tables: dict[str, pd.DataFrame], *, labels: dict[str, str]
                           for c in drawn}
                 style.seed_lineplot(ax, rows, param, q, hue="curve", order=drawn, styles=styles, marker="o",
                                     markersize=3)
-                if "n_capped" in table.columns:
-                    summary = table.astype({param: float}).assign(curve=table.side + " " + table.method)
-                    style.mark_capped(ax, summary[summary.curve.isin(drawn)], param, q, hue="curve", order=drawn,
-                                      styles=styles, label="some experiment stopped at the epoch cap")
+                if "n_capped" in rows.columns:
+                    style.mark_capped(ax, rows, param, q, hue="curve", order=drawn, styles=styles,
+                                      label="some experiment stopped at the epoch cap")
                 ax.set(title=name, xlabel=labels.get(param, param), ylabel="")
                 if col > 0:
                     ax.get_legend().remove()
-                else:
-                    ax.legend()  # again, to list the epoch-cap circles too
         if title:
             fig.suptitle(title)
     return fig

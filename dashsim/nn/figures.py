@@ -295,10 +295,7 @@ def curve_stats(rows: pd.DataFrame, by: Sequence[str], values: Sequence[str]) ->
     ``n_capped`` (when the rows have ``converged``) counts, per group, the seeds whose round
     stopped at the epoch cap (:func:`dashsim.style.capped_counts`).
     """
-    out = seed_stats(rows, list(by), list(values))
-    if "converged" in rows.columns:
-        out = out.merge(style.capped_counts(rows, list(by)), on=list(by), how="left", sort=False)
-    return out
+    return style.with_capped_counts(seed_stats(rows, list(by), list(values)), rows, by)
 
 
 def plot_seed_curves(panels: Sequence[tuple[str, str]], table: pd.DataFrame, *, x: str, hue: str = "method",
@@ -339,9 +336,7 @@ def plot_seed_curves(panels: Sequence[tuple[str, str]], table: pd.DataFrame, *, 
             if zero_line:
                 ax.axhline(0.0, color="grey", linewidth=0.6)
             ax.set(xlabel=xlabel, ylabel=ylabel, title=None if facet is None else str(value).replace("-", " "))
-            if ax is axes[0][0]:
-                ax.legend()  # again, to list the epoch-cap circles too
-            elif ax.get_legend() is not None:
+            if ax is not axes[0][0] and ax.get_legend() is not None:
                 ax.get_legend().remove()
         fit_title(fig, title, fontsize=9)
         fig.tight_layout()

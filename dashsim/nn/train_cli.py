@@ -37,8 +37,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from .._config import (BooleanFlag, _flag, add_dataclass_arguments, dataclass_from_args, field_help, plain_text,
-                       type_keywords)
+from .._config import (_flag, add_dataclass_arguments, add_progress_flag, dataclass_from_args, field_help,
+                       plain_text, type_keywords)
 
 __all__ = ["register", "run", "check_flag_names", "estimate_seconds", "images_per_s"]
 
@@ -168,7 +168,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "60/120/160/200 with a 1-epoch warm-up, 260 epochs) or ash_adams (SGD without momentum at "
                         "lr 1e-3, a new optimizer every experiment, inputs (x - 0.5) / 0.5, to 99%%, cap 10,000; "
                         "with --model mlp_ash or resnet18_ash); flags given after it, or with non-default values, win")
-    parser.add_argument("--progress", action=BooleanFlag, default=True, help="show progress bars (default: on)")
+    add_progress_flag(parser)
     parser.add_argument("--keep-going", action="store_true",
                         help="if one seed's loss diverges, say so and go on with the other seeds (exit status 1 at "
                              "the end); re-running the command retries the failed seeds")

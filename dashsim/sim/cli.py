@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from .._config import BooleanFlag, add_dataclass_arguments, config_to_dict, dataclass_from_args, plain_text
+from .._config import add_dataclass_arguments, add_progress_flag, config_to_dict, dataclass_from_args, plain_text
 from .._validate import check_output_folder
 from ..errors import CorruptFileError
 from .settings import PaperSetting, environment, run_setting, summarize
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     )
     add_dataclass_arguments(parser, PaperSetting)
     parser.add_argument("--out", default="runs/figure3", help="run folder to write (default: runs/figure3)")
-    parser.add_argument("--progress", action=BooleanFlag, default=True, help="show the progress bar (default: on)")
+    add_progress_flag(parser)
     parser.set_defaults(func=run)
 
 
